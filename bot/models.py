@@ -1,0 +1,67 @@
+"""Plain data types shared by the pipeline stages, storage and renderers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed the bot reads: where it is and how much to trust it."""
+
+    name: str
+    url: str
+    language: str | None = None
+    weight: float = 1.0
+
+
+@dataclass
+class Article:
+    """One cleaned feed item."""
+
+    url: str  # canonical URL, the article's identity
+    feed_url: str
+    outlet: str
+    title: str
+    description: str
+    published: datetime  # timezone-aware UTC
+    language: str | None = None
+    guid: str | None = None
+    score: float = 0.0
+    topics: tuple[str, ...] = ()
+    region: str | None = None
+    story_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One outlet's report inside a story."""
+
+    outlet: str
+    title: str
+    url: str
+    published: datetime
+
+
+@dataclass(frozen=True)
+class Story:
+    """One event, merged across outlets, ready to show."""
+
+    id: str
+    headline: str
+    summary: str
+    region: str | None
+    topics: tuple[str, ...]
+    score: float
+    sources: tuple[Source, ...]
+    is_update: bool = False
+
+
+@dataclass(frozen=True)
+class Brief:
+    """The ranked stories of one brief."""
+
+    generated_at: datetime
+    window_hours: int
+    stories: tuple[Story, ...] = field(default_factory=tuple)
