@@ -1,0 +1,187 @@
+"""The ``securitybrief`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import click
+
+from bot import store
+from bot.config import ConfigError, Settings, load_settings
+from bot.db import open_db
+from bot.feeds import FeedsFileError, export_opml, feeds_to_toml, import_opml, load_feeds
+from bot.fetch import FetchResult, make_client
+from bot.pipeline import RefreshReport, build_brief, refresh, utcnow
+from bot.render import render_html, render_json, render_text
+
+
+def _settings(ctx: click.Context, feeds: Path | None = None) -> Settings:
+    settings: Settings = ctx.obj["settings"]
+    return replace(settings, feeds_file=feeds) if feeds else settings
+
+
+def _feeds(settings: Settings):
+    try:
+        return load_feeds(settings.feeds_file)
+    except FeedsFileError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True,
+              help="Settings file read before the environment.")
+@click.version_option(package_name="securitybrief")
+@click.pass_context
+def cli(ctx: click.Context, env_file: Path) -> None:
+    """Security Brief: world-news feeds in, one daily security brief out."""
+    try:
+        settings = load_settings(env_file=env_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request URL at INFO; with a bot token in the URL that would leak it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    ctx.obj = {"settings": settings}
+
+
+async def _fetch(settings: Settings, force: bool, progress: bool) -> RefreshReport:
+    specs = _feeds(settings)
+    db = open_db(settings.database_path)
+    done = 0
+
+    def show(result: FetchResult) -> None:
+        nonlocal done
+        done += 1
+        if not progress:
+            return
+        if result.error:
+            state = click.style(f"failed: {result.error}", fg="red")
+        elif result.not_modified:
+            state = "unchanged"
+        else:
+            state = click.style(f"ok ({len(result.body):,} bytes)", fg="green")
+        click.echo(f"[{done:>2}/{len(specs)}] {result.spec.name}: {state} in {result.elapsed:.1f} s", err=True)
+
+    try:
+        async with make_client(settings.fetch_timeout_seconds) as client:
+            return await refresh(db, settings, specs, client, force=force, on_done=show)
+    finally:
+        db.close()
+
+
+@cli.command()
+@click.option("--feeds", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Feeds TOML file.")
+@click.option("--force", is_flag=True, help="Ignore back-off and fetch every feed now.")
+@click.pass_context
+def fetch(ctx: click.Context, feeds: Path | None, force: bool) -> None:
+    """Fetch all feeds now and store new articles."""
+    settings = _settings(ctx, feeds)
+    report = asyncio.run(_fetch(settings, force, progress=True))
+    click.echo(
+        f"{report.fetched} fetched, {report.not_modified} unchanged, {len(report.failed)} failed, "
+        f"{report.skipped_backoff} backing off; {report.new_articles} new articles."
+    )
+
+
+def is_stale(settings: Settings, now: datetime) -> bool:
+    """True when no feed was fetched within the fetch interval."""
+    db = open_db(settings.database_path)
+    try:
+        row = db.execute("select max(last_fetched) from feeds").fetchone()
+    finally:
+        db.close()
+    if not row or not row[0]:
+        return True
+    return store.from_iso(row[0]) < now - timedelta(minutes=settings.fetch_interval_minutes)
+
+
+@cli.command()
+@click.option("--feeds", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Feeds TOML file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--html", "as_html", is_flag=True, help="Print the Telegram HTML messages.")
+@click.option("--no-fetch", is_flag=True, help="Use stored articles only.")
+@click.pass_context
+def digest(ctx: click.Context, feeds: Path | None, as_json: bool, as_html: bool, no_fetch: bool) -> None:
+    """Print the current brief (fetching first if the data is stale)."""
+    settings = _settings(ctx, feeds)
+    now = utcnow()
+    if not no_fetch and (feeds is not None or is_stale(settings, now)):
+        report = asyncio.run(_fetch(settings, force=False, progress=False))
+        if report.failed:
+            click.echo(f"{len(report.failed)} feed(s) failed; see `securitybrief feeds`.", err=True)
+    db = open_db(settings.database_path)
+    try:
+        brief = build_brief(db, settings, now)
+    finally:
+        db.close()
+    if as_json:
+        click.echo(render_json(brief))
+    elif as_html:
+        click.echo("\n\n-----\n\n".join(render_html(brief)))
+    else:
+        click.echo(render_text(brief))
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def feeds(ctx: click.Context) -> None:
+    """Show feed health; import or export the feed list."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings(ctx)
+    specs = _feeds(settings)
+    db = open_db(settings.database_path)
+    try:
+        health = {row["url"]: row for row in store.feed_health(db)}
+    finally:
+        db.close()
+    width = max(len(s.name) for s in specs)
+    click.echo(f"{'Feed':<{width}}  {'Status':<8}  {'Last success':<20}  {'Items':>5}  Last error")
+    for spec in specs:
+        row = health.get(spec.url, {})
+        failures = row.get("consecutive_failures") or 0
+        status = "never" if not row.get("last_fetched") else ("failing" if failures else "ok")
+        last_ok = (row.get("last_success") or "-")[:19].replace("T", " ")
+        error = row.get("last_error") or ""
+        if failures:
+            error = f"{error} ({failures}x)"
+        click.echo(f"{spec.name:<{width}}  {status:<8}  {last_ok:<20}  {row.get('item_count') or 0:>5}  {error}")
+
+
+@feeds.command("import")
+@click.argument("opml_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the feeds TOML here (default: print it).")
+def feeds_import(opml_file: Path, output: Path | None) -> None:
+    """Convert an OPML file into the feeds TOML format."""
+    try:
+        specs = import_opml(opml_file.read_text("utf-8", errors="replace"))
+    except FeedsFileError as exc:
+        raise click.ClickException(f"{opml_file}: {exc}") from None
+    text = feeds_to_toml(specs)
+    if output:
+        output.write_text(text, "utf-8")
+        click.echo(f"Wrote {len(specs)} feeds to {output}. Use it with FEEDS_FILE={output}.", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@feeds.command("export")
+@click.pass_context
+def feeds_export(ctx: click.Context) -> None:
+    """Print the current feed list as OPML."""
+    click.echo(export_opml(_feeds(_settings(ctx))), nl=False)
+
+
+def main() -> None:
+    """Entry point of the ``securitybrief`` console script."""
+    cli(prog_name="securitybrief")

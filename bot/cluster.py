@@ -1,0 +1,138 @@
+"""Grouping articles about the same event into stories (TF-IDF cosine, incremental)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bot.models import Article
+from bot.text import content_terms
+
+Vector = dict[str, float]
+
+SIMILARITY_THRESHOLD = 0.22
+NEAR_COPY_THRESHOLD = 0.85
+_QUERY_TERMS = 10  # an article looks for clusters through its strongest terms only
+_POSTINGS_SCANNED = 40  # newest clusters per term; keeps each lookup O(1)
+_CENTROID_TERMS = 60
+_DESCRIPTION_WORDS = 60
+
+
+def article_terms(article: Article) -> list[str]:
+    """The terms an article is compared by: its title twice, then its lede."""
+    title = content_terms(article.title)
+    lede = content_terms(" ".join(article.description.split()[:_DESCRIPTION_WORDS]))
+    return title + title + lede
+
+
+def idf_table(documents: Iterable[Sequence[str]]) -> tuple[dict[str, float], float]:
+    """Smoothed inverse document frequency per term, plus the value for unseen terms."""
+    df: Counter[str] = Counter()
+    n = 0
+    for terms in documents:
+        n += 1
+        df.update(set(terms))
+    default = math.log((n + 1) / 1) + 1
+    return {t: math.log((n + 1) / (c + 1)) + 1 for t, c in df.items()}, default
+
+
+def tfidf(terms: Sequence[str], idf: Mapping[str, float], default_idf: float) -> Vector:
+    """A unit-length TF-IDF vector (sublinear tf)."""
+    counts = Counter(terms)
+    vec = {t: (1 + math.log(c)) * idf.get(t, default_idf) for t, c in counts.items()}
+    norm = math.sqrt(sum(w * w for w in vec.values())) or 1.0
+    return {t: w / norm for t, w in vec.items()}
+
+
+def cosine(a: Vector, b: Vector) -> float:
+    """Cosine similarity of two unit vectors."""
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(w * b.get(t, 0.0) for t, w in a.items())
+
+
+@dataclass
+class Cluster:
+    """A growing story: its members and the normalised sum of their vectors."""
+
+    id: str
+    members: list[int] = field(default_factory=list)
+    total: Vector = field(default_factory=dict)
+    centroid: Vector = field(default_factory=dict)
+
+    def add(self, index: int, vec: Vector) -> None:
+        """Add an article vector and refresh the (pruned) centroid."""
+        self.members.append(index)
+        for t, w in vec.items():
+            self.total[t] = self.total.get(t, 0.0) + w
+        if len(self.total) > 2 * _CENTROID_TERMS:
+            # Pruning the tail keeps big stories cheap to compare; it holds little weight.
+            top = sorted(self.total.items(), key=lambda kv: kv[1], reverse=True)[:_CENTROID_TERMS]
+            self.total = dict(top)
+        norm = math.sqrt(sum(w * w for w in self.total.values())) or 1.0
+        self.centroid = {t: w / norm for t, w in self.total.items()}
+
+
+def new_story_id(article: Article) -> str:
+    """A stable id for a story first seen through ``article``."""
+    return "s" + hashlib.sha1(article.url.encode()).hexdigest()[:12]
+
+
+def cluster_articles(
+    articles: Sequence[Article],
+    existing: Mapping[str, str] | None = None,
+    threshold: float = SIMILARITY_THRESHOLD,
+) -> tuple[list[Cluster], list[Vector]]:
+    """Assign every article to a story; articles already in a story stay there."""
+    existing = existing or {}
+    docs = [article_terms(a) for a in articles]
+    idf, default_idf = idf_table(docs)
+    vectors = [tfidf(d, idf, default_idf) for d in docs]
+    clusters: dict[str, Cluster] = {}
+    postings: defaultdict[str, list[str]] = defaultdict(list)
+
+    def index(cluster: Cluster, vec: Vector) -> None:
+        for term in _strongest(vec, _QUERY_TERMS):
+            ids = postings[term]
+            if cluster.id in ids:
+                ids.remove(cluster.id)
+            ids.append(cluster.id)
+
+    # Known assignments first, so new articles can join yesterday's stories.
+    order = sorted(range(len(articles)), key=lambda i: (articles[i].url not in existing, articles[i].published))
+    for i in order:
+        vec = vectors[i]
+        story_id = existing.get(articles[i].url)
+        if story_id is None:
+            story_id = _best_match(vec, clusters, postings, threshold) or new_story_id(articles[i])
+        cluster = clusters.get(story_id)
+        if cluster is None:
+            cluster = clusters[story_id] = Cluster(story_id)
+        cluster.add(i, vec)
+        index(cluster, vec)
+    return list(clusters.values()), vectors
+
+
+def _strongest(vec: Vector, k: int) -> list[str]:
+    if len(vec) <= k:
+        return list(vec)
+    return sorted(vec, key=vec.__getitem__, reverse=True)[:k]
+
+
+def _best_match(
+    vec: Vector, clusters: Mapping[str, Cluster], postings: Mapping[str, list[str]], threshold: float
+) -> str | None:
+    candidates: set[str] = set()
+    for term in _strongest(vec, _QUERY_TERMS):
+        ids = postings.get(term)
+        if ids:
+            candidates.update(ids[-_POSTINGS_SCANNED:])
+    best_id, best = None, threshold
+    for cid in candidates:
+        sim = cosine(vec, clusters[cid].centroid)
+        if sim >= best:
+            best_id, best = cid, sim
+    return best_id

@@ -1,0 +1,162 @@
+"""Settings from the environment and ``.env``, typed and validated in one place."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+USER_AGENT = "SecurityBrief/0.1 (+https://github.com/securitybrief/securitybrief; news digest bot)"
+
+
+class ConfigError(ValueError):
+    """One or more settings are invalid; the message lists each problem."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the bot reads, with its default."""
+
+    telegram_bot_token: str | None = field(default=None, repr=False)
+    telegram_api_url: str = "https://api.telegram.org"
+    database_path: Path = Path("data/securitybrief.db")
+    feeds_file: Path | None = None
+    default_timezone: str = "UTC"
+    default_delivery_time: time = time(7, 0)
+    fetch_interval_minutes: int = 30
+    admin_chat_ids: frozenset[int] = frozenset()
+    channel_id: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_port: int = 8443
+    webhook_listen: str = "0.0.0.0"
+    log_level: str = "INFO"
+    brief_window_hours: int = 36
+    brief_stories: int = 7
+    brief_language: str = "en"
+    relevance_threshold: float = 1.0
+    fetch_concurrency: int = 8
+    fetch_timeout_seconds: float = 20.0
+    fetch_max_bytes: int = 5_000_000
+    full_text: bool = False
+    delivery_grace_hours: int = 12
+
+
+def _parse_bool(raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in {"1", "true", "yes", "on"}:
+        return True
+    if low in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def parse_hhmm(raw: str) -> time:
+    """Parse ``HH:MM`` (24-hour clock) into a time, or raise ValueError."""
+    match = re.fullmatch(r"\s*(\d{1,2})[:.h](\d{2})\s*", raw)
+    if not match:
+        raise ValueError("expected HH:MM, for example 07:30")
+    hour, minute = int(match[1]), int(match[2])
+    if hour > 23 or minute > 59:
+        raise ValueError("hours go from 00 to 23 and minutes from 00 to 59")
+    return time(hour, minute)
+
+
+def _parse_timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not an IANA time zone name such as Europe/Berlin") from None
+    return raw
+
+
+def _parse_ids(raw: str) -> frozenset[int]:
+    try:
+        return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ValueError("expected comma-separated numeric chat ids") from None
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _url(raw: str) -> str:
+    if not re.match(r"https?://[^\s/]+", raw):
+        raise ValueError("expected an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "telegram_bot_token": str.strip,
+    "telegram_api_url": _url,
+    "database_path": Path,
+    "feeds_file": Path,
+    "default_timezone": _parse_timezone,
+    "default_delivery_time": parse_hhmm,
+    "fetch_interval_minutes": _positive_int,
+    "admin_chat_ids": _parse_ids,
+    "channel_id": str.strip,
+    "webhook_url": _url,
+    "webhook_secret": str.strip,
+    "webhook_port": _positive_int,
+    "webhook_listen": str.strip,
+    "log_level": _log_level,
+    "brief_window_hours": _positive_int,
+    "brief_stories": _positive_int,
+    "brief_language": lambda raw: raw.strip().lower(),
+    "relevance_threshold": _positive_float,
+    "fetch_concurrency": _positive_int,
+    "fetch_timeout_seconds": _positive_float,
+    "fetch_max_bytes": _positive_int,
+    "full_text": _parse_bool,
+    "delivery_grace_hours": _positive_int,
+}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Read settings from ``env_file`` then the environment (which wins); raise ConfigError."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    kwargs: dict[str, Any] = {}
+    problems: list[str] = []
+    for f in fields(Settings):
+        raw = values.get(f.name.upper())
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            kwargs[f.name] = _PARSERS[f.name](raw)
+        except ValueError as exc:
+            shown = "(hidden)" if f.name in {"telegram_bot_token", "webhook_secret"} else repr(raw)
+            problems.append(f"{f.name.upper()}={shown}: {exc}")
+    if problems:
+        raise ConfigError("Invalid settings:\n  " + "\n  ".join(problems))
+    return Settings(**kwargs)

@@ -1,0 +1,142 @@
+"""Fetching feeds over HTTP: bounded, capped, conditional, polite."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import httpx
+
+from bot.config import USER_AGENT
+from bot.models import FeedSpec
+
+ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What the server told us last time, for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class FetchResult:
+    """The outcome of fetching one feed."""
+
+    spec: FeedSpec
+    status: int | None = None
+    body: bytes = b""
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        """True when the server answered 304 to our conditional request."""
+        return self.status == 304
+
+    @property
+    def ok(self) -> bool:
+        """True when there is a body to parse or the feed is unchanged."""
+        return self.error is None
+
+
+class BodyTooLarge(Exception):
+    """The response exceeded the configured cap."""
+
+
+def make_client(timeout: float = 20.0) -> httpx.AsyncClient:
+    """An HTTP client with our User-Agent, gzip and sane limits."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        follow_redirects=True,
+        max_redirects=5,
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+    )
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge(f"body of {int(declared):,} bytes is over the {max_bytes:,}-byte cap")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge(f"body is over the {max_bytes:,}-byte cap")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def fetch_feed(
+    client: httpx.AsyncClient,
+    spec: FeedSpec,
+    validators: Validators = Validators(),
+    timeout: float = 20.0,
+    max_bytes: int = 5_000_000,
+) -> FetchResult:
+    """Fetch one feed; never raises, the outcome says what went wrong."""
+    headers = {}
+    if validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    result = FetchResult(spec)
+    started = time.monotonic()
+    try:
+        # One deadline for connect, headers and the whole body: a server that trickles
+        # bytes must not hold a worker for longer than `timeout`.
+        async with asyncio.timeout(timeout):
+            async with client.stream("GET", spec.url, headers=headers) as response:
+                result.status = response.status_code
+                result.content_type = response.headers.get("content-type")
+                result.etag = response.headers.get("etag") or validators.etag
+                result.last_modified = response.headers.get("last-modified") or validators.last_modified
+                if response.status_code == 304:
+                    return result
+                if response.status_code >= 400:
+                    result.error = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+                    return result
+                result.body = await _read_capped(response, max_bytes)
+    except TimeoutError:
+        result.error = f"timed out after {timeout:g} s"
+    except BodyTooLarge as exc:
+        result.error = str(exc)
+    except httpx.HTTPError as exc:
+        result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    finally:
+        result.elapsed = time.monotonic() - started
+    return result
+
+
+async def fetch_all(
+    client: httpx.AsyncClient,
+    specs: Iterable[FeedSpec],
+    validators: dict[str, Validators] | None = None,
+    concurrency: int = 8,
+    timeout: float = 20.0,
+    max_bytes: int = 5_000_000,
+    on_done: Callable[[FetchResult], None] | None = None,
+) -> list[FetchResult]:
+    """Fetch many feeds at once, at most ``concurrency`` in flight."""
+    validators = validators or {}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(spec: FeedSpec) -> FetchResult:
+        async with gate:
+            result = await fetch_feed(
+                client, spec, validators.get(spec.url, Validators()), timeout, max_bytes
+            )
+        if on_done:
+            on_done(result)
+        return result
+
+    return list(await asyncio.gather(*(one(spec) for spec in specs)))

@@ -1,0 +1,161 @@
+"""The news pipeline end to end: fetch, parse, score, store, cluster, summarise, rank."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlite_utils import Database
+
+from bot import store
+from bot.cluster import article_terms, cluster_articles, cosine, idf_table, tfidf
+from bot.config import Settings
+from bot.fetch import FetchResult, fetch_all
+from bot.models import Article, Brief, FeedSpec, Source, Story
+from bot.parse import FeedParseError, parse_feed
+from bot.rank import majority, merged_topics, story_score
+from bot.relevance import score_article
+from bot.summarise import summarise
+from bot.text import content_terms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RefreshReport:
+    """What one fetch round did."""
+
+    fetched: int = 0
+    not_modified: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped_backoff: int = 0
+    new_articles: int = 0
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def score(articles: Sequence[Article], weight: float) -> None:
+    """Attach relevance score, topics and region to each article."""
+    for article in articles:
+        rel = score_article(article.title, article.description, weight)
+        article.score, article.topics, article.region = rel.score, rel.topics, rel.region
+
+
+def ingest(db: Database, result: FetchResult, settings: Settings, now: datetime) -> int:
+    """Parse one fetch result, store its new articles and the feed's health; return new count."""
+    interval = timedelta(minutes=settings.fetch_interval_minutes)
+    if result.error or result.not_modified:
+        store.save_fetch_result(db, result, now, interval)
+        if result.error:
+            log.warning("feed %s failed: %s", result.spec.name, result.error)
+        return 0
+    try:
+        parsed = parse_feed(
+            result.body,
+            result.spec,
+            now,
+            timedelta(hours=settings.brief_window_hours),
+            settings.brief_language,
+            result.content_type,
+        )
+    except FeedParseError as exc:
+        store.save_fetch_result(db, result, now, interval, error=str(exc))
+        log.warning("feed %s unusable: %s", result.spec.name, exc)
+        return 0
+    if parsed.warning:
+        log.info("feed %s: %s", result.spec.name, parsed.warning)
+    score(parsed.articles, result.spec.weight)
+    new = store.save_articles(db, parsed.articles, now)
+    store.save_fetch_result(db, result, now, interval, items=parsed.entries)
+    return new
+
+
+async def refresh(
+    db: Database,
+    settings: Settings,
+    specs: Sequence[FeedSpec],
+    client: httpx.AsyncClient,
+    now: datetime | None = None,
+    force: bool = False,
+    on_done: Callable[[FetchResult], None] | None = None,
+) -> RefreshReport:
+    """Fetch every due feed and store what is new."""
+    now = now or utcnow()
+    store.save_feed_specs(db, specs)
+    due = list(specs) if force else store.feeds_due(db, specs, now)
+    report = RefreshReport(skipped_backoff=len(specs) - len(due))
+    results = await fetch_all(
+        client,
+        due,
+        store.validators(db),
+        settings.fetch_concurrency,
+        settings.fetch_timeout_seconds,
+        settings.fetch_max_bytes,
+        on_done,
+    )
+    for result in results:
+        report.new_articles += ingest(db, result, settings, now)
+        if result.error:
+            report.failed[result.spec.name] = result.error
+        elif result.not_modified:
+            report.not_modified += 1
+        else:
+            report.fetched += 1
+    log.info(
+        "fetch round: %d fetched, %d unchanged, %d failed, %d backing off, %d new articles",
+        report.fetched, report.not_modified, len(report.failed), report.skipped_backoff, report.new_articles,
+    )
+    return report
+
+
+def make_stories(
+    articles: Sequence[Article], existing: dict[str, str], now: datetime
+) -> tuple[list[Story], dict[str, list[str]]]:
+    """Cluster articles into stories, each summarised and scored."""
+    clusters, vectors = cluster_articles(articles, existing)
+    idf, default_idf = idf_table(article_terms(a) for a in articles)
+    stories: list[Story] = []
+    members: dict[str, list[str]] = {}
+    for cluster in clusters:
+        group = sorted((articles[i] for i in cluster.members), key=lambda a: a.published)
+        vecs = [vectors[i] for i in sorted(cluster.members, key=lambda i: articles[i].published)]
+        lead = max(group, key=lambda a: (_centrality(a, cluster.centroid, idf, default_idf), -a.published.timestamp()))
+        stories.append(
+            Story(
+                id=cluster.id,
+                headline=lead.title,
+                summary=summarise(group, cluster.centroid, idf, default_idf),
+                region=majority([a.region for a in group]),
+                topics=merged_topics(group),
+                score=story_score(group, vecs, now),
+                sources=tuple(
+                    Source(a.outlet, a.title, a.url, a.published)
+                    for a in sorted(group, key=lambda a: a is not lead)
+                ),
+            )
+        )
+        members[cluster.id] = [a.url for a in group]
+    stories.sort(key=lambda s: s.score, reverse=True)
+    return stories, members
+
+
+def _centrality(article: Article, centroid: dict[str, float], idf: dict[str, float], default: float) -> float:
+    return cosine(tfidf(content_terms(article.title), idf, default), centroid)
+
+
+def build_brief(db: Database, settings: Settings, now: datetime | None = None) -> Brief:
+    """Cluster the window's security articles into stories, store them and the brief."""
+    now = now or utcnow()
+    since = now - timedelta(hours=settings.brief_window_hours)
+    articles = store.recent_articles(db, since, settings.relevance_threshold)
+    stories, members = make_stories(articles, store.story_assignments(db, since), now)
+    store.save_stories(db, stories, members, now)
+    brief = Brief(now, settings.brief_window_hours, tuple(stories[: settings.brief_stories]))
+    store.save_brief(db, brief)
+    return brief

@@ -1,0 +1,52 @@
+"""Ordering stories: independent outlets x relevance x recency."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.cluster import NEAR_COPY_THRESHOLD, Vector, cosine
+from bot.models import Article
+
+HALF_LIFE_HOURS = 18.0
+MAX_RELEVANCE = 8.0
+
+
+def independent_outlets(articles: Sequence[Article], vectors: Sequence[Vector]) -> int:
+    """Distinct outlets, counting a syndicated near-copy of another outlet's report once."""
+    kept: list[tuple[str, Vector]] = []
+    for article, vec in zip(articles, vectors, strict=True):
+        if any(outlet == article.outlet for outlet, _ in kept):
+            continue
+        if any(cosine(vec, other) >= NEAR_COPY_THRESHOLD for _, other in kept):
+            continue
+        kept.append((article.outlet, vec))
+    return len(kept)
+
+
+def story_score(
+    articles: Sequence[Article], vectors: Sequence[Vector], now: datetime
+) -> float:
+    """The ranking score of one story."""
+    outlets = independent_outlets(articles, vectors)
+    top = sorted((min(a.score, MAX_RELEVANCE) for a in articles), reverse=True)[:3]
+    relevance = sum(top) / len(top)
+    newest = max(a.published for a in articles)
+    age_hours = max((now - newest).total_seconds() / 3600, 0.0)
+    recency = 0.5 ** (age_hours / HALF_LIFE_HOURS)
+    return outlets * relevance * recency
+
+
+def majority(values: Sequence[str | None]) -> str | None:
+    """The most common non-empty value, first seen wins ties."""
+    counts = Counter(v for v in values if v)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def merged_topics(articles: Sequence[Article], limit: int = 3) -> tuple[str, ...]:
+    """The topics most articles of a story share."""
+    counts: Counter[str] = Counter()
+    for article in articles:
+        counts.update(article.topics)
+    return tuple(t for t, _ in counts.most_common(limit))

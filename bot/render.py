@@ -1,0 +1,122 @@
+"""Showing a brief: Telegram HTML (split into messages), plain text and JSON."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Sequence
+
+from bot.models import Brief, Story
+from bot.relevance import TOPICS
+from bot.store import brief_to_dict
+
+TELEGRAM_LIMIT = 4096
+_MAX_LINKED_SOURCES = 8
+_TAG = re.compile(r"<[^>]+>")
+
+
+def telegram_length(message: str) -> int:
+    """Length of a Telegram HTML message as Telegram counts it: parsed text, UTF-16 units."""
+    text = html.unescape(_TAG.sub("", message))
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _labels(story: Story) -> str:
+    labels = [story.region] if story.region else []
+    labels += [TOPICS.get(t, t) for t in story.topics[:2]]
+    return " · ".join(labels)
+
+
+def _outlets(story: Story) -> list[tuple[str, str]]:
+    seen: dict[str, str] = {}
+    for source in story.sources:
+        seen.setdefault(source.outlet, source.url)
+    return list(seen.items())
+
+
+def story_html(story: Story, number: int) -> str:
+    """One story as a Telegram HTML block."""
+    lead = story.sources[0]
+    marker = "🔄 <i>Update</i> · " if story.is_update else ""
+    outlets = _outlets(story)
+    links = [f'<a href="{_e(url)}">{_e(name)}</a>' for name, url in outlets[:_MAX_LINKED_SOURCES]]
+    if len(outlets) > _MAX_LINKED_SOURCES:
+        links.append(f"+{len(outlets) - _MAX_LINKED_SOURCES} more")
+    lines = [
+        f'<b>{number}. {marker}<a href="{_e(lead.url)}">{_e(story.headline)}</a></b>',
+        _e(story.summary),
+    ]
+    labels = _labels(story)
+    lines.append((f"<i>{_e(labels)}</i> — " if labels else "") + "Sources: " + ", ".join(links))
+    return "\n".join(lines)
+
+
+def header_html(brief: Brief, title: str = "Security Brief") -> str:
+    """The first lines of a brief message."""
+    day = brief.generated_at.strftime("%d %b %Y, %H:%M UTC")
+    outlets = {s.outlet for story in brief.stories for s in story.sources}
+    return (
+        f"🛡 <b>{_e(title)}</b> — {day}\n"
+        f"<i>{len(brief.stories)} stories from {len(outlets)} outlets, last {brief.window_hours} h</i>"
+    )
+
+
+def split_messages(blocks: Sequence[str], limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Pack blocks into as few messages as fit, splitting only between blocks."""
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        candidate = f"{current}\n\n{block}" if current else block
+        if telegram_length(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            messages.append(current)
+        current = block if telegram_length(block) <= limit else _shorten(block, limit)
+    if current:
+        messages.append(current)
+    return messages
+
+
+def _shorten(block: str, limit: int) -> str:
+    # Only reachable with absurd inputs; keeps the headline line, which is always valid HTML.
+    first_line = block.split("\n", 1)[0]
+    return first_line if telegram_length(first_line) <= limit else "(story too long to show)"
+
+
+def render_html(brief: Brief, title: str = "Security Brief", empty_note: str | None = None) -> list[str]:
+    """The brief as Telegram HTML messages, each within Telegram's length limit."""
+    blocks = [header_html(brief, title)]
+    if not brief.stories:
+        blocks.append(_e(empty_note or "No security stories cleared the bar in this window."))
+    blocks += [story_html(story, i) for i, story in enumerate(brief.stories, 1)]
+    return split_messages(blocks)
+
+
+def render_text(brief: Brief, title: str = "Security Brief") -> str:
+    """The brief as plain text for a terminal."""
+    day = brief.generated_at.strftime("%d %b %Y, %H:%M UTC")
+    out = [f"{title} — {day}", f"{len(brief.stories)} stories, last {brief.window_hours} h", ""]
+    if not brief.stories:
+        out.append("No security stories cleared the bar in this window.")
+    for i, story in enumerate(brief.stories, 1):
+        marker = "[Update] " if story.is_update else ""
+        out.append(f"{i}. {marker}{story.headline}")
+        out.append(f"   {story.summary}")
+        labels = _labels(story)
+        if labels:
+            out.append(f"   {labels}")
+        for name, url in _outlets(story):
+            out.append(f"   - {name}: {url}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_json(brief: Brief) -> str:
+    """The brief as one JSON object."""
+    return json.dumps(brief_to_dict(brief), ensure_ascii=False, indent=2)

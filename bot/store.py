@@ -1,0 +1,266 @@
+"""Reading and writing pipeline data: feeds, articles, stories and briefs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from datetime import UTC, datetime, timedelta
+
+from sqlite_utils import Database
+
+from bot.fetch import FetchResult, Validators
+from bot.models import Article, Brief, FeedSpec, Source, Story
+
+MAX_BACKOFF = timedelta(hours=12)
+
+
+def iso(moment: datetime) -> str:
+    """A UTC timestamp in the one text form the database uses."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_iso(text: str) -> datetime:
+    """Parse a timestamp written by :func:`iso`."""
+    return datetime.fromisoformat(text)
+
+
+def save_feed_specs(db: Database, specs: Iterable[FeedSpec]) -> None:
+    """Record the configured feeds, keeping their fetch state."""
+    rows = [
+        {"url": s.url, "name": s.name, "language": s.language, "weight": s.weight} for s in specs
+    ]
+    if rows:
+        db["feeds"].upsert_all(rows, pk="url")
+
+
+def validators(db: Database) -> dict[str, Validators]:
+    """ETag and Last-Modified per feed URL, for conditional requests."""
+    return {
+        row["url"]: Validators(row["etag"], row["last_modified"])
+        for row in db.query("select url, etag, last_modified from feeds")
+    }
+
+
+def feeds_due(db: Database, specs: Iterable[FeedSpec], now: datetime) -> list[FeedSpec]:
+    """The feeds whose back-off (after failures) has expired."""
+    waiting = {
+        row["url"]
+        for row in db.query(
+            "select url from feeds where next_attempt is not null and next_attempt > ?", [iso(now)]
+        )
+    }
+    return [s for s in specs if s.url not in waiting]
+
+
+def backoff(failures: int, interval: timedelta) -> timedelta:
+    """How long to leave a feed alone after ``failures`` consecutive failures."""
+    return min(interval * (2 ** max(failures - 1, 0)), MAX_BACKOFF)
+
+
+def save_fetch_result(
+    db: Database,
+    result: FetchResult,
+    now: datetime,
+    interval: timedelta,
+    error: str | None = None,
+    items: int | None = None,
+) -> None:
+    """Record the outcome of one fetch (and parse) in the feed's health columns."""
+    error = error or result.error
+    row = db["feeds"].get(result.spec.url) if db["feeds"].count_where("url = ?", [result.spec.url]) else {}
+    update: dict = {"url": result.spec.url, "name": result.spec.name, "last_fetched": iso(now)}
+    if error:
+        failures = (row.get("consecutive_failures") or 0) + 1
+        update |= {
+            "last_error": error,
+            "consecutive_failures": failures,
+            "next_attempt": iso(now + backoff(failures, interval)),
+        }
+    else:
+        update |= {
+            "last_success": iso(now),
+            "last_error": None,
+            "consecutive_failures": 0,
+            "next_attempt": None,
+            "etag": result.etag,
+            "last_modified": result.last_modified,
+        }
+        if items is not None:
+            update["item_count"] = items
+    db["feeds"].upsert(update, pk="url")
+
+
+def feed_health(db: Database) -> list[dict]:
+    """Every known feed with its fetch state, by name."""
+    return list(db.query("select * from feeds order by name"))
+
+
+def _article_row(a: Article, now: datetime) -> dict:
+    return {
+        "url": a.url,
+        "guid": a.guid,
+        "feed_url": a.feed_url,
+        "outlet": a.outlet,
+        "title": a.title,
+        "description": a.description,
+        "published": iso(a.published),
+        "first_seen": iso(now),
+        "language": a.language,
+        "score": a.score,
+        "topics": json.dumps(list(a.topics)),
+        "region": a.region,
+        "story_id": a.story_id,
+    }
+
+
+def save_articles(db: Database, articles: Iterable[Article], now: datetime) -> int:
+    """Insert articles not seen before (by canonical URL); return how many were new."""
+    rows = [_article_row(a, now) for a in articles]
+    if not rows:
+        return 0
+    before = db["articles"].count
+    db["articles"].insert_all(rows, pk="url", ignore=True, batch_size=500)
+    return db["articles"].count - before
+
+
+def article_from_row(row: dict) -> Article:
+    """Rebuild an Article from its database row."""
+    return Article(
+        url=row["url"],
+        feed_url=row["feed_url"],
+        outlet=row["outlet"],
+        title=row["title"],
+        description=row["description"] or "",
+        published=from_iso(row["published"]),
+        language=row["language"],
+        guid=row["guid"],
+        score=row["score"] or 0.0,
+        topics=tuple(json.loads(row["topics"] or "[]")),
+        region=row["region"],
+        story_id=row["story_id"],
+    )
+
+
+def recent_articles(db: Database, since: datetime, min_score: float | None = None) -> list[Article]:
+    """Articles published since ``since`` (optionally only those scoring at least ``min_score``)."""
+    sql = "select * from articles where published >= ?"
+    params: list = [iso(since)]
+    if min_score is not None:
+        sql += " and score >= ?"
+        params.append(min_score)
+    return [article_from_row(r) for r in db.query(sql + " order by published", params)]
+
+
+def save_stories(db: Database, stories: Iterable[Story], members: dict[str, list[str]], now: datetime) -> None:
+    """Write stories and point their articles at them, in one transaction."""
+    with db.atomic():
+        for story in stories:
+            existing = db.execute("select first_seen from stories where id = ?", [story.id]).fetchone()
+            db["stories"].upsert(
+                {
+                    "id": story.id,
+                    "headline": story.headline,
+                    "summary": story.summary,
+                    "region": story.region,
+                    "topics": json.dumps(list(story.topics)),
+                    "score": story.score,
+                    "first_seen": existing[0] if existing else iso(now),
+                    "updated_at": iso(now),
+                    "outlet_count": len({s.outlet for s in story.sources}),
+                    "fingerprint": story_fingerprint(story),
+                },
+                pk="id",
+            )
+            urls = members.get(story.id, [])
+            for start in range(0, len(urls), 500):
+                chunk = urls[start : start + 500]
+                db.execute(
+                    f"update articles set story_id = ? where url in ({','.join('?' * len(chunk))})",
+                    [story.id, *chunk],
+                )
+
+
+def story_fingerprint(story: Story) -> str:
+    """What makes a story 'new facts': its set of outlets."""
+    return ",".join(sorted({s.outlet for s in story.sources}))
+
+
+def story_assignments(db: Database, since: datetime) -> dict[str, str]:
+    """Article URL -> story id for articles already clustered, published since ``since``."""
+    return {
+        r["url"]: r["story_id"]
+        for r in db.query(
+            "select url, story_id from articles where story_id is not null and published >= ?",
+            [iso(since)],
+        )
+    }
+
+
+def brief_to_dict(brief: Brief) -> dict:
+    """The brief as the JSON-ready dictionary documented in the README."""
+    return {
+        "generated_at": iso(brief.generated_at),
+        "window_hours": brief.window_hours,
+        "stories": [
+            {
+                "id": s.id,
+                "headline": s.headline,
+                "summary": s.summary,
+                "region": s.region,
+                "topics": list(s.topics),
+                "score": round(s.score, 3),
+                "is_update": s.is_update,
+                "sources": [
+                    {"outlet": src.outlet, "title": src.title, "url": src.url, "published": iso(src.published)}
+                    for src in s.sources
+                ],
+            }
+            for s in brief.stories
+        ],
+    }
+
+
+def brief_from_dict(data: dict) -> Brief:
+    """Rebuild a Brief from :func:`brief_to_dict` output."""
+    return Brief(
+        generated_at=from_iso(data["generated_at"]),
+        window_hours=data["window_hours"],
+        stories=tuple(
+            Story(
+                id=s["id"],
+                headline=s["headline"],
+                summary=s["summary"],
+                region=s["region"],
+                topics=tuple(s["topics"]),
+                score=s["score"],
+                is_update=s.get("is_update", False),
+                sources=tuple(
+                    Source(src["outlet"], src["title"], src["url"], from_iso(src["published"]))
+                    for src in s["sources"]
+                ),
+            )
+            for s in data["stories"]
+        ),
+    )
+
+
+def save_brief(db: Database, brief: Brief) -> int:
+    """Store a built brief; return its id."""
+    return db["briefs"].insert(
+        {
+            "generated_at": iso(brief.generated_at),
+            "window_hours": brief.window_hours,
+            "payload": json.dumps(brief_to_dict(brief)),
+        }
+    ).last_pk
+
+
+def latest_brief(db: Database) -> tuple[int, Brief] | None:
+    """The most recently built brief and its id, if any."""
+    row = db.execute("select id, payload from briefs order by id desc limit 1").fetchone()
+    if row is None:
+        return None
+    return row[0], brief_from_dict(json.loads(row[1]))
+
+

@@ -1,0 +1,124 @@
+"""Text clean-up shared by the pipeline: HTML to text, canonical URLs, tokens, sentences."""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+_BLOCK_RE = re.compile(r"<(script|style|iframe|noscript|template)\b.*?(</\1\s*>|$)", re.I | re.S)
+# A tag needs a name right after "<", so "5 < 10" survives as text.
+_TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>|<!--.*?-->", re.S)
+_BREAK_RE = re.compile(r"<(br|/p|/div|/li|/h\d)\b[^>]*>", re.I)
+_WS_RE = re.compile(r"\s+")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "ocid", "cmpid", "cmp",
+        "at_medium", "at_campaign", "at_custom1", "at_custom2", "at_custom3", "at_custom4",
+        "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname", "ns_fee", "igshid",
+        "yclid", "_hsenc", "_hsmi", "mkt_tok", "sr_share", "taid", "xtor", "rss", "ito",
+    }
+)
+
+
+def strip_html(raw: str | None) -> str:
+    """HTML fragment to plain text: scripts dropped, tags removed, entities unescaped."""
+    if not raw:
+        return ""
+    text = _BLOCK_RE.sub(" ", raw)
+    text = _BREAK_RE.sub(" ", text)
+    text = _TAG_RE.sub("", text)
+    # Twice, because feeds often double-escape ("&amp;amp;", "&amp;#8217;").
+    text = html.unescape(html.unescape(text)) if "&amp;" in text else html.unescape(text)
+    return normalise_space(text)
+
+
+def normalise_space(text: str) -> str:
+    """Collapse runs of whitespace and drop control characters."""
+    return _WS_RE.sub(" ", _CONTROL_RE.sub("", text)).strip()
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters at a word boundary, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:- ")
+    return cut + "…"
+
+
+def canonical_url(url: str) -> str:
+    """The URL that identifies an article: no fragment, no tracking parameters."""
+    url = url.strip()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower() or "http"
+    host = (parts.hostname or "").lower()
+    if parts.port and not (
+        (scheme == "http" and parts.port == 80) or (scheme == "https" and parts.port == 443)
+    ):
+        host = f"{host}:{parts.port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_") and k.lower() not in TRACKING_PARAMS
+    ]
+    path = parts.path or "/"
+    return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
+
+
+_TOKEN_RE = re.compile(r"[a-z0-9\u00c0-\u024f\u0400-\u04ff]+(?:['’-][a-z0-9\u00c0-\u024f]+)*")
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few
+    for from further had has have having he her here hers him his how i if in into is it its
+    itself just me more most my no nor not now of off on once only or other our out over own
+    said says say same she should so some such than that the their them then there these they
+    this those through to too under until up very was we were what when where which while who
+    whom why will with would you your new after amid over week year years day days monday
+    tuesday wednesday thursday friday saturday sunday one two three first last least
+    according told reported report reports news latest live update updates people""".split()
+)
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case word tokens of ``text``."""
+    return _TOKEN_RE.findall(text.lower())
+
+
+def content_terms(text: str) -> list[str]:
+    """Tokens worth comparing documents by: no stopwords, no short tokens, light stemming."""
+    return [_stem(t) for t in tokens(text) if len(t) > 2 and t not in STOPWORDS]
+
+
+def _stem(token: str) -> str:
+    # Just enough folding that "strike"/"strikes", "missile"/"missiles" meet.
+    if token.endswith("'s") or token.endswith("’s"):
+        token = token[:-2]
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
+    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
+        return token[:-1]
+    return token
+
+
+_SENTENCE_RE = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+_ABBREVIATIONS = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Dr|Prof|Gen|Lt|Col|Maj|Capt|Sgt|Adm|Rep|Sen|Gov|St|Jr|Sr|No|Vol|U\.S|U\.N|U\.K|E\.U|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.$"
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split prose into sentences, keeping common abbreviations intact."""
+    pieces = _SENTENCE_RE.split(text)
+    sentences: list[str] = []
+    for piece in pieces:
+        piece = piece.strip()
+        if not piece:
+            continue
+        if sentences and (_ABBREVIATIONS.search(sentences[-1]) or re.search(r"\b[A-Z]\.$", sentences[-1])):
+            sentences[-1] = f"{sentences[-1]} {piece}"
+        else:
+            sentences.append(piece)
+    return sentences

@@ -1,0 +1,64 @@
+import pytest
+
+from bot.language import detect_language
+from bot.text import canonical_url, split_sentences, strip_html, truncate
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("<p>Hello &amp; <b>world</b></p>", "Hello & world"),
+        ("Troops &amp;amp; rebels", "Troops & rebels"),
+        ("5 < 10 and 7 > 3", "5 < 10 and 7 > 3"),
+        ('Before<script>alert("x")</script>after', "Before after"),
+        ("<iframe src=x></iframe>Text<img src=x onerror=alert(1)>", "Text"),
+        ("It&#8217;s\n\n  spaced\tout", "It’s spaced out"),
+        (None, ""),
+    ],
+)
+def test_strip_html(raw: str | None, expected: str) -> None:
+    assert strip_html(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("https://www.bbc.co.uk/news/x?utm_source=rss&utm_medium=feed", "https://www.bbc.co.uk/news/x"),
+        ("https://example.com/a#comments", "https://example.com/a"),
+        ("HTTPS://Example.COM:443/a?id=5&fbclid=abc", "https://example.com/a?id=5"),
+        ("http://example.com:8080/a?b=1", "http://example.com:8080/a?b=1"),
+        ("https://example.com", "https://example.com/"),
+    ],
+)
+def test_canonical_url(raw: str, expected: str) -> None:
+    assert canonical_url(raw) == expected
+
+
+def test_split_sentences_keeps_abbreviations() -> None:
+    text = "Gen. Ali said U.S. troops left on Monday. Fighting resumed! Was it over? No."
+    assert split_sentences(text) == [
+        "Gen. Ali said U.S. troops left on Monday.",
+        "Fighting resumed!",
+        "Was it over?",
+        "No.",
+    ]
+
+
+def test_truncate_cuts_at_a_word() -> None:
+    assert truncate("one two three four", 12) == "one two…"
+    assert truncate("short", 12) == "short"
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("Des frappes de drones ont touché la capitale selon les autorités", "fr"),
+        ("Die Regierung hat die Truppen an die Grenze verlegt", "de"),
+        ("Troops were moved to the border on Monday, officials said", "en"),
+        ("Las fuerzas del gobierno atacaron la ciudad", "es"),
+        ("Путин заявил о новых учениях", "ru"),
+        ("", None),
+    ],
+)
+def test_detect_language(text: str, code: str | None) -> None:
+    assert detect_language(text) == code
