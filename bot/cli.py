@@ -120,7 +120,7 @@ def digest(ctx: click.Context, feeds: Path | None, as_json: bool, as_html: bool,
             click.echo(f"{len(report.failed)} feed(s) failed; see `securitybrief feeds`.", err=True)
     db = open_db(settings.database_path)
     try:
-        brief = build_brief(db, settings, now)
+        brief = build_brief(db, settings, now).top(settings.brief_stories)
     finally:
         db.close()
     if as_json:
@@ -180,6 +180,39 @@ def feeds_import(opml_file: Path, output: Path | None) -> None:
 def feeds_export(ctx: click.Context) -> None:
     """Print the current feed list as OPML."""
     click.echo(export_opml(_feeds(_settings(ctx))), nl=False)
+
+
+@cli.command()
+@click.option("--terminal", is_flag=True, help="Terminal mode even when a token is set.")
+@click.pass_context
+def run(ctx: click.Context, terminal: bool) -> None:
+    """Run the bot (terminal mode when no TELEGRAM_BOT_TOKEN is set)."""
+    settings = _settings(ctx)
+    _feeds(settings)  # fail early and clearly on a broken feeds file
+    if terminal or not settings.telegram_bot_token:
+        from bot.terminal import chat
+
+        asyncio.run(chat(settings))
+        return
+    from bot.app import run as run_bot
+
+    mode = "webhook" if settings.webhook_url else "long polling"
+    click.echo(f"Starting the bot ({mode}) against {settings.telegram_api_url}.", err=True)
+    run_bot(settings)
+
+
+@cli.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Subscribers, last fetch, last brief, last broadcast and failing feeds."""
+    from bot.status import status_lines
+
+    settings = _settings(ctx)
+    db = open_db(settings.database_path)
+    try:
+        click.echo("\n".join(status_lines(db, settings, utcnow())))
+    finally:
+        db.close()
 
 
 def main() -> None:

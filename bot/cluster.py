@@ -13,8 +13,9 @@ from bot.text import content_terms
 
 Vector = dict[str, float]
 
-SIMILARITY_THRESHOLD = 0.22
+SIMILARITY_THRESHOLD = 0.16
 NEAR_COPY_THRESHOLD = 0.85
+MERGE_FACTOR = 1.5  # centroids are smoother than single articles, so merging needs more overlap
 _QUERY_TERMS = 10  # an article looks for clusters through its strongest terms only
 _POSTINGS_SCANNED = 40  # newest clusters per term; keeps each lookup O(1)
 _CENTROID_TERMS = 60
@@ -113,7 +114,25 @@ def cluster_articles(
             cluster = clusters[story_id] = Cluster(story_id)
         cluster.add(i, vec)
         index(cluster, vec)
-    return list(clusters.values()), vectors
+    return _merge_close(clusters, vectors, threshold * MERGE_FACTOR), vectors
+
+
+def _merge_close(clusters: dict[str, Cluster], vectors: Sequence[Vector], threshold: float) -> list[Cluster]:
+    """Second pass: merge stories whose centroids ended up close (order effects of one pass)."""
+    ordered = sorted(clusters.values(), key=lambda c: len(c.members), reverse=True)
+    postings: defaultdict[str, list[Cluster]] = defaultdict(list)
+    kept: list[Cluster] = []
+    for cluster in ordered:
+        candidates = {id(c): c for t in _strongest(cluster.centroid, _QUERY_TERMS) for c in postings[t][-_POSTINGS_SCANNED:]}
+        best = max(candidates.values(), key=lambda c: cosine(cluster.centroid, c.centroid), default=None)
+        if best is not None and cosine(cluster.centroid, best.centroid) >= threshold:
+            for index in cluster.members:
+                best.add(index, vectors[index])
+            continue
+        kept.append(cluster)
+        for term in _strongest(cluster.centroid, _QUERY_TERMS):
+            postings[term].append(cluster)
+    return kept
 
 
 def _strongest(vec: Vector, k: int) -> list[str]:

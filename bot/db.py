@@ -75,6 +75,80 @@ def _pipeline(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0002_chats")
+def _chats(db: Database) -> None:
+    db["chats"].create(
+        {
+            "chat_id": int,
+            "type": str,
+            "title": str,
+            "subscribed": int,
+            "active": int,
+            "timezone": str,
+            "delivery_time": str,
+            "brief_length": str,
+            "regions": str,
+            "topics": str,
+            "next_due": str,
+            "created_at": str,
+            "updated_at": str,
+            "inactive_reason": str,
+        },
+        pk="chat_id",
+        not_null={"type", "timezone", "delivery_time"},
+        defaults={"subscribed": 0, "active": 1, "brief_length": "short"},
+    )
+    # The minute-by-minute delivery check reads only this index, whatever the subscriber count.
+    db["chats"].create_index(["subscribed", "active", "next_due"], index_name="chats_due")
+    db["sent_stories"].create(
+        {"chat_id": int, "story_id": str, "fingerprint": str, "sent_at": str, "via": str},
+        pk=("chat_id", "story_id"),
+    )
+
+
+@MIGRATIONS(name="0003_delivery")
+def _delivery(db: Database) -> None:
+    db["sent_stories"].add_column("updates", int, not_null_default=0)
+    db["contents"].create(
+        {"key": str, "brief_id": int, "messages": str, "stories": str, "created_at": str},
+        pk="key",
+        not_null={"messages", "stories"},
+    )
+    db["deliveries"].create(
+        {
+            "chat_id": int,
+            "local_date": str,
+            "due_at": str,
+            "content_key": str,
+            "next_part": int,
+            "status": str,
+            "attempts": int,
+            "last_error": str,
+            "created_at": str,
+            "sent_at": str,
+        },
+        # One row per chat per local day is what makes "once a day" hold across restarts.
+        pk=("chat_id", "local_date"),
+        not_null={"due_at", "content_key", "status"},
+        defaults={"next_part": 0, "attempts": 0},
+        foreign_keys=[("content_key", "contents", "key")],
+    )
+    db["deliveries"].create_index(["status"], index_name="deliveries_status")
+    db["broadcasts"].create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "due": int,
+            "sent": int,
+            "failed": int,
+            "retried": int,
+            "duration": float,
+        },
+        pk="id",
+    )
+
+
 def open_db(path: Path | str) -> Database:
     """Open (creating if needed) the database at ``path``, in WAL mode, fully migrated."""
     path = Path(path)

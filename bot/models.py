@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 
@@ -65,3 +65,7 @@ class Brief:
     generated_at: datetime
     window_hours: int
     stories: tuple[Story, ...] = field(default_factory=tuple)
+
+    def top(self, count: int) -> Brief:
+        """The same brief cut to its ``count`` best stories."""
+        return replace(self, stories=self.stories[:count])

@@ -149,13 +149,17 @@ def _centrality(article: Article, centroid: dict[str, float], idf: dict[str, flo
     return cosine(tfidf(content_terms(article.title), idf, default), centroid)
 
 
+# A stored brief keeps more than it shows, so per-chat filters and "not sent before" still fill it.
+STORED_STORIES = 40
+
+
 def build_brief(db: Database, settings: Settings, now: datetime | None = None) -> Brief:
-    """Cluster the window's security articles into stories, store them and the brief."""
+    """Cluster the window's security articles into ranked stories; store them and the brief."""
     now = now or utcnow()
     since = now - timedelta(hours=settings.brief_window_hours)
     articles = store.recent_articles(db, since, settings.relevance_threshold)
     stories, members = make_stories(articles, store.story_assignments(db, since), now)
     store.save_stories(db, stories, members, now)
-    brief = Brief(now, settings.brief_window_hours, tuple(stories[: settings.brief_stories]))
+    brief = Brief(now, settings.brief_window_hours, tuple(stories[:STORED_STORIES]))
     store.save_brief(db, brief)
     return brief

@@ -92,14 +92,43 @@ def content_terms(text: str) -> list[str]:
     return [_stem(t) for t in tokens(text) if len(t) > 2 and t not in STOPWORDS]
 
 
+# Outlets alternate between country and adjective ("Chinese coast guard", "China's coast guard").
+DEMONYMS = {
+    "chinese": "china", "russian": "russia", "ukrainian": "ukraine", "israeli": "israel",
+    "iranian": "iran", "german": "germany", "french": "france", "british": "britain", "uk": "britain",
+    "american": "us", "philippine": "philippines", "filipino": "philippines",
+    "japanese": "japan", "korean": "korea", "pakistani": "pakistan", "indian": "india",
+    "afghan": "afghanistan", "syrian": "syria", "iraqi": "iraq", "yemeni": "yemen",
+    "lebanese": "lebanon", "palestinian": "palestine", "sudanese": "sudan", "somali": "somalia",
+    "nigerian": "nigeria", "malian": "mali", "burkinabe": "burkina", "burkinabé": "burkina",
+    "congolese": "congo", "ethiopian": "ethiopia", "libyan": "libya", "egyptian": "egypt",
+    "turkish": "turkey", "polish": "poland", "taiwanese": "taiwan", "venezuelan": "venezuela",
+    "colombian": "colombia", "mexican": "mexico", "haitian": "haiti", "belarusian": "belarus",
+    "georgian": "georgia", "armenian": "armenia", "azerbaijani": "azerbaijan", "saudi": "saudi",
+    "emirati": "uae", "qatari": "qatar", "burmese": "myanmar",
+    # Capitals standing for their governments ("Moscow denies…").
+    "moscow": "russia", "kremlin": "russia", "beijing": "china", "kyiv": "ukraine", "kiev": "ukraine",
+    "tehran": "iran", "pyongyang": "korea", "seoul": "korea", "kinshasa": "congo", "drc": "congo",
+}
+
+
 def _stem(token: str) -> str:
     # Just enough folding that "strike"/"strikes", "missile"/"missiles" meet.
+    if token in DEMONYMS:
+        return DEMONYMS[token]
     if token.endswith("'s") or token.endswith("’s"):
         token = token[:-2]
+        if token in DEMONYMS:
+            return DEMONYMS[token]
     if len(token) > 4 and token.endswith("ies"):
         return token[:-3] + "y"
     if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
-        return token[:-1]
+        token = token[:-1]
+        return DEMONYMS.get(token, token)
+    if len(token) > 5 and token.endswith("ing"):
+        return token[:-3]
+    if len(token) > 5 and token.endswith("ed") and not token.endswith("eed"):
+        return token[:-2]
     return token
 
 

@@ -1,0 +1,182 @@
+"""The composition root: builds the Telegram Application and wires everything into it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot import handlers
+from bot.config import Settings
+from bot.db import open_db
+from bot.feeds import load_feeds
+from bot.fetch import make_client
+from bot.newsroom import Newsroom
+from bot.pipeline import utcnow
+from bot.services import Services
+from bot.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+
+def build_application(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    request: BaseRequest | None = None,
+    token: str | None = None,
+    schedule_jobs: bool = True,
+) -> Application:
+    """The bot: handlers, jobs and resources, pointed at ``settings.telegram_api_url``."""
+    token = token or settings.telegram_bot_token
+    if not token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{settings.telegram_api_url}/bot")
+        .base_file_url(f"{settings.telegram_api_url}/file/bot")
+        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .concurrent_updates(False)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    else:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+    app = builder.build()
+    app.bot_data["settings"] = settings
+    app.bot_data["clock"] = clock
+    app.bot_data["schedule_jobs"] = schedule_jobs
+    add_handlers(app)
+    return app
+
+
+def add_handlers(app: Application) -> None:
+    """Register every handler; order matters (throttle first, catch-alls last)."""
+    app.add_handler(TypeHandler(Update, handlers.throttle_gate), group=-1)
+    commands = {
+        "start": handlers.start,
+        "subscribe": handlers.subscribe,
+        "unsubscribe": handlers.unsubscribe,
+        "stop": handlers.unsubscribe,
+        "latest": handlers.latest,
+        "settings": handlers.settings_command,
+        "time": handlers.time_command,
+        "timezone": handlers.timezone_command,
+        "sources": handlers.sources,
+        "help": handlers.help_command,
+        "stats": handlers.stats,
+        "refresh": handlers.refresh_command,
+    }
+    for name, callback in commands.items():
+        app.add_handler(CommandHandler(name, callback))
+    app.add_handler(CallbackQueryHandler(handlers.button))
+    app.add_handler(ChatMemberHandler(handlers.chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.migrated))
+    app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
+    app.add_handler(MessageHandler(filters.TEXT & filters.ChatType.PRIVATE, handlers.unknown_text))
+    app.add_error_handler(handlers.on_error)
+
+
+async def _post_init(app: Application) -> None:
+    settings: Settings = app.bot_data["settings"]
+    clock: Callable[[], datetime] = app.bot_data["clock"]
+    db = open_db(settings.database_path)
+    client = make_client(settings.fetch_timeout_seconds)
+    newsroom = Newsroom(db, settings, load_feeds(settings.feeds_file), client, clock)
+    app.bot_data["services"] = Services(settings, db, client, newsroom, Throttle(), clock)
+    await _register_commands(app, settings)
+    if app.bot_data["schedule_jobs"] and app.job_queue is not None:
+        schedule(app, settings)
+
+
+async def _register_commands(app: Application, settings: Settings) -> None:
+    try:
+        await app.bot.set_my_commands([BotCommand(n, d) for n, d in handlers.COMMANDS])
+        for chat_id in settings.admin_chat_ids:
+            await app.bot.set_my_commands(
+                [BotCommand(n, d) for n, d in handlers.COMMANDS + handlers.ADMIN_COMMANDS],
+                scope=BotCommandScopeChat(chat_id),
+            )
+    except TelegramError as exc:
+        # The command menu is a convenience; the bot works without it.
+        log.warning("could not register commands: %s", exc)
+
+
+def schedule(app: Application, settings: Settings) -> None:
+    """The recurring jobs: fetch feeds and rebuild the brief."""
+    assert app.job_queue is not None
+    app.job_queue.run_repeating(
+        _fetch_job, interval=timedelta(minutes=settings.fetch_interval_minutes), first=timedelta(seconds=5), name="fetch"
+    )
+
+
+async def _fetch_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc: Services = context.application.bot_data["services"]
+    result = await svc.newsroom.current(force=True)
+    log.info("brief rebuilt: %d stories%s", len(result.brief.stories), f" ({result.problem})" if result.problem else "")
+
+
+async def _post_shutdown(app: Application) -> None:
+    svc: Services | None = app.bot_data.get("services")
+    if svc is not None:
+        await svc.client.aclose()
+        svc.close()
+
+
+def run(settings: Settings) -> None:
+    """Run the real bot: webhook when WEBHOOK_URL is set, long polling otherwise."""
+    app = build_application(settings)
+    if settings.webhook_url:
+        app.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path="telegram",
+            webhook_url=f"{settings.webhook_url.rstrip('/')}/telegram",
+            secret_token=settings.webhook_secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+@asynccontextmanager
+async def started(app: Application, polling: bool = True) -> AsyncIterator[Application]:
+    """Run ``app`` inside an existing event loop (tests, terminal mode), with post_init/post_shutdown."""
+    await app.initialize()
+    try:
+        if app.post_init:
+            await app.post_init(app)
+        if polling and app.updater is not None:
+            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, poll_interval=0.0, timeout=5)
+        await app.start()
+        yield app
+    finally:
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        if app.post_shutdown:
+            await app.post_shutdown(app)
+        await app.shutdown()

@@ -1,0 +1,419 @@
+"""Telegram handlers: parse the update, call a domain function, reply. Nothing more."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Awaitable, Callable
+
+from telegram import Chat, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot import keyboards, store, subscribers
+from bot.config import parse_hhmm
+from bot.newsroom import for_chat
+from bot.relevance import REGIONS
+from bot.render import render_html
+from bot.services import Services
+from bot.status import status_lines
+from bot.store import story_fingerprint
+from bot.timezones import UnknownTimezone, parse_timezone
+
+log = logging.getLogger(__name__)
+Context = ContextTypes.DEFAULT_TYPE
+
+COMMANDS = [
+    ("latest", "The latest security brief, now"),
+    ("subscribe", "Get the brief every day"),
+    ("unsubscribe", "Stop the daily brief (settings are kept)"),
+    ("settings", "Delivery time, time zone, length, regions, topics"),
+    ("time", "Set delivery time: /time 07:30"),
+    ("timezone", "Set time zone: /timezone Europe/Berlin"),
+    ("sources", "The outlets and how they are doing"),
+    ("help", "What I can do"),
+]
+ADMIN_COMMANDS = [("stats", "Subscribers, last brief, failing feeds"), ("refresh", "Fetch feeds and rebuild now")]
+HELP = (
+    "🛡 <b>Security Brief</b> reads reputable world-news outlets and sends one short daily brief "
+    "of security news: wars, militant groups, terrorism, military moves, intelligence, nuclear and "
+    "missile programmes, coups and conflict diplomacy. Each story merges every outlet that reported it.\n\n"
+    + "\n".join(f"/{name} — {text}" for name, text in COMMANDS)
+)
+_ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+_ANONYMOUS_ADMIN = 1087968824  # Telegram's GroupAnonymousBot: messages sent "as the group"
+
+
+def services(context: Context) -> Services:
+    """The shared resources of this application."""
+    return context.application.bot_data["services"]
+
+
+def _chat(update: Update, context: Context) -> subscribers.ChatSettings:
+    svc = services(context)
+    chat = update.effective_chat
+    assert chat is not None
+    title = chat.title or chat.full_name or chat.username
+    return subscribers.ensure_chat(svc.db, chat.id, chat.type, title, svc.settings, svc.clock())
+
+
+async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    chat = update.effective_chat
+    assert chat is not None
+    await chat.send_message(text, reply_markup=markup)
+
+
+async def _may_change(update: Update, context: Context) -> bool:
+    """Anyone may change a private chat; in groups only administrators may."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return True
+    message = update.effective_message
+    if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
+        return True
+    if user is None or user.id == _ANONYMOUS_ADMIN:
+        return user is not None
+    try:
+        member = await context.bot.get_chat_member(chat.id, user.id)
+    except TelegramError as exc:
+        log.warning("could not check admin status in chat %s: %s", chat.id, exc)
+        return False
+    return member.status in _ADMIN_STATUSES
+
+
+async def _deny(update: Update) -> None:
+    if update.callback_query:
+        await update.callback_query.answer("Only group admins can change this.", show_alert=True)
+    else:
+        await _reply(update, "Only group admins can change the group's subscription or settings.")
+
+
+async def throttle_gate(update: Update, context: Context) -> None:
+    """Runs before every handler: a user hammering the bot gets one polite note, then silence."""
+    user = update.effective_user
+    if user is None or (update.message is None and update.callback_query is None):
+        return
+    throttle = services(context).throttle
+    verdict = throttle.check(user.id)
+    if verdict == "ok":
+        return
+    if verdict == "warn":
+        note = f"Easy there — you're sending commands very fast. Please wait {throttle.retry_in(user.id)} s."
+        if update.callback_query:
+            await update.callback_query.answer(note)
+        elif update.effective_chat:
+            await update.effective_chat.send_message(note)
+    raise ApplicationHandlerStop
+
+
+def _when(chat: subscribers.ChatSettings) -> str:
+    return f"{chat.delivery_time} ({chat.timezone})"
+
+
+async def start(update: Update, context: Context) -> None:
+    """/start: what the bot does, when the brief comes, and a Subscribe button."""
+    chat = _chat(update, context)
+    text = (
+        "🛡 <b>Security Brief</b>\n"
+        "One calm brief a day of the world's security news — conflicts, militant groups, terrorism, "
+        "military moves, intelligence, nuclear and missile programmes, coups — each story merged "
+        "across the outlets that reported it, with links.\n\n"
+    )
+    if chat.subscribed:
+        text += f"You're subscribed: the brief comes every day at {_when(chat)}. /latest shows it now, /settings changes it."
+        await _reply(update, text)
+    else:
+        text += f"Subscribe and it comes every day at {_when(chat)} (change it in /settings). /latest shows it now."
+        await _reply(update, text, keyboards.subscribe_keyboard())
+
+
+async def _subscribe(update: Update, context: Context, on: bool) -> str:
+    svc = services(context)
+    chat = _chat(update, context)
+    if chat.subscribed == on:
+        return (f"You're already subscribed: the brief comes daily at {_when(chat)}." if on
+                else "You're not subscribed. /subscribe to get the daily brief.")
+    chat = subscribers.set_subscribed(svc.db, chat.chat_id, on, svc.clock())
+    if on:
+        return f"✅ Subscribed. The brief comes every day at {_when(chat)}. Change it in /settings; /latest shows it now."
+    return "Unsubscribed — no more daily briefs. Your settings are kept; /subscribe brings them back."
+
+
+async def subscribe(update: Update, context: Context) -> None:
+    """/subscribe."""
+    if not await _may_change(update, context):
+        return await _deny(update)
+    await _reply(update, await _subscribe(update, context, True))
+
+
+async def unsubscribe(update: Update, context: Context) -> None:
+    """/unsubscribe and /stop."""
+    if not await _may_change(update, context):
+        return await _deny(update)
+    await _reply(update, await _subscribe(update, context, False))
+
+
+async def latest(update: Update, context: Context) -> None:
+    """/latest: the freshest brief, now; its stories count as sent to this chat."""
+    svc = services(context)
+    chat = _chat(update, context)
+    if not svc.newsroom.is_fresh(svc.newsroom.cached()) and update.effective_chat:
+        await update.effective_chat.send_action(ChatAction.TYPING)
+    result = await svc.newsroom.current()
+    brief = for_chat(result.brief, chat)
+    note = None
+    if not brief.stories and result.brief.stories:
+        note = "No stories match your region and topic filters right now. /settings changes them."
+    for message in render_html(brief, empty_note=note):
+        await _reply(update, message)
+    if result.problem:
+        await _reply(update, "⚠️ " + result.problem)
+    subscribers.record_sent(
+        svc.db, chat.chat_id, [(s.id, story_fingerprint(s)) for s in brief.stories], "latest", svc.clock()
+    )
+
+
+async def settings_command(update: Update, context: Context) -> None:
+    """/settings: one message with the menu, edited in place."""
+    chat = _chat(update, context)
+    await _reply(update, keyboards.settings_text(chat), keyboards.main_menu(chat))
+
+
+def _argument(context: Context) -> str:
+    return " ".join(context.args or []).strip()
+
+
+async def time_command(update: Update, context: Context) -> None:
+    """/time HH:MM."""
+    raw = _argument(context)
+    if not raw:
+        return await _reply(update, "Send the time like this: <code>/time 07:30</code> (24-hour clock).")
+    try:
+        value = parse_hhmm(raw)
+    except ValueError as exc:
+        return await _reply(update, f"“{_esc(raw)}” isn't a time I understand: {exc}. Try <code>/time 07:30</code>.")
+    if not await _may_change(update, context):
+        return await _deny(update)
+    svc = services(context)
+    chat = _chat(update, context)
+    chat = subscribers.set_delivery(svc.db, chat.chat_id, svc.clock(), delivery_time=value.strftime("%H:%M"))
+    await _reply(update, f"🕖 Done: the brief comes at {_when(chat)}." + ("" if chat.subscribed else " /subscribe to get it."))
+
+
+async def timezone_command(update: Update, context: Context) -> None:
+    """/timezone Area/City or UTC+05:30."""
+    raw = _argument(context)
+    if not raw:
+        return await _reply(update, "Send your time zone like this: <code>/timezone Europe/Berlin</code> or <code>/timezone UTC+5:30</code>.")
+    try:
+        name = parse_timezone(raw)
+    except UnknownTimezone as exc:
+        return await _reply(
+            update,
+            f"{_esc(str(exc))}. Use a name like <code>Europe/Berlin</code>, <code>America/New_York</code>, "
+            "<code>Asia/Kolkata</code>, or an offset like <code>UTC+5:30</code>.",
+        )
+    if not await _may_change(update, context):
+        return await _deny(update)
+    svc = services(context)
+    chat = _chat(update, context)
+    chat = subscribers.set_delivery(svc.db, chat.chat_id, svc.clock(), timezone=name)
+    await _reply(update, f"🌍 Done: the brief comes at {_when(chat)}.")
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+async def sources(update: Update, context: Context) -> None:
+    """/sources: outlets and their health in plain words."""
+    svc = services(context)
+    rows = {row["url"]: row for row in store.feed_health(svc.db)}
+    lines = ["📰 <b>Sources</b>"]
+    for spec in svc.newsroom.feeds:
+        row = rows.get(spec.url, {})
+        if not row.get("last_fetched"):
+            state = "not fetched yet"
+        elif row.get("consecutive_failures"):
+            state = f"⚠️ failing since {(row.get('last_success') or 'ever')[:16].replace('T', ' ')} — {_esc(row.get('last_error') or '')}"
+        else:
+            state = f"✅ working, {row.get('item_count') or 0} items in feed"
+        lines.append(f"• {_esc(spec.name)}: {state}")
+    await _reply(update, "\n".join(lines)[:4000])
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """/help."""
+    await _reply(update, HELP)
+
+
+def _is_admin(update: Update, context: Context) -> bool:
+    user = update.effective_user
+    return user is not None and user.id in services(context).settings.admin_chat_ids
+
+
+async def stats(update: Update, context: Context) -> None:
+    """/stats (admins): subscribers, last brief, failing feeds."""
+    if not _is_admin(update, context):
+        return await _reply(update, "/stats is for the bot's admins only.")
+    svc = services(context)
+    await _reply(update, "\n".join(_esc(line) for line in status_lines(svc.db, svc.settings, svc.clock())))
+
+
+async def refresh_command(update: Update, context: Context) -> None:
+    """/refresh (admins): fetch and rebuild now."""
+    if not _is_admin(update, context):
+        return await _reply(update, "/refresh is for the bot's admins only.")
+    svc = services(context)
+    if update.effective_chat:
+        await update.effective_chat.send_action(ChatAction.TYPING)
+    result = await svc.newsroom.current(force=True)
+    report = svc.newsroom.last_report
+    summary = f"Rebuilt: {len(result.brief.stories)} stories."
+    if report:
+        summary += f" {report.fetched} feeds fetched, {report.not_modified} unchanged, {len(report.failed)} failed, {report.new_articles} new articles."
+    await _reply(update, summary + (f"\n⚠️ {result.problem}" if result.problem else ""))
+
+
+async def button(update: Update, context: Context) -> None:
+    """Every inline button press: settings changes, subscribe, stale buttons."""
+    query = update.callback_query
+    assert query is not None
+    callback = keyboards.parse(query.data)
+    if callback is None or update.effective_chat is None:
+        await query.answer("That button is from an old message. Send /settings for a fresh menu.", show_alert=True)
+        return
+    if callback.action not in {"menu", "reg", "top", "time", "tz"} and not await _may_change(update, context):
+        return await _deny(update)
+    handler = _BUTTONS.get(callback.action)
+    if handler is None:
+        await query.answer("That button is from an old message. Send /settings for a fresh menu.", show_alert=True)
+        return
+    await handler(update, context, callback.arg)
+
+
+async def _show(update: Update, chat: subscribers.ChatSettings, markup: InlineKeyboardMarkup, note: str | None = None) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer(note)
+    try:
+        await query.edit_message_text(keyboards.settings_text(chat), reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+def _change(fn: Callable[[Services, subscribers.ChatSettings, str], subscribers.ChatSettings | None],
+            menu: Callable[[subscribers.ChatSettings], InlineKeyboardMarkup]) -> Callable[[Update, Context, str], Awaitable[None]]:
+    async def handle(update: Update, context: Context, arg: str) -> None:
+        svc = services(context)
+        chat = _chat(update, context)
+        try:
+            changed = fn(svc, chat, arg)
+        except (ValueError, IndexError):
+            assert update.callback_query is not None
+            await update.callback_query.answer("That button is from an old message. Send /settings for a fresh menu.", show_alert=True)
+            return
+        await _show(update, changed or chat, menu(changed or chat))
+
+    return handle
+
+
+def _index(options: tuple[str, ...], arg: str) -> str:
+    return options[int(arg)]
+
+
+def _toggle(kind: str, options: tuple[str, ...]) -> Callable[[Services, subscribers.ChatSettings, str], subscribers.ChatSettings]:
+    def change(svc: Services, chat: subscribers.ChatSettings, arg: str) -> subscribers.ChatSettings:
+        current = getattr(chat, kind)
+        value = None if arg == "all" else keyboards.toggle(current, _index(options, arg), options)
+        return subscribers.set_filter(svc.db, chat.chat_id, kind, value, svc.clock())
+
+    return change
+
+
+async def _subscribe_button(update: Update, context: Context, arg: str) -> None:
+    query = update.callback_query
+    assert query is not None
+    text = await _subscribe(update, context, True)
+    await query.answer("Subscribed ✅")
+    await query.edit_message_reply_markup(None)
+    await _reply(update, text)
+
+
+async def _done(update: Update, context: Context, arg: str) -> None:
+    chat = _chat(update, context)
+    query = update.callback_query
+    assert query is not None
+    await query.answer("Saved")
+    await query.edit_message_text(keyboards.settings_text(chat) + "\n\nSaved. /settings to change again.")
+
+
+_BUTTONS: dict[str, Callable[[Update, Context, str], Awaitable[None]]] = {
+    "sub": _subscribe_button,
+    "done": _done,
+    "menu": _change(lambda svc, chat, arg: None, keyboards.main_menu),
+    "time": _change(lambda svc, chat, arg: None, keyboards.time_menu),
+    "tz": _change(lambda svc, chat, arg: None, keyboards.timezone_menu),
+    "reg": _change(lambda svc, chat, arg: None, keyboards.region_menu),
+    "top": _change(lambda svc, chat, arg: None, keyboards.topic_menu),
+    "t": _change(lambda svc, chat, arg: subscribers.set_delivery(
+        svc.db, chat.chat_id, svc.clock(), delivery_time=parse_hhmm(arg).strftime("%H:%M")), keyboards.main_menu),
+    "z": _change(lambda svc, chat, arg: subscribers.set_delivery(
+        svc.db, chat.chat_id, svc.clock(), timezone=_index(keyboards.COMMON_ZONES, arg)), keyboards.main_menu),
+    "len": _change(lambda svc, chat, arg: subscribers.set_length(svc.db, chat.chat_id, arg, svc.clock()), keyboards.main_menu),
+    "r": _change(_toggle("regions", REGIONS), keyboards.region_menu),
+    "p": _change(_toggle("topics", keyboards.TOPIC_KEYS), keyboards.topic_menu),
+}
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    """Any command we don't have."""
+    message = update.effective_message
+    command = (message.text or "").split()[0] if message else "that"
+    await _reply(update, f"I don't know {_esc(command)}. Here's what I can do:\n\n" + HELP)
+
+
+async def unknown_text(update: Update, context: Context) -> None:
+    """Plain text in a private chat."""
+    await _reply(update, "I answer commands rather than messages. Try /latest for the brief now, or /help.")
+
+
+async def chat_member(update: Update, context: Context) -> None:
+    """The bot was blocked, kicked, unblocked or re-added."""
+    svc = services(context)
+    change = update.my_chat_member
+    if change is None:
+        return
+    status = change.new_chat_member.status
+    if status in {ChatMemberStatus.BANNED, ChatMemberStatus.LEFT}:
+        reason = "blocked by the user" if change.chat.type == Chat.PRIVATE else "removed from the chat"
+        subscribers.mark_inactive(svc.db, change.chat.id, reason, svc.clock())
+        log.info("chat %s: %s", change.chat.id, reason)
+    elif status in {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR}:
+        chat = subscribers.get_chat(svc.db, change.chat.id)
+        if chat is not None and not chat.active:
+            subscribers.set_subscribed(svc.db, chat.chat_id, chat.subscribed, svc.clock())
+
+
+async def migrated(update: Update, context: Context) -> None:
+    """A group became a supergroup: move its settings to the new id."""
+    message = update.effective_message
+    if message is None:
+        return
+    svc = services(context)
+    if message.migrate_to_chat_id:
+        subscribers.migrate_chat(svc.db, message.chat.id, message.migrate_to_chat_id, svc.clock())
+    elif message.migrate_from_chat_id:
+        subscribers.migrate_chat(svc.db, message.migrate_from_chat_id, message.chat.id, svc.clock())
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log the error; tell the user something went wrong instead of going silent."""
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await update.effective_chat.send_message("Sorry — something went wrong on my side. Please try again in a minute.")
+        except TelegramError:
+            pass

@@ -1,0 +1,128 @@
+"""The /settings menu: texts, inline keyboards and the callback data they carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.relevance import REGIONS, TOPICS
+from bot.subscribers import LENGTHS, ChatSettings
+
+# Bumped whenever the callback format changes, so buttons on old messages are recognised as stale.
+VERSION = "v1"
+COMMON_ZONES = (
+    "UTC", "Europe/London", "Europe/Paris", "Europe/Kyiv", "Europe/Moscow", "Asia/Dubai",
+    "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney", "Africa/Lagos",
+    "Africa/Nairobi", "America/New_York", "America/Chicago", "America/Los_Angeles", "America/Sao_Paulo",
+)
+TOPIC_KEYS = tuple(TOPICS)
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A decoded button press."""
+
+    action: str
+    arg: str = ""
+
+
+def data(action: str, arg: str = "") -> str:
+    """Encode a button's callback data (always well under Telegram's 64 bytes)."""
+    return f"{VERSION}:{action}:{arg}"
+
+
+def parse(raw: str | None) -> Callback | None:
+    """Decode callback data; None for anything stale or foreign."""
+    parts = (raw or "").split(":", 2)
+    if len(parts) != 3 or parts[0] != VERSION:
+        return None
+    return Callback(parts[1], parts[2])
+
+
+def _b(text: str, action: str, arg: str = "") -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=data(action, arg))
+
+
+def subscribe_keyboard() -> InlineKeyboardMarkup:
+    """The single Subscribe button under /start."""
+    return InlineKeyboardMarkup([[_b("✅ Subscribe to the daily brief", "sub")]])
+
+
+def _describe(chosen: frozenset[str] | None, labels: dict[str, str] | None = None) -> str:
+    if chosen is None:
+        return "all"
+    if not chosen:
+        return "none"
+    return ", ".join(sorted((labels or {}).get(c, c) for c in chosen))
+
+
+def settings_text(chat: ChatSettings) -> str:
+    """The settings summary shown above the menu (Telegram HTML)."""
+    status = "✅ subscribed" if chat.subscribed else "not subscribed (send /subscribe)"
+    return (
+        "⚙️ <b>Settings</b>\n"
+        f"Daily brief: {status}\n"
+        f"Time: <b>{chat.delivery_time}</b> ({chat.timezone})\n"
+        f"Length: <b>{chat.brief_length}</b> ({chat.story_count} stories)\n"
+        f"Regions: {_describe(chat.regions)}\n"
+        f"Topics: {_describe(chat.topics, TOPICS)}"
+    )
+
+
+def main_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
+    """The top-level settings keyboard."""
+    lengths = [
+        _b(("• " if chat.brief_length == key else "") + f"{key.title()} ({n})", "len", key)
+        for key, n in LENGTHS.items()
+    ]
+    return InlineKeyboardMarkup(
+        [
+            [_b(f"🕖 Time {chat.delivery_time}", "time"), _b(f"🌍 {chat.timezone}", "tz")],
+            lengths,
+            [_b("🗺 Regions", "reg"), _b("🏷 Topics", "top")],
+            [_b("Done", "done")],
+        ]
+    )
+
+
+def _rows(buttons: list[InlineKeyboardButton], width: int) -> list[list[InlineKeyboardButton]]:
+    return [buttons[i : i + width] for i in range(0, len(buttons), width)]
+
+
+def time_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
+    """Hours of the day; minutes are kept (use /time for exact minutes)."""
+    minute = chat.delivery_time[3:]
+    hours = [_b(f"{h:02d}:{minute}", "t", f"{h:02d}:{minute}") for h in range(24)]
+    return InlineKeyboardMarkup([*_rows(hours, 6), [_b("« Back", "menu")]])
+
+
+def timezone_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
+    """Common time zones; any other via /timezone."""
+    zones = [_b(("• " if z == chat.timezone else "") + z, "z", str(i)) for i, z in enumerate(COMMON_ZONES)]
+    return InlineKeyboardMarkup([*_rows(zones, 2), [_b("« Back", "menu")]])
+
+
+def _toggles(action: str, options: list[tuple[str, str]], chosen: frozenset[str] | None) -> InlineKeyboardMarkup:
+    buttons = [
+        _b(("✅ " if chosen is None or key in chosen else "▫️ ") + label, action, str(i))
+        for i, (key, label) in enumerate(options)
+    ]
+    return InlineKeyboardMarkup([*_rows(buttons, 2), [_b("All", action, "all"), _b("« Back", "menu")]])
+
+
+def region_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
+    """Toggle regions to follow."""
+    return _toggles("r", [(r, r) for r in REGIONS], chat.regions)
+
+
+def topic_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
+    """Toggle topics to follow."""
+    return _toggles("p", [(k, TOPICS[k]) for k in TOPIC_KEYS], chat.topics)
+
+
+def toggle(chosen: frozenset[str] | None, key: str, universe: tuple[str, ...]) -> frozenset[str] | None:
+    """Flip one option; following everything again collapses back to None."""
+    current = frozenset(universe) if chosen is None else chosen
+    flipped = current - {key} if key in current else current | {key}
+    return None if flipped == frozenset(universe) else flipped

@@ -1,0 +1,102 @@
+"""Keeping a fresh brief at hand: refresh on demand or on schedule, fall back when feeds fail."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import httpx
+from sqlite_utils import Database
+
+from bot import store
+from bot.config import Settings
+from bot.models import Brief, FeedSpec, Story
+from bot.pipeline import RefreshReport, build_brief, refresh
+from bot.subscribers import ChatSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BriefResult:
+    """A brief plus, when feeds failed, a plain-words note about it."""
+
+    brief_id: int
+    brief: Brief
+    problem: str | None = None
+
+
+class Newsroom:
+    """Owns the current brief: builds it, caches it, says when it is stale."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        feeds: Sequence[FeedSpec],
+        client: httpx.AsyncClient,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.db, self.settings, self.feeds, self.client, self.clock = db, settings, feeds, client, clock
+        self._lock = asyncio.Lock()
+        self.last_report: RefreshReport | None = None
+        self.last_refresh_error: str | None = None
+
+    def cached(self) -> BriefResult | None:
+        """The last built brief, without any network."""
+        found = store.latest_brief(self.db)
+        return BriefResult(*found) if found else None
+
+    def is_fresh(self, result: BriefResult | None) -> bool:
+        """True when the brief is younger than one fetch interval."""
+        if result is None:
+            return False
+        age = self.clock() - result.brief.generated_at
+        return age < timedelta(minutes=self.settings.fetch_interval_minutes)
+
+    async def current(self, force: bool = False) -> BriefResult:
+        """A fresh brief, rebuilt if stale; the last good one (with a note) if feeds fail."""
+        cached = self.cached()
+        if not force and self.is_fresh(cached):
+            return cached  # type: ignore[return-value]
+        async with self._lock:
+            cached = self.cached()
+            if not force and self.is_fresh(cached):
+                return cached  # type: ignore[return-value]
+            return await self._rebuild(cached)
+
+    async def _rebuild(self, cached: BriefResult | None) -> BriefResult:
+        now = self.clock()
+        try:
+            report = await refresh(self.db, self.settings, self.feeds, self.client, now)
+        except Exception as exc:  # noqa: BLE001 - the bot must keep serving whatever went wrong
+            log.exception("feed refresh crashed")
+            report, self.last_refresh_error = None, f"{type(exc).__name__}: {exc}"
+        else:
+            self.last_report, self.last_refresh_error = report, None
+        all_failed = report is None or (report.failed and len(report.failed) >= len(self.feeds))
+        if all_failed and cached is not None:
+            when = cached.brief.generated_at.strftime("%H:%M UTC on %d %b")
+            return replace(cached, problem=f"I couldn't reach the news feeds just now, so this is the last good brief, from {when}.")
+        brief = build_brief(self.db, self.settings, now)
+        brief_id = store.latest_brief(self.db)[0]  # type: ignore[index]
+        problem = "I couldn't reach any news feed just now." if all_failed else None
+        return BriefResult(brief_id, brief, problem)
+
+
+def matches(story: Story, chat: ChatSettings) -> bool:
+    """True when a story passes the chat's region and topic filters."""
+    if chat.regions is not None and story.region not in chat.regions:
+        return False
+    if chat.topics is not None and not chat.topics.intersection(story.topics):
+        return False
+    return True
+
+
+def for_chat(brief: Brief, chat: ChatSettings) -> Brief:
+    """The brief as this chat sees it: its filters, its length."""
+    stories = tuple(s for s in brief.stories if matches(s, chat))
+    return replace(brief, stories=stories[: chat.story_count])

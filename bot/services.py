@@ -1,0 +1,30 @@
+"""What handlers and jobs share: settings, database, newsroom, throttle, clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+from sqlite_utils import Database
+
+from bot.config import Settings
+from bot.newsroom import Newsroom
+from bot.throttle import Throttle
+
+
+@dataclass
+class Services:
+    """Long-lived resources, opened in post_init and closed in post_shutdown."""
+
+    settings: Settings
+    db: Database
+    client: httpx.AsyncClient
+    newsroom: Newsroom
+    throttle: Throttle
+    clock: Callable[[], datetime]
+
+    def close(self) -> None:
+        """Close the database (the HTTP client is closed asynchronously by the caller)."""
+        self.db.close()

@@ -1,0 +1,178 @@
+"""Chats and their settings: subscribing, delivery time, time zone, length and filters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlite_utils import Database
+
+from bot.config import Settings
+from bot.store import iso
+from bot.timezones import zone
+
+LENGTHS = {"short": 5, "full": 10}
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """One chat's subscription and preferences."""
+
+    chat_id: int
+    type: str
+    title: str | None
+    subscribed: bool
+    active: bool
+    timezone: str
+    delivery_time: str  # "HH:MM", local to ``timezone``
+    brief_length: str
+    regions: frozenset[str] | None  # None means every region
+    topics: frozenset[str] | None  # None means every topic
+    next_due: str | None
+
+    @property
+    def story_count(self) -> int:
+        """How many stories this chat's briefs hold."""
+        return LENGTHS.get(self.brief_length, LENGTHS["short"])
+
+
+def _from_row(row: dict) -> ChatSettings:
+    def as_set(raw: str | None) -> frozenset[str] | None:
+        return None if raw is None else frozenset(json.loads(raw))
+
+    return ChatSettings(
+        chat_id=row["chat_id"],
+        type=row["type"],
+        title=row["title"],
+        subscribed=bool(row["subscribed"]),
+        active=bool(row["active"]),
+        timezone=row["timezone"],
+        delivery_time=row["delivery_time"],
+        brief_length=row["brief_length"] or "short",
+        regions=as_set(row["regions"]),
+        topics=as_set(row["topics"]),
+        next_due=row["next_due"],
+    )
+
+
+def next_due(timezone: str, delivery_time: str, after: datetime) -> datetime:
+    """The first moment after ``after`` when the local clock in ``timezone`` shows ``delivery_time``."""
+    tz = zone(timezone)
+    hour, minute = (int(part) for part in delivery_time.split(":"))
+    local = after.astimezone(tz)
+    day = local.date()
+    for offset in range(3):
+        candidate = datetime.combine(day + timedelta(days=offset), time(hour, minute), tz)
+        # A wall time skipped by a DST jump resolves to the instant just after the jump.
+        candidate = candidate.astimezone(after.tzinfo)
+        if candidate > after:
+            return candidate
+    raise AssertionError("unreachable: a local time recurs within three days")
+
+
+def get_chat(db: Database, chat_id: int) -> ChatSettings | None:
+    """A chat's settings, or None if the bot has never seen it."""
+    rows = list(db.query("select * from chats where chat_id = ?", [chat_id]))
+    return _from_row(rows[0]) if rows else None
+
+
+def ensure_chat(db: Database, chat_id: int, chat_type: str, title: str | None, settings: Settings, now: datetime) -> ChatSettings:
+    """The chat's settings, creating it with the defaults on first contact."""
+    existing = get_chat(db, chat_id)
+    if existing is not None:
+        return existing
+    db["chats"].insert(
+        {
+            "chat_id": chat_id,
+            "type": chat_type,
+            "title": title,
+            "subscribed": 0,
+            "active": 1,
+            "timezone": settings.default_timezone,
+            "delivery_time": settings.default_delivery_time.strftime("%H:%M"),
+            "brief_length": "short",
+            "created_at": iso(now),
+            "updated_at": iso(now),
+        },
+        pk="chat_id",
+        ignore=True,
+    )
+    return get_chat(db, chat_id)  # type: ignore[return-value]
+
+
+def _update(db: Database, chat_id: int, now: datetime, **values: object) -> ChatSettings:
+    db["chats"].update(chat_id, {**values, "updated_at": iso(now)})
+    chat = get_chat(db, chat_id)
+    assert chat is not None
+    return chat
+
+
+def _reschedule(chat: ChatSettings, now: datetime) -> str | None:
+    if not (chat.subscribed and chat.active):
+        return None
+    return iso(next_due(chat.timezone, chat.delivery_time, now))
+
+
+def set_subscribed(db: Database, chat_id: int, subscribed: bool, now: datetime) -> ChatSettings:
+    """Subscribe or unsubscribe; settings are kept either way."""
+    chat = _update(db, chat_id, now, subscribed=int(subscribed), active=1, inactive_reason=None)
+    return _update(db, chat_id, now, next_due=_reschedule(chat, now))
+
+
+def set_delivery(db: Database, chat_id: int, now: datetime, *, timezone: str | None = None, delivery_time: str | None = None) -> ChatSettings:
+    """Change when the daily brief comes, and reschedule it."""
+    values = {k: v for k, v in {"timezone": timezone, "delivery_time": delivery_time}.items() if v}
+    chat = _update(db, chat_id, now, **values)
+    return _update(db, chat_id, now, next_due=_reschedule(chat, now))
+
+
+def set_length(db: Database, chat_id: int, length: str, now: datetime) -> ChatSettings:
+    """Choose the short or full brief."""
+    if length not in LENGTHS:
+        raise ValueError(f"unknown brief length {length!r}")
+    return _update(db, chat_id, now, brief_length=length)
+
+
+def set_filter(db: Database, chat_id: int, kind: str, values: frozenset[str] | None, now: datetime) -> ChatSettings:
+    """Follow only some regions or topics (``None`` follows all)."""
+    if kind not in {"regions", "topics"}:
+        raise ValueError(f"unknown filter {kind!r}")
+    return _update(db, chat_id, now, **{kind: None if values is None else json.dumps(sorted(values))})
+
+
+def mark_inactive(db: Database, chat_id: int, reason: str, now: datetime) -> None:
+    """Stop delivering to a chat that blocked or removed the bot."""
+    if get_chat(db, chat_id) is not None:
+        _update(db, chat_id, now, active=0, inactive_reason=reason, next_due=None)
+
+
+def migrate_chat(db: Database, old_id: int, new_id: int, now: datetime) -> None:
+    """Move a group's settings to its new supergroup id."""
+    with db.atomic():
+        if get_chat(db, new_id) is None:
+            db.execute("update chats set chat_id = ?, type = 'supergroup', updated_at = ? where chat_id = ?", [new_id, iso(now), old_id])
+        else:
+            db.execute("delete from chats where chat_id = ?", [old_id])
+        db.execute("update or ignore sent_stories set chat_id = ? where chat_id = ?", [new_id, old_id])
+
+
+def record_sent(db: Database, chat_id: int, stories: list[tuple[str, str]], via: str, now: datetime) -> None:
+    """Remember which stories (id, fingerprint) a chat has been shown."""
+    db["sent_stories"].upsert_all(
+        [{"chat_id": chat_id, "story_id": sid, "fingerprint": fp, "sent_at": iso(now), "via": via} for sid, fp in stories],
+        pk=("chat_id", "story_id"),
+    )
+
+
+def sent_fingerprints(db: Database, chat_id: int) -> dict[str, str]:
+    """Story id -> fingerprint of every story this chat has been shown."""
+    return {r["story_id"]: r["fingerprint"] for r in db.query("select story_id, fingerprint from sent_stories where chat_id = ?", [chat_id])}
+
+
+def counts(db: Database) -> dict[str, int]:
+    """Subscriber numbers for /stats."""
+    row = db.execute(
+        "select count(*), coalesce(sum(subscribed and active), 0), coalesce(sum(subscribed and not active), 0) from chats"
+    ).fetchone()
+    return {"chats": row[0], "active": row[1], "inactive": row[2]}

@@ -1,0 +1,38 @@
+"""Per-user command throttling, so one person hammering the bot cannot hog it."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from time import monotonic
+
+
+class Throttle:
+    """Allow ``limit`` actions per ``window`` seconds per key; say so once when exceeded."""
+
+    def __init__(self, limit: int = 6, window: float = 10.0, clock: Callable[[], float] = monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._hits: dict[int, deque[float]] = {}
+        self._warned: set[int] = set()
+
+    def check(self, key: int) -> str:
+        """``"ok"``, ``"warn"`` (first refusal: tell the user) or ``"drop"`` (stay quiet)."""
+        now = self.clock()
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) < self.limit:
+            hits.append(now)
+            self._warned.discard(key)
+            return "ok"
+        if key in self._warned:
+            return "drop"
+        self._warned.add(key)
+        return "warn"
+
+    def retry_in(self, key: int) -> int:
+        """Whole seconds until ``key`` may act again."""
+        hits = self._hits.get(key)
+        if not hits:
+            return 0
+        return max(1, int(hits[0] + self.window - self.clock()) + 1)
