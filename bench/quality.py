@@ -17,7 +17,6 @@ from feed_server import OUTLET_NAMES, FeedServer, load_labels  # noqa: E402
 from bot.models import Article, FeedSpec  # noqa: E402
 from bot.parse import parse_feed  # noqa: E402
 from bot.pipeline import make_stories, score  # noqa: E402
-from bot.relevance import is_security  # noqa: E402
 from bot.text import canonical_url  # noqa: E402
 
 

@@ -55,7 +55,11 @@ def build_application(
         .token(token)
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
-        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+            )
+        )
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .concurrent_updates(False)
@@ -105,7 +109,9 @@ async def _post_init(app: Application) -> None:
     db = open_db(settings.database_path)
     client = make_client(settings.fetch_timeout_seconds)
     newsroom = Newsroom(db, settings, load_feeds(settings.feeds_file), client, clock)
-    app.bot_data["services"] = Services(settings, db, client, newsroom, Throttle(), clock)
+    app.bot_data["services"] = Services(
+        settings, db, client, newsroom, Throttle(limit=8, window=10.0), clock
+    )
     await _register_commands(app, settings)
     if app.bot_data["schedule_jobs"] and app.job_queue is not None:
         schedule(app, settings)
@@ -128,14 +134,21 @@ def schedule(app: Application, settings: Settings) -> None:
     """The recurring jobs: fetch feeds and rebuild the brief."""
     assert app.job_queue is not None
     app.job_queue.run_repeating(
-        _fetch_job, interval=timedelta(minutes=settings.fetch_interval_minutes), first=timedelta(seconds=5), name="fetch"
+        _fetch_job,
+        interval=timedelta(minutes=settings.fetch_interval_minutes),
+        first=timedelta(seconds=5),
+        name="fetch",
     )
 
 
 async def _fetch_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     svc: Services = context.application.bot_data["services"]
     result = await svc.newsroom.current(force=True)
-    log.info("brief rebuilt: %d stories%s", len(result.brief.stories), f" ({result.problem})" if result.problem else "")
+    log.info(
+        "brief rebuilt: %d stories%s",
+        len(result.brief.stories),
+        f" ({result.problem})" if result.problem else "",
+    )
 
 
 async def _post_shutdown(app: Application) -> None:
@@ -169,7 +182,9 @@ async def started(app: Application, polling: bool = True) -> AsyncIterator[Appli
         if app.post_init:
             await app.post_init(app)
         if polling and app.updater is not None:
-            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, poll_interval=0.0, timeout=5)
+            await app.updater.start_polling(
+                allowed_updates=Update.ALL_TYPES, poll_interval=0.0, timeout=5
+            )
         await app.start()
         yield app
     finally:

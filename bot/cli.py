@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -33,8 +34,13 @@ def _feeds(settings: Settings):
 
 
 @click.group()
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True,
-              help="Settings file read before the environment.")
+@click.option(
+    "--env-file",
+    type=click.Path(path_type=Path),
+    default=Path(".env"),
+    show_default=True,
+    help="Settings file read before the environment.",
+)
 @click.version_option(package_name="securitybrief")
 @click.pass_context
 def cli(ctx: click.Context, env_file: Path) -> None:
@@ -69,7 +75,10 @@ async def _fetch(settings: Settings, force: bool, progress: bool) -> RefreshRepo
             state = "unchanged"
         else:
             state = click.style(f"ok ({len(result.body):,} bytes)", fg="green")
-        click.echo(f"[{done:>2}/{len(specs)}] {result.spec.name}: {state} in {result.elapsed:.1f} s", err=True)
+        click.echo(
+            f"[{done:>2}/{len(specs)}] {result.spec.name}: {state} in {result.elapsed:.1f} s",
+            err=True,
+        )
 
     try:
         async with make_client(settings.fetch_timeout_seconds) as client:
@@ -79,7 +88,9 @@ async def _fetch(settings: Settings, force: bool, progress: bool) -> RefreshRepo
 
 
 @cli.command()
-@click.option("--feeds", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Feeds TOML file.")
+@click.option(
+    "--feeds", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Feeds TOML file."
+)
 @click.option("--force", is_flag=True, help="Ignore back-off and fetch every feed now.")
 @click.pass_context
 def fetch(ctx: click.Context, feeds: Path | None, force: bool) -> None:
@@ -105,12 +116,16 @@ def is_stale(settings: Settings, now: datetime) -> bool:
 
 
 @cli.command()
-@click.option("--feeds", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Feeds TOML file.")
+@click.option(
+    "--feeds", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Feeds TOML file."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--html", "as_html", is_flag=True, help="Print the Telegram HTML messages.")
 @click.option("--no-fetch", is_flag=True, help="Use stored articles only.")
 @click.pass_context
-def digest(ctx: click.Context, feeds: Path | None, as_json: bool, as_html: bool, no_fetch: bool) -> None:
+def digest(
+    ctx: click.Context, feeds: Path | None, as_json: bool, as_html: bool, no_fetch: bool
+) -> None:
     """Print the current brief (fetching first if the data is stale)."""
     settings = _settings(ctx, feeds)
     now = utcnow()
@@ -154,13 +169,19 @@ def feeds(ctx: click.Context) -> None:
         error = row.get("last_error") or ""
         if failures:
             error = f"{error} ({failures}x)"
-        click.echo(f"{spec.name:<{width}}  {status:<8}  {last_ok:<20}  {row.get('item_count') or 0:>5}  {error}")
+        click.echo(
+            f"{spec.name:<{width}}  {status:<8}  {last_ok:<20}  {row.get('item_count') or 0:>5}  {error}"
+        )
 
 
 @feeds.command("import")
 @click.argument("opml_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the feeds TOML here (default: print it).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the feeds TOML here (default: print it).",
+)
 def feeds_import(opml_file: Path, output: Path | None) -> None:
     """Convert an OPML file into the feeds TOML format."""
     try:
@@ -170,7 +191,9 @@ def feeds_import(opml_file: Path, output: Path | None) -> None:
     text = feeds_to_toml(specs)
     if output:
         output.write_text(text, "utf-8")
-        click.echo(f"Wrote {len(specs)} feeds to {output}. Use it with FEEDS_FILE={output}.", err=True)
+        click.echo(
+            f"Wrote {len(specs)} feeds to {output}. Use it with FEEDS_FILE={output}.", err=True
+        )
     else:
         click.echo(text, nl=False)
 
@@ -217,4 +240,6 @@ def status(ctx: click.Context) -> None:
 
 def main() -> None:
     """Entry point of the ``securitybrief`` console script."""
+    # Opt in to python-telegram-bot's future timedelta durations (silences its deprecation notice).
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     cli(prog_name="securitybrief")

@@ -103,7 +103,9 @@ def cluster_articles(
             ids.append(cluster.id)
 
     # Known assignments first, so new articles can join yesterday's stories.
-    order = sorted(range(len(articles)), key=lambda i: (articles[i].url not in existing, articles[i].published))
+    order = sorted(
+        range(len(articles)), key=lambda i: (articles[i].url not in existing, articles[i].published)
+    )
     for i in order:
         vec = vectors[i]
         story_id = existing.get(articles[i].url)
@@ -117,14 +119,22 @@ def cluster_articles(
     return _merge_close(clusters, vectors, threshold * MERGE_FACTOR), vectors
 
 
-def _merge_close(clusters: dict[str, Cluster], vectors: Sequence[Vector], threshold: float) -> list[Cluster]:
+def _merge_close(
+    clusters: dict[str, Cluster], vectors: Sequence[Vector], threshold: float
+) -> list[Cluster]:
     """Second pass: merge stories whose centroids ended up close (order effects of one pass)."""
     ordered = sorted(clusters.values(), key=lambda c: len(c.members), reverse=True)
     postings: defaultdict[str, list[Cluster]] = defaultdict(list)
     kept: list[Cluster] = []
     for cluster in ordered:
-        candidates = {id(c): c for t in _strongest(cluster.centroid, _QUERY_TERMS) for c in postings[t][-_POSTINGS_SCANNED:]}
-        best = max(candidates.values(), key=lambda c: cosine(cluster.centroid, c.centroid), default=None)
+        candidates = {
+            id(c): c
+            for t in _strongest(cluster.centroid, _QUERY_TERMS)
+            for c in postings[t][-_POSTINGS_SCANNED:]
+        }
+        best = max(
+            candidates.values(), key=lambda c: cosine(cluster.centroid, c.centroid), default=None
+        )
         if best is not None and cosine(cluster.centroid, best.centroid) >= threshold:
             for index in cluster.members:
                 best.add(index, vectors[index])
@@ -142,7 +152,10 @@ def _strongest(vec: Vector, k: int) -> list[str]:
 
 
 def _best_match(
-    vec: Vector, clusters: Mapping[str, Cluster], postings: Mapping[str, list[str]], threshold: float
+    vec: Vector,
+    clusters: Mapping[str, Cluster],
+    postings: Mapping[str, list[str]],
+    threshold: float,
 ) -> str | None:
     candidates: set[str] = set()
     for term in _strongest(vec, _QUERY_TERMS):

@@ -46,7 +46,9 @@ class BroadcastStats:
         return time.monotonic() - self.started
 
 
-def select_stories(brief: Brief, chat: ChatSettings, sent: dict[str, tuple[str, int]]) -> tuple[Story, ...]:
+def select_stories(
+    brief: Brief, chat: ChatSettings, sent: dict[str, tuple[str, int]]
+) -> tuple[Story, ...]:
     """The chat's best stories not sent before; a sent story with new outlets returns once as an update."""
     chosen: list[Story] = []
     for story in brief.stories:
@@ -55,7 +57,9 @@ def select_stories(brief: Brief, chat: ChatSettings, sent: dict[str, tuple[str, 
         previous = sent.get(story.id)
         if previous is None:
             chosen.append(story)
-        elif previous[1] == 0 and not set(story_fingerprint(story).split(",")) <= set(previous[0].split(",")):
+        elif previous[1] == 0 and not set(story_fingerprint(story).split(",")) <= set(
+            previous[0].split(",")
+        ):
             chosen.append(replace(story, is_update=True))
         if len(chosen) >= chat.story_count:
             break
@@ -65,7 +69,9 @@ def select_stories(brief: Brief, chat: ChatSettings, sent: dict[str, tuple[str, 
 def _sent(db: Database, chat_id: int) -> dict[str, tuple[str, int]]:
     return {
         r[0]: (r[1] or "", r[2])
-        for r in db.execute("select story_id, fingerprint, updates from sent_stories where chat_id = ?", [chat_id])
+        for r in db.execute(
+            "select story_id, fingerprint, updates from sent_stories where chat_id = ?", [chat_id]
+        )
     }
 
 
@@ -80,15 +86,19 @@ def _render(brief: Brief, stories: tuple[Story, ...]) -> list[str]:
     return render_html(replace(brief, stories=stories), title="Your daily Security Brief")
 
 
-def plan(db: Database, brief_id: int, brief: Brief, now: datetime, grace: timedelta) -> tuple[int, int]:
+def plan(
+    db: Database, brief_id: int, brief: Brief, now: datetime, grace: timedelta
+) -> tuple[int, int]:
     """Turn every chat that is due into a pending delivery, durably; return (planned, missed)."""
     planned = missed = 0
     contents: set[str] = set()
     while True:
-        rows = list(db.query(
-            "select * from chats where subscribed = 1 and active = 1 and next_due <= ? order by next_due limit ?",
-            [iso(now), PLAN_BATCH],
-        ))
+        rows = list(
+            db.query(
+                "select * from chats where subscribed = 1 and active = 1 and next_due <= ? order by next_due limit ?",
+                [iso(now), PLAN_BATCH],
+            )
+        )
         if not rows:
             return planned, missed
         with db.atomic():
@@ -100,8 +110,15 @@ def plan(db: Database, brief_id: int, brief: Brief, now: datetime, grace: timede
                     missed += 1
 
 
-def _plan_one(db: Database, chat: ChatSettings, brief_id: int, brief: Brief, now: datetime,
-              grace: timedelta, contents: set[str]) -> bool:
+def _plan_one(
+    db: Database,
+    chat: ChatSettings,
+    brief_id: int,
+    brief: Brief,
+    now: datetime,
+    grace: timedelta,
+    contents: set[str],
+) -> bool:
     due = from_iso(chat.next_due)  # type: ignore[arg-type]
     tz = zone(chat.timezone)
     local_date = due.astimezone(tz).date()
@@ -109,15 +126,24 @@ def _plan_one(db: Database, chat: ChatSettings, brief_id: int, brief: Brief, now
     following = next_due(chat.timezone, chat.delivery_time, max(now, due))
     db.execute("update chats set next_due = ? where chat_id = ?", [iso(following), chat.chat_id])
     if now > due + grace or now.astimezone(tz).date() > local_date:
-        log.info("delivery missed chat=%s due=%s (bot was down past the grace period)", chat.chat_id, iso(due))
+        log.info(
+            "delivery missed chat=%s due=%s (bot was down past the grace period)",
+            chat.chat_id,
+            iso(due),
+        )
         return False
     stories = select_stories(brief, chat, _sent(db, chat.chat_id))
     key = _content_key(brief_id, stories)
     if key not in contents:
         db.execute(
             "insert or ignore into contents (key, brief_id, messages, stories, created_at) values (?, ?, ?, ?, ?)",
-            [key, brief_id, json.dumps(_render(brief, stories)),
-             json.dumps([[s.id, story_fingerprint(s), s.is_update] for s in stories]), iso(now)],
+            [
+                key,
+                brief_id,
+                json.dumps(_render(brief, stories)),
+                json.dumps([[s.id, story_fingerprint(s), s.is_update] for s in stories]),
+                iso(now),
+            ],
         )
         contents.add(key)
     db.execute(
@@ -140,8 +166,15 @@ class _Pending:
 class Broadcaster:
     """Sends pending deliveries: whole, resumable, rate-limited, retrying what can be retried."""
 
-    def __init__(self, db: Database, bot: Bot, clock: Callable[[], datetime], *, workers: int = 16,
-                 paid_broadcast: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bot: Bot,
+        clock: Callable[[], datetime],
+        *,
+        workers: int = 16,
+        paid_broadcast: bool = False,
+    ) -> None:
         self.db, self.bot, self.clock = db, bot, clock
         self.workers, self.paid_broadcast = workers, paid_broadcast
         self._resume_at = 0.0  # monotonic time before which nobody sends (after a 429)
@@ -174,7 +207,9 @@ class Broadcaster:
 
     def _content(self, key: str) -> tuple[list[str], list]:
         if key not in self._contents:
-            row = self.db.execute("select messages, stories from contents where key = ?", [key]).fetchone()
+            row = self.db.execute(
+                "select messages, stories from contents where key = ?", [key]
+            ).fetchone()
             self._contents[key] = (json.loads(row[0]), json.loads(row[1]))
         return self._contents[key]
 
@@ -207,11 +242,17 @@ class Broadcaster:
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                await self.bot.send_message(chat_id, text, allow_paid_broadcast=self.paid_broadcast or None)
+                await self.bot.send_message(
+                    chat_id, text, allow_paid_broadcast=self.paid_broadcast or None
+                )
                 return True
             except RetryAfter as exc:
                 stats.retried += 1
-                delay = exc.retry_after.total_seconds() if isinstance(exc.retry_after, timedelta) else float(exc.retry_after)
+                delay = (
+                    exc.retry_after.total_seconds()
+                    if isinstance(exc.retry_after, timedelta)
+                    else float(exc.retry_after)
+                )
                 self._resume_at = max(self._resume_at, time.monotonic() + delay)
             except ChatMigrated as exc:
                 return int(exc.new_chat_id)
@@ -243,7 +284,12 @@ class Broadcaster:
             [attempts, error, "failed" if hopeless else "pending", item.chat_id, item.local_date],
         )
         stats.failed += 1
-        log.warning("delivery to chat=%s failed (%s)%s", item.chat_id, error, "" if hopeless else "; will retry")
+        log.warning(
+            "delivery to chat=%s failed (%s)%s",
+            item.chat_id,
+            error,
+            "" if hopeless else "; will retry",
+        )
 
     def _finish(self, item: _Pending, stories: list, stats: BroadcastStats) -> None:
         now = iso(self.clock())
@@ -265,11 +311,22 @@ class Broadcaster:
 def record_broadcast(db: Database, stats: BroadcastStats, started_at: datetime) -> None:
     """Keep the run's figures for /stats and log them as one structured line."""
     db["broadcasts"].insert(
-        {"started_at": iso(started_at), "finished_at": iso(started_at + timedelta(seconds=stats.duration)),
-         "due": stats.due, "sent": stats.sent, "failed": stats.failed, "retried": stats.retried,
-         "duration": round(stats.duration, 3)}
+        {
+            "started_at": iso(started_at),
+            "finished_at": iso(started_at + timedelta(seconds=stats.duration)),
+            "due": stats.due,
+            "sent": stats.sent,
+            "failed": stats.failed,
+            "retried": stats.retried,
+            "duration": round(stats.duration, 3),
+        }
     )
     log.info(
         "broadcast due=%d sent=%d failed=%d retried=%d missed=%d duration=%.1fs",
-        stats.due, stats.sent, stats.failed, stats.retried, stats.missed, stats.duration,
+        stats.due,
+        stats.sent,
+        stats.failed,
+        stats.retried,
+        stats.missed,
+        stats.duration,
     )

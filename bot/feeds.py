@@ -29,7 +29,9 @@ def _spec_from_table(entry: object, where: str) -> FeedSpec:
     weight = entry.get("weight", 1.0)
     if not isinstance(weight, int | float) or isinstance(weight, bool) or weight <= 0:
         raise FeedsFileError(f"{where} ({name}): 'weight' must be a positive number")
-    return FeedSpec(name.strip(), url.strip(), language.lower() if language else None, float(weight))
+    return FeedSpec(
+        name.strip(), url.strip(), language.lower() if language else None, float(weight)
+    )
 
 
 def parse_feeds_toml(text: str, source: str = "feeds file") -> list[FeedSpec]:
@@ -78,7 +80,11 @@ def feeds_to_toml(specs: Iterable[FeedSpec]) -> str:
     """Serialise feed specs in the ``[[feeds]]`` TOML format."""
     blocks = []
     for spec in specs:
-        lines = ["[[feeds]]", f"name = {_toml_string(spec.name)}", f"url = {_toml_string(spec.url)}"]
+        lines = [
+            "[[feeds]]",
+            f"name = {_toml_string(spec.name)}",
+            f"url = {_toml_string(spec.url)}",
+        ]
         if spec.language:
             lines.append(f"language = {_toml_string(spec.language)}")
         if spec.weight != 1.0:

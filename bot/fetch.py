@@ -99,7 +99,9 @@ async def fetch_feed(
                 result.status = response.status_code
                 result.content_type = response.headers.get("content-type")
                 result.etag = response.headers.get("etag") or validators.etag
-                result.last_modified = response.headers.get("last-modified") or validators.last_modified
+                result.last_modified = (
+                    response.headers.get("last-modified") or validators.last_modified
+                )
                 if response.status_code == 304:
                     return result
                 if response.status_code >= 400:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from collections.abc import Awaitable, Callable
 
 from telegram import Chat, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, RetryAfter, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import keyboards, store, subscribers
@@ -34,7 +35,10 @@ COMMANDS = [
     ("sources", "The outlets and how they are doing"),
     ("help", "What I can do"),
 ]
-ADMIN_COMMANDS = [("stats", "Subscribers, last brief, failing feeds"), ("refresh", "Fetch feeds and rebuild now")]
+ADMIN_COMMANDS = [
+    ("stats", "Subscribers, last brief, failing feeds"),
+    ("refresh", "Fetch feeds and rebuild now"),
+]
 HELP = (
     "🛡 <b>Security Brief</b> reads reputable world-news outlets and sends one short daily brief "
     "of security news: wars, militant groups, terrorism, military moves, intelligence, nuclear and "
@@ -58,10 +62,25 @@ def _chat(update: Update, context: Context) -> subscribers.ChatSettings:
     return subscribers.ensure_chat(svc.db, chat.id, chat.type, title, svc.settings, svc.clock())
 
 
+async def _patiently(call: Callable[[], Awaitable[object]]) -> None:
+    """Make a Bot API call, waiting out one 429 (Telegram says how long) before giving up."""
+    try:
+        await call()
+    except RetryAfter as exc:
+        delay = (
+            exc.retry_after
+            if isinstance(exc.retry_after, int | float)
+            else exc.retry_after.total_seconds()
+        )
+        log.info("rate limited by Telegram; retrying in %s s", delay)
+        await asyncio.sleep(float(delay))
+        await call()
+
+
 async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     chat = update.effective_chat
     assert chat is not None
-    await chat.send_message(text, reply_markup=markup)
+    await _patiently(lambda: chat.send_message(text, reply_markup=markup))
 
 
 async def _may_change(update: Update, context: Context) -> bool:
@@ -70,7 +89,11 @@ async def _may_change(update: Update, context: Context) -> bool:
     if chat is None or chat.type == ChatType.PRIVATE:
         return True
     message = update.effective_message
-    if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
+    if (
+        message is not None
+        and message.sender_chat is not None
+        and message.sender_chat.id == chat.id
+    ):
         return True
     if user is None or user.id == _ANONYMOUS_ADMIN:
         return user is not None
@@ -92,7 +115,8 @@ async def _deny(update: Update) -> None:
 async def throttle_gate(update: Update, context: Context) -> None:
     """Runs before every handler: a user hammering the bot gets one polite note, then silence."""
     user = update.effective_user
-    if user is None or (update.message is None and update.callback_query is None):
+    # Only typed messages count: tapping through the settings menu is not hammering.
+    if user is None or update.message is None:
         return
     throttle = services(context).throttle
     verdict = throttle.check(user.id)
@@ -100,10 +124,7 @@ async def throttle_gate(update: Update, context: Context) -> None:
         return
     if verdict == "warn":
         note = f"Easy there — you're sending commands very fast. Please wait {throttle.retry_in(user.id)} s."
-        if update.callback_query:
-            await update.callback_query.answer(note)
-        elif update.effective_chat:
-            await update.effective_chat.send_message(note)
+        await _reply(update, note)
     raise ApplicationHandlerStop
 
 
@@ -132,12 +153,17 @@ async def _subscribe(update: Update, context: Context, on: bool) -> str:
     svc = services(context)
     chat = _chat(update, context)
     if chat.subscribed == on:
-        return (f"You're already subscribed: the brief comes daily at {_when(chat)}." if on
-                else "You're not subscribed. /subscribe to get the daily brief.")
+        return (
+            f"You're already subscribed: the brief comes daily at {_when(chat)}."
+            if on
+            else "You're not subscribed. /subscribe to get the daily brief."
+        )
     chat = subscribers.set_subscribed(svc.db, chat.chat_id, on, svc.clock())
     if on:
         return f"✅ Subscribed. The brief comes every day at {_when(chat)}. Change it in /settings; /latest shows it now."
-    return "Unsubscribed — no more daily briefs. Your settings are kept; /subscribe brings them back."
+    return (
+        "Unsubscribed — no more daily briefs. Your settings are kept; /subscribe brings them back."
+    )
 
 
 async def subscribe(update: Update, context: Context) -> None:
@@ -170,7 +196,11 @@ async def latest(update: Update, context: Context) -> None:
     if result.problem:
         await _reply(update, "⚠️ " + result.problem)
     subscribers.record_sent(
-        svc.db, chat.chat_id, [(s.id, story_fingerprint(s)) for s in brief.stories], "latest", svc.clock()
+        svc.db,
+        chat.chat_id,
+        [(s.id, story_fingerprint(s)) for s in brief.stories],
+        "latest",
+        svc.clock(),
     )
 
 
@@ -188,24 +218,37 @@ async def time_command(update: Update, context: Context) -> None:
     """/time HH:MM."""
     raw = _argument(context)
     if not raw:
-        return await _reply(update, "Send the time like this: <code>/time 07:30</code> (24-hour clock).")
+        return await _reply(
+            update, "Send the time like this: <code>/time 07:30</code> (24-hour clock)."
+        )
     try:
         value = parse_hhmm(raw)
     except ValueError as exc:
-        return await _reply(update, f"“{_esc(raw)}” isn't a time I understand: {exc}. Try <code>/time 07:30</code>.")
+        return await _reply(
+            update, f"“{_esc(raw)}” isn't a time I understand: {exc}. Try <code>/time 07:30</code>."
+        )
     if not await _may_change(update, context):
         return await _deny(update)
     svc = services(context)
     chat = _chat(update, context)
-    chat = subscribers.set_delivery(svc.db, chat.chat_id, svc.clock(), delivery_time=value.strftime("%H:%M"))
-    await _reply(update, f"🕖 Done: the brief comes at {_when(chat)}." + ("" if chat.subscribed else " /subscribe to get it."))
+    chat = subscribers.set_delivery(
+        svc.db, chat.chat_id, svc.clock(), delivery_time=value.strftime("%H:%M")
+    )
+    await _reply(
+        update,
+        f"🕖 Done: the brief comes at {_when(chat)}."
+        + ("" if chat.subscribed else " /subscribe to get it."),
+    )
 
 
 async def timezone_command(update: Update, context: Context) -> None:
     """/timezone Area/City or UTC+05:30."""
     raw = _argument(context)
     if not raw:
-        return await _reply(update, "Send your time zone like this: <code>/timezone Europe/Berlin</code> or <code>/timezone UTC+5:30</code>.")
+        return await _reply(
+            update,
+            "Send your time zone like this: <code>/timezone Europe/Berlin</code> or <code>/timezone UTC+5:30</code>.",
+        )
     try:
         name = parse_timezone(raw)
     except UnknownTimezone as exc:
@@ -258,7 +301,9 @@ async def stats(update: Update, context: Context) -> None:
     if not _is_admin(update, context):
         return await _reply(update, "/stats is for the bot's admins only.")
     svc = services(context)
-    await _reply(update, "\n".join(_esc(line) for line in status_lines(svc.db, svc.settings, svc.clock())))
+    await _reply(
+        update, "\n".join(_esc(line) for line in status_lines(svc.db, svc.settings, svc.clock()))
+    )
 
 
 async def refresh_command(update: Update, context: Context) -> None:
@@ -282,30 +327,45 @@ async def button(update: Update, context: Context) -> None:
     assert query is not None
     callback = keyboards.parse(query.data)
     if callback is None or update.effective_chat is None:
-        await query.answer("That button is from an old message. Send /settings for a fresh menu.", show_alert=True)
+        await query.answer(
+            "That button is from an old message. Send /settings for a fresh menu.", show_alert=True
+        )
         return
-    if callback.action not in {"menu", "reg", "top", "time", "tz"} and not await _may_change(update, context):
+    if callback.action not in {"menu", "reg", "top", "time", "tz"} and not await _may_change(
+        update, context
+    ):
         return await _deny(update)
     handler = _BUTTONS.get(callback.action)
     if handler is None:
-        await query.answer("That button is from an old message. Send /settings for a fresh menu.", show_alert=True)
+        await query.answer(
+            "That button is from an old message. Send /settings for a fresh menu.", show_alert=True
+        )
         return
     await handler(update, context, callback.arg)
 
 
-async def _show(update: Update, chat: subscribers.ChatSettings, markup: InlineKeyboardMarkup, note: str | None = None) -> None:
+async def _show(
+    update: Update,
+    chat: subscribers.ChatSettings,
+    markup: InlineKeyboardMarkup,
+    note: str | None = None,
+) -> None:
     query = update.callback_query
     assert query is not None
     await query.answer(note)
     try:
-        await query.edit_message_text(keyboards.settings_text(chat), reply_markup=markup)
+        await _patiently(
+            lambda: query.edit_message_text(keyboards.settings_text(chat), reply_markup=markup)
+        )
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
 
 
-def _change(fn: Callable[[Services, subscribers.ChatSettings, str], subscribers.ChatSettings | None],
-            menu: Callable[[subscribers.ChatSettings], InlineKeyboardMarkup]) -> Callable[[Update, Context, str], Awaitable[None]]:
+def _change(
+    fn: Callable[[Services, subscribers.ChatSettings, str], subscribers.ChatSettings | None],
+    menu: Callable[[subscribers.ChatSettings], InlineKeyboardMarkup],
+) -> Callable[[Update, Context, str], Awaitable[None]]:
     async def handle(update: Update, context: Context, arg: str) -> None:
         svc = services(context)
         chat = _chat(update, context)
@@ -313,7 +373,10 @@ def _change(fn: Callable[[Services, subscribers.ChatSettings, str], subscribers.
             changed = fn(svc, chat, arg)
         except (ValueError, IndexError):
             assert update.callback_query is not None
-            await update.callback_query.answer("That button is from an old message. Send /settings for a fresh menu.", show_alert=True)
+            await update.callback_query.answer(
+                "That button is from an old message. Send /settings for a fresh menu.",
+                show_alert=True,
+            )
             return
         await _show(update, changed or chat, menu(changed or chat))
 
@@ -324,7 +387,9 @@ def _index(options: tuple[str, ...], arg: str) -> str:
     return options[int(arg)]
 
 
-def _toggle(kind: str, options: tuple[str, ...]) -> Callable[[Services, subscribers.ChatSettings, str], subscribers.ChatSettings]:
+def _toggle(
+    kind: str, options: tuple[str, ...]
+) -> Callable[[Services, subscribers.ChatSettings, str], subscribers.ChatSettings]:
     def change(svc: Services, chat: subscribers.ChatSettings, arg: str) -> subscribers.ChatSettings:
         current = getattr(chat, kind)
         value = None if arg == "all" else keyboards.toggle(current, _index(options, arg), options)
@@ -347,7 +412,9 @@ async def _done(update: Update, context: Context, arg: str) -> None:
     query = update.callback_query
     assert query is not None
     await query.answer("Saved")
-    await query.edit_message_text(keyboards.settings_text(chat) + "\n\nSaved. /settings to change again.")
+    await query.edit_message_text(
+        keyboards.settings_text(chat) + "\n\nSaved. /settings to change again."
+    )
 
 
 _BUTTONS: dict[str, Callable[[Update, Context, str], Awaitable[None]]] = {
@@ -358,11 +425,22 @@ _BUTTONS: dict[str, Callable[[Update, Context, str], Awaitable[None]]] = {
     "tz": _change(lambda svc, chat, arg: None, keyboards.timezone_menu),
     "reg": _change(lambda svc, chat, arg: None, keyboards.region_menu),
     "top": _change(lambda svc, chat, arg: None, keyboards.topic_menu),
-    "t": _change(lambda svc, chat, arg: subscribers.set_delivery(
-        svc.db, chat.chat_id, svc.clock(), delivery_time=parse_hhmm(arg).strftime("%H:%M")), keyboards.main_menu),
-    "z": _change(lambda svc, chat, arg: subscribers.set_delivery(
-        svc.db, chat.chat_id, svc.clock(), timezone=_index(keyboards.COMMON_ZONES, arg)), keyboards.main_menu),
-    "len": _change(lambda svc, chat, arg: subscribers.set_length(svc.db, chat.chat_id, arg, svc.clock()), keyboards.main_menu),
+    "t": _change(
+        lambda svc, chat, arg: subscribers.set_delivery(
+            svc.db, chat.chat_id, svc.clock(), delivery_time=parse_hhmm(arg).strftime("%H:%M")
+        ),
+        keyboards.main_menu,
+    ),
+    "z": _change(
+        lambda svc, chat, arg: subscribers.set_delivery(
+            svc.db, chat.chat_id, svc.clock(), timezone=_index(keyboards.COMMON_ZONES, arg)
+        ),
+        keyboards.main_menu,
+    ),
+    "len": _change(
+        lambda svc, chat, arg: subscribers.set_length(svc.db, chat.chat_id, arg, svc.clock()),
+        keyboards.main_menu,
+    ),
     "r": _change(_toggle("regions", REGIONS), keyboards.region_menu),
     "p": _change(_toggle("topics", keyboards.TOPIC_KEYS), keyboards.topic_menu),
 }
@@ -377,7 +455,9 @@ async def unknown_command(update: Update, context: Context) -> None:
 
 async def unknown_text(update: Update, context: Context) -> None:
     """Plain text in a private chat."""
-    await _reply(update, "I answer commands rather than messages. Try /latest for the brief now, or /help.")
+    await _reply(
+        update, "I answer commands rather than messages. Try /latest for the brief now, or /help."
+    )
 
 
 async def chat_member(update: Update, context: Context) -> None:
@@ -388,7 +468,9 @@ async def chat_member(update: Update, context: Context) -> None:
         return
     status = change.new_chat_member.status
     if status in {ChatMemberStatus.BANNED, ChatMemberStatus.LEFT}:
-        reason = "blocked by the user" if change.chat.type == Chat.PRIVATE else "removed from the chat"
+        reason = (
+            "blocked by the user" if change.chat.type == Chat.PRIVATE else "removed from the chat"
+        )
         subscribers.mark_inactive(svc.db, change.chat.id, reason, svc.clock())
         log.info("chat %s: %s", change.chat.id, reason)
     elif status in {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR}:
@@ -414,6 +496,8 @@ async def on_error(update: object, context: Context) -> None:
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
-            await update.effective_chat.send_message("Sorry — something went wrong on my side. Please try again in a minute.")
+            await update.effective_chat.send_message(
+                "Sorry — something went wrong on my side. Please try again in a minute."
+            )
         except TelegramError:
-            pass
+            log.warning("could not tell chat %s about the error", update.effective_chat.id)

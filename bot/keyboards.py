@@ -12,9 +12,22 @@ from bot.subscribers import LENGTHS, ChatSettings
 # Bumped whenever the callback format changes, so buttons on old messages are recognised as stale.
 VERSION = "v1"
 COMMON_ZONES = (
-    "UTC", "Europe/London", "Europe/Paris", "Europe/Kyiv", "Europe/Moscow", "Asia/Dubai",
-    "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney", "Africa/Lagos",
-    "Africa/Nairobi", "America/New_York", "America/Chicago", "America/Los_Angeles", "America/Sao_Paulo",
+    "UTC",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Kyiv",
+    "Europe/Moscow",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Africa/Lagos",
+    "Africa/Nairobi",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "America/Sao_Paulo",
 )
 TOPIC_KEYS = tuple(TOPICS)
 
@@ -99,16 +112,23 @@ def time_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
 
 def timezone_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
     """Common time zones; any other via /timezone."""
-    zones = [_b(("• " if z == chat.timezone else "") + z, "z", str(i)) for i, z in enumerate(COMMON_ZONES)]
+    zones = [
+        _b(("• " if z == chat.timezone else "") + z, "z", str(i))
+        for i, z in enumerate(COMMON_ZONES)
+    ]
     return InlineKeyboardMarkup([*_rows(zones, 2), [_b("« Back", "menu")]])
 
 
-def _toggles(action: str, options: list[tuple[str, str]], chosen: frozenset[str] | None) -> InlineKeyboardMarkup:
+def _toggles(
+    action: str, options: list[tuple[str, str]], chosen: frozenset[str] | None
+) -> InlineKeyboardMarkup:
     buttons = [
         _b(("✅ " if chosen is None or key in chosen else "▫️ ") + label, action, str(i))
         for i, (key, label) in enumerate(options)
     ]
-    return InlineKeyboardMarkup([*_rows(buttons, 2), [_b("All", action, "all"), _b("« Back", "menu")]])
+    return InlineKeyboardMarkup(
+        [*_rows(buttons, 2), [_b("All", action, "all"), _b("« Back", "menu")]]
+    )
 
 
 def region_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
@@ -121,7 +141,9 @@ def topic_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
     return _toggles("p", [(k, TOPICS[k]) for k in TOPIC_KEYS], chat.topics)
 
 
-def toggle(chosen: frozenset[str] | None, key: str, universe: tuple[str, ...]) -> frozenset[str] | None:
+def toggle(
+    chosen: frozenset[str] | None, key: str, universe: tuple[str, ...]
+) -> frozenset[str] | None:
     """Flip one option; following everything again collapses back to None."""
     current = frozenset(universe) if chosen is None else chosen
     flipped = current - {key} if key in current else current | {key}

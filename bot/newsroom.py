@@ -40,7 +40,13 @@ class Newsroom:
         client: httpx.AsyncClient,
         clock: Callable[[], datetime],
     ) -> None:
-        self.db, self.settings, self.feeds, self.client, self.clock = db, settings, feeds, client, clock
+        self.db, self.settings, self.feeds, self.client, self.clock = (
+            db,
+            settings,
+            feeds,
+            client,
+            clock,
+        )
         self._lock = asyncio.Lock()
         self.last_report: RefreshReport | None = None
         self.last_refresh_error: str | None = None
@@ -77,10 +83,15 @@ class Newsroom:
             report, self.last_refresh_error = None, f"{type(exc).__name__}: {exc}"
         else:
             self.last_report, self.last_refresh_error = report, None
-        all_failed = report is None or (report.failed and len(report.failed) >= len(self.feeds))
+        all_failed = report is None or (
+            report.failed and not report.fetched and not report.not_modified
+        )
         if all_failed and cached is not None:
             when = cached.brief.generated_at.strftime("%H:%M UTC on %d %b")
-            return replace(cached, problem=f"I couldn't reach the news feeds just now, so this is the last good brief, from {when}.")
+            return replace(
+                cached,
+                problem=f"I couldn't reach the news feeds just now, so this is the last good brief, from {when}.",
+            )
         brief = build_brief(self.db, self.settings, now)
         brief_id = store.latest_brief(self.db)[0]  # type: ignore[index]
         problem = "I couldn't reach any news feed just now." if all_failed else None
@@ -89,11 +100,8 @@ class Newsroom:
 
 def matches(story: Story, chat: ChatSettings) -> bool:
     """True when a story passes the chat's region and topic filters."""
-    if chat.regions is not None and story.region not in chat.regions:
-        return False
-    if chat.topics is not None and not chat.topics.intersection(story.topics):
-        return False
-    return True
+    region_ok = chat.regions is None or story.region in chat.regions
+    return region_ok and (chat.topics is None or bool(chat.topics.intersection(story.topics)))
 
 
 def for_chat(brief: Brief, chat: ChatSettings) -> Brief:

@@ -18,7 +18,9 @@ MAX_DESCRIPTION = 1200
 # Feeds with slightly fast clocks are common; only clearly future dates are clamped.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
-_HTML_START = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!doctype\s+html|<html|<head|<body)", re.I | re.S)
+_HTML_START = re.compile(
+    rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!doctype\s+html|<html|<head|<body)", re.I | re.S
+)
 
 
 class FeedParseError(ValueError):
@@ -103,7 +105,11 @@ def _article(entry: feedparser.FeedParserDict, spec: FeedSpec, now: datetime) ->
     title = truncate(strip_html(entry.get("title")), MAX_TITLE)
     link = entry.get("link") or ""
     guid = entry.get("id") or None
-    if not link.startswith(("http://", "https://")) and guid and guid.startswith(("http://", "https://")):
+    if (
+        not link.startswith(("http://", "https://"))
+        and guid
+        and guid.startswith(("http://", "https://"))
+    ):
         link = guid
     if not title or not link.startswith(("http://", "https://")):
         return None

@@ -47,14 +47,16 @@ def score(articles: Sequence[Article], weight: float) -> None:
         article.score, article.topics, article.region = rel.score, rel.topics, rel.region
 
 
-def ingest(db: Database, result: FetchResult, settings: Settings, now: datetime) -> int:
-    """Parse one fetch result, store its new articles and the feed's health; return new count."""
+def ingest(
+    db: Database, result: FetchResult, settings: Settings, now: datetime
+) -> tuple[int, str | None]:
+    """Parse one fetch result, store its new articles and the feed's health: (new count, error)."""
     interval = timedelta(minutes=settings.fetch_interval_minutes)
     if result.error or result.not_modified:
         store.save_fetch_result(db, result, now, interval)
         if result.error:
             log.warning("feed %s failed: %s", result.spec.name, result.error)
-        return 0
+        return 0, result.error
     try:
         parsed = parse_feed(
             result.body,
@@ -67,13 +69,13 @@ def ingest(db: Database, result: FetchResult, settings: Settings, now: datetime)
     except FeedParseError as exc:
         store.save_fetch_result(db, result, now, interval, error=str(exc))
         log.warning("feed %s unusable: %s", result.spec.name, exc)
-        return 0
+        return 0, str(exc)
     if parsed.warning:
         log.info("feed %s: %s", result.spec.name, parsed.warning)
     score(parsed.articles, result.spec.weight)
     new = store.save_articles(db, parsed.articles, now)
     store.save_fetch_result(db, result, now, interval, items=parsed.entries)
-    return new
+    return new, None
 
 
 async def refresh(
@@ -100,16 +102,21 @@ async def refresh(
         on_done,
     )
     for result in results:
-        report.new_articles += ingest(db, result, settings, now)
-        if result.error:
-            report.failed[result.spec.name] = result.error
+        new, error = ingest(db, result, settings, now)
+        report.new_articles += new
+        if error:
+            report.failed[result.spec.name] = error
         elif result.not_modified:
             report.not_modified += 1
         else:
             report.fetched += 1
     log.info(
         "fetch round: %d fetched, %d unchanged, %d failed, %d backing off, %d new articles",
-        report.fetched, report.not_modified, len(report.failed), report.skipped_backoff, report.new_articles,
+        report.fetched,
+        report.not_modified,
+        len(report.failed),
+        report.skipped_backoff,
+        report.new_articles,
     )
     return report
 
@@ -125,7 +132,13 @@ def make_stories(
     for cluster in clusters:
         group = sorted((articles[i] for i in cluster.members), key=lambda a: a.published)
         vecs = [vectors[i] for i in sorted(cluster.members, key=lambda i: articles[i].published)]
-        lead = max(group, key=lambda a: (_centrality(a, cluster.centroid, idf, default_idf), -a.published.timestamp()))
+        lead = max(
+            group,
+            key=lambda a: (
+                _centrality(a, cluster.centroid, idf, default_idf),
+                -a.published.timestamp(),
+            ),
+        )
         stories.append(
             Story(
                 id=cluster.id,
@@ -145,7 +158,9 @@ def make_stories(
     return stories, members
 
 
-def _centrality(article: Article, centroid: dict[str, float], idf: dict[str, float], default: float) -> float:
+def _centrality(
+    article: Article, centroid: dict[str, float], idf: dict[str, float], default: float
+) -> float:
     return cosine(tfidf(content_terms(article.title), idf, default), centroid)
 
 

@@ -25,9 +25,7 @@ def independent_outlets(articles: Sequence[Article], vectors: Sequence[Vector]) 
     return len(kept)
 
 
-def story_score(
-    articles: Sequence[Article], vectors: Sequence[Vector], now: datetime
-) -> float:
+def story_score(articles: Sequence[Article], vectors: Sequence[Vector], now: datetime) -> float:
     """The ranking score of one story."""
     outlets = independent_outlets(articles, vectors)
     top = sorted((min(a.score, MAX_RELEVANCE) for a in articles), reverse=True)[:3]

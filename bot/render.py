@@ -89,7 +89,9 @@ def _shorten(block: str, limit: int) -> str:
     return first_line if telegram_length(first_line) <= limit else "(story too long to show)"
 
 
-def render_html(brief: Brief, title: str = "Security Brief", empty_note: str | None = None) -> list[str]:
+def render_html(
+    brief: Brief, title: str = "Security Brief", empty_note: str | None = None
+) -> list[str]:
     """The brief as Telegram HTML messages, each within Telegram's length limit."""
     blocks = [header_html(brief, title)]
     if not brief.stories:

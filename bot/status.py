@@ -24,7 +24,11 @@ def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
     counts = subscribers.counts(db)
     last_fetch = db.execute("select max(last_fetched) from feeds").fetchone()[0]
     last_brief = db.execute("select generated_at from briefs order by id desc limit 1").fetchone()
-    failing = list(db.query("select name, last_error, consecutive_failures from feeds where consecutive_failures > 0 order by name"))
+    failing = list(
+        db.query(
+            "select name, last_error, consecutive_failures from feeds where consecutive_failures > 0 order by name"
+        )
+    )
     lines = [
         f"Subscribers: {counts['active']} active, {counts['inactive']} inactive ({counts['chats']} chats seen)",
         f"Last fetch: {_ago(last_fetch, now)}",
@@ -33,7 +37,13 @@ def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
     if db["broadcasts"].exists():
         row = db.execute("select * from broadcasts order by started_at desc limit 1").fetchone()
         if row:
-            b = dict(zip([c[0] for c in db.execute("select * from broadcasts limit 0").description], row, strict=True))
+            b = dict(
+                zip(
+                    [c[0] for c in db.execute("select * from broadcasts limit 0").description],
+                    row,
+                    strict=True,
+                )
+            )
             lines.append(
                 f"Last broadcast: {_ago(b['started_at'], now)}: {b['due']} due, {b['sent']} sent, "
                 f"{b['failed']} failed, {b['retried']} retried, {b['duration'] or 0:.1f} s"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-
 from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
@@ -68,7 +67,11 @@ def save_fetch_result(
 ) -> None:
     """Record the outcome of one fetch (and parse) in the feed's health columns."""
     error = error or result.error
-    row = db["feeds"].get(result.spec.url) if db["feeds"].count_where("url = ?", [result.spec.url]) else {}
+    row = (
+        db["feeds"].get(result.spec.url)
+        if db["feeds"].count_where("url = ?", [result.spec.url])
+        else {}
+    )
     update: dict = {"url": result.spec.url, "name": result.spec.name, "last_fetched": iso(now)}
     if error:
         failures = (row.get("consecutive_failures") or 0) + 1
@@ -152,11 +155,15 @@ def recent_articles(db: Database, since: datetime, min_score: float | None = Non
     return [article_from_row(r) for r in db.query(sql + " order by published", params)]
 
 
-def save_stories(db: Database, stories: Iterable[Story], members: dict[str, list[str]], now: datetime) -> None:
+def save_stories(
+    db: Database, stories: Iterable[Story], members: dict[str, list[str]], now: datetime
+) -> None:
     """Write stories and point their articles at them, in one transaction."""
     with db.atomic():
         for story in stories:
-            existing = db.execute("select first_seen from stories where id = ?", [story.id]).fetchone()
+            existing = db.execute(
+                "select first_seen from stories where id = ?", [story.id]
+            ).fetchone()
             db["stories"].upsert(
                 {
                     "id": story.id,
@@ -212,7 +219,12 @@ def brief_to_dict(brief: Brief) -> dict:
                 "score": round(s.score, 3),
                 "is_update": s.is_update,
                 "sources": [
-                    {"outlet": src.outlet, "title": src.title, "url": src.url, "published": iso(src.published)}
+                    {
+                        "outlet": src.outlet,
+                        "title": src.title,
+                        "url": src.url,
+                        "published": iso(src.published),
+                    }
                     for src in s.sources
                 ],
             }
@@ -247,13 +259,17 @@ def brief_from_dict(data: dict) -> Brief:
 
 def save_brief(db: Database, brief: Brief) -> int:
     """Store a built brief; return its id."""
-    return db["briefs"].insert(
-        {
-            "generated_at": iso(brief.generated_at),
-            "window_hours": brief.window_hours,
-            "payload": json.dumps(brief_to_dict(brief)),
-        }
-    ).last_pk
+    return (
+        db["briefs"]
+        .insert(
+            {
+                "generated_at": iso(brief.generated_at),
+                "window_hours": brief.window_hours,
+                "payload": json.dumps(brief_to_dict(brief)),
+            }
+        )
+        .last_pk
+    )
 
 
 def latest_brief(db: Database) -> tuple[int, Brief] | None:
@@ -262,5 +278,3 @@ def latest_brief(db: Database) -> tuple[int, Brief] | None:
     if row is None:
         return None
     return row[0], brief_from_dict(json.loads(row[1]))
-
-

@@ -77,7 +77,9 @@ def get_chat(db: Database, chat_id: int) -> ChatSettings | None:
     return _from_row(rows[0]) if rows else None
 
 
-def ensure_chat(db: Database, chat_id: int, chat_type: str, title: str | None, settings: Settings, now: datetime) -> ChatSettings:
+def ensure_chat(
+    db: Database, chat_id: int, chat_type: str, title: str | None, settings: Settings, now: datetime
+) -> ChatSettings:
     """The chat's settings, creating it with the defaults on first contact."""
     existing = get_chat(db, chat_id)
     if existing is not None:
@@ -120,7 +122,14 @@ def set_subscribed(db: Database, chat_id: int, subscribed: bool, now: datetime) 
     return _update(db, chat_id, now, next_due=_reschedule(chat, now))
 
 
-def set_delivery(db: Database, chat_id: int, now: datetime, *, timezone: str | None = None, delivery_time: str | None = None) -> ChatSettings:
+def set_delivery(
+    db: Database,
+    chat_id: int,
+    now: datetime,
+    *,
+    timezone: str | None = None,
+    delivery_time: str | None = None,
+) -> ChatSettings:
     """Change when the daily brief comes, and reschedule it."""
     values = {k: v for k, v in {"timezone": timezone, "delivery_time": delivery_time}.items() if v}
     chat = _update(db, chat_id, now, **values)
@@ -134,11 +143,15 @@ def set_length(db: Database, chat_id: int, length: str, now: datetime) -> ChatSe
     return _update(db, chat_id, now, brief_length=length)
 
 
-def set_filter(db: Database, chat_id: int, kind: str, values: frozenset[str] | None, now: datetime) -> ChatSettings:
+def set_filter(
+    db: Database, chat_id: int, kind: str, values: frozenset[str] | None, now: datetime
+) -> ChatSettings:
     """Follow only some regions or topics (``None`` follows all)."""
     if kind not in {"regions", "topics"}:
         raise ValueError(f"unknown filter {kind!r}")
-    return _update(db, chat_id, now, **{kind: None if values is None else json.dumps(sorted(values))})
+    return _update(
+        db, chat_id, now, **{kind: None if values is None else json.dumps(sorted(values))}
+    )
 
 
 def mark_inactive(db: Database, chat_id: int, reason: str, now: datetime) -> None:
@@ -151,23 +164,44 @@ def migrate_chat(db: Database, old_id: int, new_id: int, now: datetime) -> None:
     """Move a group's settings to its new supergroup id."""
     with db.atomic():
         if get_chat(db, new_id) is None:
-            db.execute("update chats set chat_id = ?, type = 'supergroup', updated_at = ? where chat_id = ?", [new_id, iso(now), old_id])
+            db.execute(
+                "update chats set chat_id = ?, type = 'supergroup', updated_at = ? where chat_id = ?",
+                [new_id, iso(now), old_id],
+            )
         else:
             db.execute("delete from chats where chat_id = ?", [old_id])
-        db.execute("update or ignore sent_stories set chat_id = ? where chat_id = ?", [new_id, old_id])
+        db.execute(
+            "update or ignore sent_stories set chat_id = ? where chat_id = ?", [new_id, old_id]
+        )
 
 
-def record_sent(db: Database, chat_id: int, stories: list[tuple[str, str]], via: str, now: datetime) -> None:
+def record_sent(
+    db: Database, chat_id: int, stories: list[tuple[str, str]], via: str, now: datetime
+) -> None:
     """Remember which stories (id, fingerprint) a chat has been shown."""
     db["sent_stories"].upsert_all(
-        [{"chat_id": chat_id, "story_id": sid, "fingerprint": fp, "sent_at": iso(now), "via": via} for sid, fp in stories],
+        [
+            {
+                "chat_id": chat_id,
+                "story_id": sid,
+                "fingerprint": fp,
+                "sent_at": iso(now),
+                "via": via,
+            }
+            for sid, fp in stories
+        ],
         pk=("chat_id", "story_id"),
     )
 
 
 def sent_fingerprints(db: Database, chat_id: int) -> dict[str, str]:
     """Story id -> fingerprint of every story this chat has been shown."""
-    return {r["story_id"]: r["fingerprint"] for r in db.query("select story_id, fingerprint from sent_stories where chat_id = ?", [chat_id])}
+    return {
+        r["story_id"]: r["fingerprint"]
+        for r in db.query(
+            "select story_id, fingerprint from sent_stories where chat_id = ?", [chat_id]
+        )
+    }
 
 
 def counts(db: Database) -> dict[str, int]:

@@ -31,7 +31,9 @@ class Candidate:
     vector: Vector
 
 
-def candidates(articles: Sequence[Article], idf: Mapping[str, float], default_idf: float) -> list[Candidate]:
+def candidates(
+    articles: Sequence[Article], idf: Mapping[str, float], default_idf: float
+) -> list[Candidate]:
     """Every usable sentence of every article's description, first sentences first."""
     found: list[Candidate] = []
     seen: set[str] = set()
@@ -59,7 +61,11 @@ def choose(found: Sequence[Candidate], centroid: Vector) -> list[Candidate]:
             overlap = max((cosine(cand.vector, c.vector) for c in chosen), default=0.0)
             if overlap >= REDUNDANT:
                 continue
-            value = relevance - 0.5 * overlap + (0.05 if chosen and cand.outlet not in {c.outlet for c in chosen} else 0.0)
+            value = (
+                relevance
+                - 0.5 * overlap
+                + (0.05 if chosen and cand.outlet not in {c.outlet for c in chosen} else 0.0)
+            )
             if best_value is None or value > best_value:
                 best_value, best = value, cand
         if best is None:

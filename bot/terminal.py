@@ -50,7 +50,14 @@ class TerminalRequest(BaseRequest):
     async def shutdown(self) -> None:
         """Nothing to close."""
 
-    async def do_request(self, url: str, method: str, request_data: RequestData | None = None, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> tuple[int, bytes]:
         """Handle one Bot API method call."""
         name = url.rsplit("/", 1)[-1]
         params = request_data.parameters if request_data else {}
@@ -70,14 +77,27 @@ class TerminalRequest(BaseRequest):
             self._print("… typing")
             return True
         if name == "getChatMember":
-            return {"status": "creator", "user": {"id": params.get("user_id", USER_ID), "is_bot": False, "first_name": "You"}}
+            return {
+                "status": "creator",
+                "user": {
+                    "id": params.get("user_id", USER_ID),
+                    "is_bot": False,
+                    "first_name": "You",
+                },
+            }
         return True
 
     def _message(self, name: str, params: dict) -> dict:
         chat_id = int(params.get("chat_id", USER_ID))
         if name == "sendMessage":
             message_id = next(self._ids)
-            message = {"message_id": message_id, "date": 0, "chat": _chat(chat_id), "from": _BOT, "text": ""}
+            message = {
+                "message_id": message_id,
+                "date": 0,
+                "chat": _chat(chat_id),
+                "from": _BOT,
+                "text": "",
+            }
         else:
             message_id = int(params["message_id"])
             message = self.messages[message_id]
@@ -87,7 +107,11 @@ class TerminalRequest(BaseRequest):
         message["reply_markup"] = markup
         self.messages[message_id] = message
         prefix = "" if name == "sendMessage" else "(updated) "
-        body = html_to_terminal(message["text"]) if params.get("parse_mode", "HTML") == "HTML" else message["text"]
+        body = (
+            html_to_terminal(message["text"])
+            if params.get("parse_mode", "HTML") == "HTML"
+            else message["text"]
+        )
         self._print(f"\n{prefix}{body}")
         self._print_buttons(message_id, markup)
         return {k: v for k, v in message.items() if v is not None}
@@ -130,7 +154,13 @@ _USER = {"id": USER_ID, "is_bot": False, "first_name": "You"}
 
 def text_update(update_id: int, text: str) -> dict:
     """The Update Telegram would send for a typed message."""
-    message: dict = {"message_id": update_id, "date": 0, "chat": _chat(USER_ID), "from": _USER, "text": text}
+    message: dict = {
+        "message_id": update_id,
+        "date": 0,
+        "chat": _chat(USER_ID),
+        "from": _USER,
+        "text": text,
+    }
     if text.startswith("/"):
         message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
     return {"update_id": update_id, "message": message}
@@ -140,11 +170,19 @@ def button_update(update_id: int, message: dict, data: str) -> dict:
     """The Update Telegram would send for a button press."""
     return {
         "update_id": update_id,
-        "callback_query": {"id": str(update_id), "from": _USER, "chat_instance": "1", "data": data, "message": message},
+        "callback_query": {
+            "id": str(update_id),
+            "from": _USER,
+            "chat_instance": "1",
+            "data": data,
+            "message": message,
+        },
     }
 
 
-async def chat(settings: Settings, stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout) -> None:
+async def chat(
+    settings: Settings, stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout
+) -> None:
     """Read lines from ``stdin`` and answer them through the bot's own handlers."""
     request = TerminalRequest(out=stdout)
     settings = replace(settings, admin_chat_ids=settings.admin_chat_ids | {USER_ID})

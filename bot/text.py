@@ -15,10 +15,36 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
 
 TRACKING_PARAMS = frozenset(
     {
-        "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "ocid", "cmpid", "cmp",
-        "at_medium", "at_campaign", "at_custom1", "at_custom2", "at_custom3", "at_custom4",
-        "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname", "ns_fee", "igshid",
-        "yclid", "_hsenc", "_hsmi", "mkt_tok", "sr_share", "taid", "xtor", "rss", "ito",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "ocid",
+        "cmpid",
+        "cmp",
+        "at_medium",
+        "at_campaign",
+        "at_custom1",
+        "at_custom2",
+        "at_custom3",
+        "at_custom4",
+        "ns_mchannel",
+        "ns_source",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_fee",
+        "igshid",
+        "yclid",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "sr_share",
+        "taid",
+        "xtor",
+        "rss",
+        "ito",
     }
 )
 
@@ -70,15 +96,7 @@ def canonical_url(url: str) -> str:
 _TOKEN_RE = re.compile(r"[a-z0-9\u00c0-\u024f\u0400-\u04ff]+(?:['’-][a-z0-9\u00c0-\u024f]+)*")
 
 STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been
-    before being below between both but by can could did do does doing down during each few
-    for from further had has have having he her here hers him his how i if in into is it its
-    itself just me more most my no nor not now of off on once only or other our out over own
-    said says say same she should so some such than that the their them then there these they
-    this those through to too under until up very was we were what when where which while who
-    whom why will with would you your new after amid over week year years day days monday
-    tuesday wednesday thursday friday saturday sunday one two three first last least
-    according told reported report reports news latest live update updates people""".split()
+    ["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "out", "over", "own", "said", "says", "say", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "new", "after", "amid", "over", "week", "year", "years", "day", "days", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "one", "two", "three", "first", "last", "least", "according", "told", "reported", "report", "reports", "news", "latest", "live", "update", "updates", "people"]
 )
 
 
@@ -94,21 +112,64 @@ def content_terms(text: str) -> list[str]:
 
 # Outlets alternate between country and adjective ("Chinese coast guard", "China's coast guard").
 DEMONYMS = {
-    "chinese": "china", "russian": "russia", "ukrainian": "ukraine", "israeli": "israel",
-    "iranian": "iran", "german": "germany", "french": "france", "british": "britain", "uk": "britain",
-    "american": "us", "philippine": "philippines", "filipino": "philippines",
-    "japanese": "japan", "korean": "korea", "pakistani": "pakistan", "indian": "india",
-    "afghan": "afghanistan", "syrian": "syria", "iraqi": "iraq", "yemeni": "yemen",
-    "lebanese": "lebanon", "palestinian": "palestine", "sudanese": "sudan", "somali": "somalia",
-    "nigerian": "nigeria", "malian": "mali", "burkinabe": "burkina", "burkinabé": "burkina",
-    "congolese": "congo", "ethiopian": "ethiopia", "libyan": "libya", "egyptian": "egypt",
-    "turkish": "turkey", "polish": "poland", "taiwanese": "taiwan", "venezuelan": "venezuela",
-    "colombian": "colombia", "mexican": "mexico", "haitian": "haiti", "belarusian": "belarus",
-    "georgian": "georgia", "armenian": "armenia", "azerbaijani": "azerbaijan", "saudi": "saudi",
-    "emirati": "uae", "qatari": "qatar", "burmese": "myanmar",
+    "chinese": "china",
+    "russian": "russia",
+    "ukrainian": "ukraine",
+    "israeli": "israel",
+    "iranian": "iran",
+    "german": "germany",
+    "french": "france",
+    "british": "britain",
+    "uk": "britain",
+    "american": "us",
+    "philippine": "philippines",
+    "filipino": "philippines",
+    "japanese": "japan",
+    "korean": "korea",
+    "pakistani": "pakistan",
+    "indian": "india",
+    "afghan": "afghanistan",
+    "syrian": "syria",
+    "iraqi": "iraq",
+    "yemeni": "yemen",
+    "lebanese": "lebanon",
+    "palestinian": "palestine",
+    "sudanese": "sudan",
+    "somali": "somalia",
+    "nigerian": "nigeria",
+    "malian": "mali",
+    "burkinabe": "burkina",
+    "burkinabé": "burkina",
+    "congolese": "congo",
+    "ethiopian": "ethiopia",
+    "libyan": "libya",
+    "egyptian": "egypt",
+    "turkish": "turkey",
+    "polish": "poland",
+    "taiwanese": "taiwan",
+    "venezuelan": "venezuela",
+    "colombian": "colombia",
+    "mexican": "mexico",
+    "haitian": "haiti",
+    "belarusian": "belarus",
+    "georgian": "georgia",
+    "armenian": "armenia",
+    "azerbaijani": "azerbaijan",
+    "saudi": "saudi",
+    "emirati": "uae",
+    "qatari": "qatar",
+    "burmese": "myanmar",
     # Capitals standing for their governments ("Moscow denies…").
-    "moscow": "russia", "kremlin": "russia", "beijing": "china", "kyiv": "ukraine", "kiev": "ukraine",
-    "tehran": "iran", "pyongyang": "korea", "seoul": "korea", "kinshasa": "congo", "drc": "congo",
+    "moscow": "russia",
+    "kremlin": "russia",
+    "beijing": "china",
+    "kyiv": "ukraine",
+    "kiev": "ukraine",
+    "tehran": "iran",
+    "pyongyang": "korea",
+    "seoul": "korea",
+    "kinshasa": "congo",
+    "drc": "congo",
 }
 
 
@@ -146,7 +207,9 @@ def split_sentences(text: str) -> list[str]:
         piece = piece.strip()
         if not piece:
             continue
-        if sentences and (_ABBREVIATIONS.search(sentences[-1]) or re.search(r"\b[A-Z]\.$", sentences[-1])):
+        if sentences and (
+            _ABBREVIATIONS.search(sentences[-1]) or re.search(r"\b[A-Z]\.$", sentences[-1])
+        ):
             sentences[-1] = f"{sentences[-1]} {piece}"
         else:
             sentences.append(piece)

@@ -10,7 +10,9 @@ from time import monotonic
 class Throttle:
     """Allow ``limit`` actions per ``window`` seconds per key; say so once when exceeded."""
 
-    def __init__(self, limit: int = 6, window: float = 10.0, clock: Callable[[], float] = monotonic) -> None:
+    def __init__(
+        self, limit: int = 6, window: float = 10.0, clock: Callable[[], float] = monotonic
+    ) -> None:
         self.limit, self.window, self.clock = limit, window, clock
         self._hits: dict[int, deque[float]] = {}
         self._warned: set[int] = set()

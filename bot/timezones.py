@@ -37,7 +37,9 @@ def parse_timezone(text: str) -> str:
     if match:
         sign, hours, minutes = match[1], int(match[2]), int(match[3] or 0)
         if hours > 14 or minutes >= 60 or (hours == 14 and minutes):
-            raise UnknownTimezone(f"{raw} is not a real UTC offset (they run from -12:00 to +14:00)")
+            raise UnknownTimezone(
+                f"{raw} is not a real UTC offset (they run from -12:00 to +14:00)"
+            )
         if hours == 0 and minutes == 0:
             return "UTC"
         return f"UTC{sign}{hours:02d}:{minutes:02d}"

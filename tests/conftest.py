@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("PTB_TIMEDELTA", "1")  # opt in to timedelta retry_after, as bot.cli does
 
 from feed_server import FeedServer  # noqa: E402
 

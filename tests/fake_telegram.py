@@ -748,7 +748,7 @@ class FakeTelegram:
             if handler is None:
                 raise _ApiError(404, "Not Found")
             if method.lower() in self.fault_methods:
-                self._inject_faults(request)
+                self._inject_faults(request, method, params)
             result = handler(params)
             if asyncio.iscoroutine(result):
                 result = await result
@@ -778,9 +778,18 @@ class FakeTelegram:
             }
         )
 
-    def _inject_faults(self, request: web.Request) -> None:
+    def _inject_faults(self, request: web.Request, method: str, params: dict[str, Any]) -> None:
         if self.drop_ratio > 0 and self._rng.random() < self.drop_ratio:
             self.stats["dropped"] += 1
+            self.stats["rejected"] += 1
+            self.rejected.append(
+                {
+                    "method": method,
+                    "params": params,
+                    "error_code": 0,
+                    "description": "connection dropped without a response",
+                }
+            )
             if request.transport is not None:
                 request.transport.close()
             raise _Dropped

@@ -15,7 +15,9 @@ def test_defaults_when_nothing_is_set(tmp_path: Path) -> None:
 
 def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text("FETCH_INTERVAL_MINUTES=10\nDEFAULT_TIMEZONE=Asia/Kolkata\nADMIN_CHAT_IDS=1, 2\n")
+    env_file.write_text(
+        "FETCH_INTERVAL_MINUTES=10\nDEFAULT_TIMEZONE=Asia/Kolkata\nADMIN_CHAT_IDS=1, 2\n"
+    )
     settings = load_settings({"FETCH_INTERVAL_MINUTES": "15"}, env_file=env_file)
     assert settings.fetch_interval_minutes == 15
     assert settings.default_timezone == "Asia/Kolkata"
@@ -35,7 +37,13 @@ def test_every_problem_is_reported_at_once_and_secrets_are_hidden(tmp_path: Path
             env_file=None,
         )
     message = str(err.value)
-    for name in ["DEFAULT_DELIVERY_TIME", "DEFAULT_TIMEZONE", "FETCH_INTERVAL_MINUTES", "TELEGRAM_API_URL", "FULL_TEXT"]:
+    for name in [
+        "DEFAULT_DELIVERY_TIME",
+        "DEFAULT_TIMEZONE",
+        "FETCH_INTERVAL_MINUTES",
+        "TELEGRAM_API_URL",
+        "FULL_TEXT",
+    ]:
         assert name in message
 
 
@@ -45,7 +53,9 @@ def test_token_never_appears_in_repr() -> None:
     assert "SECRET" not in repr(settings)
 
 
-@pytest.mark.parametrize("raw, expected", [("07:00", time(7)), ("7:05", time(7, 5)), ("23:59", time(23, 59))])
+@pytest.mark.parametrize(
+    "raw, expected", [("07:00", time(7)), ("7:05", time(7, 5)), ("23:59", time(23, 59))]
+)
 def test_parse_hhmm_accepts(raw: str, expected: time) -> None:
     assert parse_hhmm(raw) == expected
 
@@ -58,7 +68,11 @@ def test_parse_hhmm_rejects(raw: str) -> None:
 
 def test_env_example_documents_every_setting() -> None:
     example = (Path(__file__).parent.parent / ".env.example").read_text()
-    names = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")}
+    names = {
+        line.split("=", 1)[0]
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     from dataclasses import fields
 
     assert names == {f.name.upper() for f in fields(Settings)}

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -70,11 +71,11 @@ def retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-async def raw_call(fake: FakeTelegram, method: str, **kwargs: object) -> tuple[int, dict]:
+async def raw_call(fake: FakeTelegram, method: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
     """POST to the fake with aiohttp (kwargs go to session.post) and return status and JSON."""
     async with (
         aiohttp.ClientSession() as session,
-        session.post(f"{fake.url}/bot{fake.token}/{method}", **kwargs) as resp,  # type: ignore[arg-type]
+        session.post(f"{fake.url}/bot{fake.token}/{method}", **kwargs) as resp,
     ):
         return resp.status, await resp.json()
 
@@ -373,6 +374,7 @@ async def test_5xx_and_dropped_connections(bot: Bot, fake: FakeTelegram) -> None
     with pytest.raises(NetworkError):
         await bot.send_message(ALICE, "lost")
     assert fake.stats["dropped"] == 1
+    assert fake.rejected[-1]["error_code"] == 0
     assert fake.messages_to(ALICE) == []
     fake.drop_ratio = 0.0
     await bot.send_message(ALICE, "delivered")  # the server survives a dropped connection

@@ -2,7 +2,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.feeds import FeedsFileError, default_feeds, export_opml, feeds_to_toml, import_opml, load_feeds, parse_feeds_toml
+from bot.feeds import (
+    FeedsFileError,
+    default_feeds,
+    export_opml,
+    feeds_to_toml,
+    import_opml,
+    load_feeds,
+    parse_feeds_toml,
+)
 from bot.models import FeedSpec
 
 
@@ -14,7 +22,9 @@ def test_bundled_default_list_has_the_reputable_outlets() -> None:
 
 def test_user_file_replaces_the_default(tmp_path: Path) -> None:
     path = tmp_path / "feeds.toml"
-    path.write_text('[[feeds]]\nname = "Mine"\nurl = "https://example.com/rss"\nlanguage = "EN"\nweight = 2\n')
+    path.write_text(
+        '[[feeds]]\nname = "Mine"\nurl = "https://example.com/rss"\nlanguage = "EN"\nweight = 2\n'
+    )
     assert load_feeds(path) == [FeedSpec("Mine", "https://example.com/rss", "en", 2.0)]
     assert len(load_feeds(None)) == 13
 

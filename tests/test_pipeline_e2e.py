@@ -21,7 +21,12 @@ def securitybrief(*args: str, db_path: Path) -> subprocess.CompletedProcess[str]
     """Run the installed CLI the way a user would, on its own database."""
     env = {**os.environ, "DATABASE_PATH": str(db_path), "FETCH_TIMEOUT_SECONDS": "3"}
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -34,13 +39,22 @@ def _events_by_outlet() -> dict[str, set[str]]:
         path = Path(__file__).parent / "fixtures" / "feeds" / name
         text = path.read_text("utf-8", errors="replace")
         for url, label in load_labels().items():
-            if label["event"] and not label["stale"] and label["language"] == "en" and url.replace("&", "&amp;") in text:
+            if (
+                label["event"]
+                and not label["stale"]
+                and label["language"] == "en"
+                and url.replace("&", "&amp;") in text
+            ):
                 outlets[label["event"]].add(OUTLET_NAMES[name])
     return outlets
 
 
-def test_digest_prints_a_security_only_brief_with_each_event_once(feeds_file: Path, tmp_path: Path) -> None:
-    result = securitybrief("digest", "--feeds", str(feeds_file), "--json", db_path=tmp_path / "b.db")
+def test_digest_prints_a_security_only_brief_with_each_event_once(
+    feeds_file: Path, tmp_path: Path
+) -> None:
+    result = securitybrief(
+        "digest", "--feeds", str(feeds_file), "--json", db_path=tmp_path / "b.db"
+    )
     assert result.returncode == 0, result.stderr
     brief = json.loads(result.stdout)
     assert set(brief) == {"generated_at", "window_hours", "stories"}
@@ -62,7 +76,9 @@ def test_digest_prints_a_security_only_brief_with_each_event_once(feeds_file: Pa
         assert event not in seen_events, f"{event} appears twice"
         seen_events.add(event)
         outlets = {src["outlet"] for src in story["sources"]}
-        assert outlets == expected_outlets[event], f"{event}: {outlets} != {expected_outlets[event]}"
+        assert outlets == expected_outlets[event], (
+            f"{event}: {outlets} != {expected_outlets[event]}"
+        )
         assert len(story["summary"]) <= 520
         all_sentences += split_sentences(story["summary"])
         assert set(story) >= {"id", "headline", "summary", "region", "topics", "score", "sources"}
@@ -98,7 +114,10 @@ def test_second_fetch_of_unchanged_feeds_is_conditional_and_stores_nothing(
     assert "0 new articles" in second.stdout
     feed_requests = [r for r in feed_server.requests if r["path"].startswith("/feeds/")]
     assert len(feed_requests) == len(feed_server.fixture_names())
-    assert all("if-none-match" in r["headers"] and "if-modified-since" in r["headers"] for r in feed_requests)
+    assert all(
+        "if-none-match" in r["headers"] and "if-modified-since" in r["headers"]
+        for r in feed_requests
+    )
     assert {r["status"] for r in feed_requests} == {304}
     db = open_db(db_path)
     assert db["articles"].count == articles_after_first

@@ -240,12 +240,12 @@ def test_weak_term_alone_fails(title: str) -> None:
     assert any(r.startswith("ignored") for r in rel.reasons)
 
 
-@pytest.mark.parametrize(
-    "term",
-    ["airstrike", "ceasefire", "insurgents", "ballistic missile", "coup", "jihadist", "hostage",
-     "espionage", "drone strike", "artillery", "troops", "warship", "genocide", "Hamas", "ISIS",
-     "Wagner", "NATO"],
-)
+STRONG_TERMS = ["airstrike", "ceasefire", "insurgents", "ballistic missile", "coup", "jihadist"]
+STRONG_TERMS += ["hostage", "espionage", "drone strike", "artillery", "troops", "warship"]
+STRONG_TERMS += ["genocide", "Hamas", "ISIS", "Wagner", "NATO"]
+
+
+@pytest.mark.parametrize("term", STRONG_TERMS)
 def test_one_strong_term_passes_even_in_description(term: str) -> None:
     assert is_security(score_article("Officials comment", f"The {term} was discussed."))
     assert is_security(score_article(f"{term} reported"))

@@ -23,7 +23,10 @@ def test_strip_html(raw: str | None, expected: str) -> None:
 @pytest.mark.parametrize(
     "raw, expected",
     [
-        ("https://www.bbc.co.uk/news/x?utm_source=rss&utm_medium=feed", "https://www.bbc.co.uk/news/x"),
+        (
+            "https://www.bbc.co.uk/news/x?utm_source=rss&utm_medium=feed",
+            "https://www.bbc.co.uk/news/x",
+        ),
         ("https://example.com/a#comments", "https://example.com/a"),
         ("HTTPS://Example.COM:443/a?id=5&fbclid=abc", "https://example.com/a?id=5"),
         ("http://example.com:8080/a?b=1", "http://example.com:8080/a?b=1"),

@@ -1,0 +1,71 @@
+"""Running the real bot application against the fake Bot API server, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fake_telegram import FakeTelegram
+from telegram.ext import Application
+
+from bot.app import build_application, started
+from bot.config import Settings
+
+
+@dataclass
+class Clock:
+    """An injectable clock the test moves by hand."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        """Move time forward."""
+        self.now += timedelta(**kwargs)
+
+
+async def wait_until(
+    predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def buttons(message: dict) -> dict[str, str]:
+    """Button text -> callback data of a message the fake recorded."""
+    markup = message.get("reply_markup") or {}
+    return {b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row}
+
+
+def button_data(message: dict, label_part: str) -> str:
+    """The callback data of the first button whose text contains ``label_part``."""
+    for text, data in buttons(message).items():
+        if label_part in text:
+            return data
+    raise AssertionError(f"no button containing {label_part!r} in {list(buttons(message))}")
+
+
+@asynccontextmanager
+async def running_bot(
+    fake: FakeTelegram, settings: Settings, clock: Clock | None = None, schedule_jobs: bool = False
+) -> AsyncIterator[Application]:
+    """The real application, long-polling the fake server, until the block ends."""
+    settings = replace(settings, telegram_bot_token=fake.token, telegram_api_url=fake.url)
+    app = build_application(
+        settings, clock=clock or Clock(datetime.now(UTC)), schedule_jobs=schedule_jobs
+    )
+    async with started(app):
+        yield app

@@ -1,0 +1,236 @@
+"""End to end: the real bot against the fake Bot API server, driven the way users drive it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from botharness import Clock, button_data, running_bot, wait_until
+from fake_telegram import FakeTelegram
+from feed_server import FeedServer
+
+from bot.config import Settings
+from bot.fetch import make_client
+from bot.subscribers import get_chat
+
+USER = 111
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def refused(fake: FakeTelegram) -> list[dict]:
+    """Requests the fake refused for a reason other than pacing (a 429 is waited out and retried)."""
+    return [r for r in fake.rejected if r["error_code"] != 429]
+
+
+def _texts(fake: FakeTelegram, chat_id: int) -> list[str]:
+    return [m["parsed_text"] for m in fake.messages_to(chat_id)]
+
+
+async def _say(fake: FakeTelegram, chat_id: int, text: str, from_user: int | None = None) -> dict:
+    before = len(fake.messages_to(chat_id))
+    fake.send_text(chat_id, text, from_user=from_user)
+    messages = await fake.wait_for_messages(chat_id, before + 1)
+    return messages[before]
+
+
+async def _press(
+    fake: FakeTelegram, chat_id: int, message: dict, data: str, edits: bool = True
+) -> None:
+    """Press a button and wait for the answer and (when expected) the in-place edit."""
+    answered, edited = len(fake.callback_answers), fake.stats["edited"]
+    fake.press_button(chat_id, message["message_id"], data)
+    await wait_until(lambda: len(fake.callback_answers) > answered, what="callback answer")
+    if edits:
+        await wait_until(lambda: fake.stats["edited"] > edited, what="message edit")
+
+
+async def test_new_user_subscribes_sets_time_and_zone_and_reads_latest(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(USER)
+    clock = Clock(datetime(2026, 11, 28, 3, 0, tzinfo=UTC))
+    async with running_bot(fake, settings, clock) as app:
+        assert {c["command"] for c in next(iter(fake.commands.values()))} >= {
+            "latest",
+            "subscribe",
+            "settings",
+        }
+        welcome = await _say(fake, USER, "/start")
+        assert (
+            "Security Brief" in welcome["parsed_text"] and "07:00 (UTC)" in welcome["parsed_text"]
+        )
+        await _press(fake, USER, welcome, button_data(welcome, "Subscribe"), edits=False)
+        confirmation = await fake.wait_for_messages(USER, 2)
+        assert "Subscribed" in confirmation[1]["parsed_text"]
+
+        menu = await _say(fake, USER, "/settings")
+        await _press(fake, USER, menu, button_data(menu, "UTC"))
+        menu = fake.messages_to(USER)[-1]
+        await _press(fake, USER, menu, button_data(menu, "Asia/Tokyo"))
+        menu = fake.messages_to(USER)[-1]
+        assert "Asia/Tokyo" in menu["parsed_text"]
+        await _press(fake, USER, menu, button_data(menu, "Time"))
+        menu = fake.messages_to(USER)[-1]
+        await _press(fake, USER, menu, button_data(menu, "08:00"))
+        menu = fake.messages_to(USER)[-1]
+        assert "Time: 08:00 (Asia/Tokyo)" in menu["parsed_text"]
+        await _press(fake, USER, menu, button_data(menu, "Full"))
+        assert "Length: full (10 stories)" in fake.messages_to(USER)[-1]["parsed_text"]
+        assert len(fake.messages_to(USER)) == 3, "settings must be edited in place"
+
+        db = app.bot_data["services"].db
+        chat = get_chat(db, USER)
+        assert (chat.subscribed, chat.timezone, chat.delivery_time, chat.brief_length) == (
+            True,
+            "Asia/Tokyo",
+            "08:00",
+            "full",
+        )
+        assert chat.next_due == "2026-11-28T23:00:00+00:00"  # 08:00 in Tokyo
+
+        fake.send_text(USER, "/latest")
+        messages = await fake.wait_for_messages(USER, 4, timeout=20)
+        assert any(a["action"] == "typing" for a in fake.chat_actions)
+        brief = messages[3]["parsed_text"]
+        assert brief.startswith("🛡 Security Brief")
+        assert "Sources:" in brief
+        sent = await wait_until(
+            lambda: db.execute(
+                "select count(*) from sent_stories where chat_id = ? and via = 'latest'", [USER]
+            ).fetchone()[0]
+        )
+        assert sent == 10  # the full brief, as chosen in settings
+    assert refused(fake) == []
+
+
+async def test_only_group_admins_change_a_group(fake: FakeTelegram, settings: Settings) -> None:
+    fake.add_group(-100200, "Analysts", admins={1})
+    async with running_bot(fake, settings) as app:
+        reply = await _say(fake, -100200, "/subscribe", from_user=2)
+        assert "Only group admins" in reply["parsed_text"]
+        reply = await _say(fake, -100200, "/time 09:00", from_user=2)
+        assert "Only group admins" in reply["parsed_text"]
+        reply = await _say(fake, -100200, "/subscribe@SecurityBriefBot", from_user=1)
+        assert "Subscribed" in reply["parsed_text"]
+        chat = get_chat(app.bot_data["services"].db, -100200)
+        assert chat.subscribed and chat.type == "group" and chat.delivery_time == "07:00"
+    assert refused(fake) == []
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("/foo", "I don't know /foo"),
+        ("/time 25:99", "isn't a time I understand"),
+        ("/time", "Send the time like this"),
+        ("/timezone Mars/Olympus", "I don't know the time zone 'Mars/Olympus'"),
+        ("/timezone UTC+15", "not a real UTC offset"),
+        ("hello there", "I answer commands"),
+        ("/stats", "for the bot's admins only"),
+    ],
+)
+async def test_bad_input_gets_a_helpful_reply(
+    fake: FakeTelegram, settings: Settings, text: str, expected: str
+) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings):
+        reply = await _say(fake, USER, text)
+        assert expected in reply["parsed_text"]
+    assert refused(fake) == []
+
+
+async def test_typed_shortcuts_accept_offsets_and_cities(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings) as app:
+        assert "UTC+05:30" in (await _say(fake, USER, "/timezone UTC+5:30"))["parsed_text"]
+        assert "Europe/Berlin" in (await _say(fake, USER, "/timezone berlin"))["parsed_text"]
+        assert "at 06:45" in (await _say(fake, USER, "/time 6:45"))["parsed_text"]
+        chat = get_chat(app.bot_data["services"].db, USER)
+        assert (chat.timezone, chat.delivery_time) == ("Europe/Berlin", "06:45")
+
+
+async def test_stale_button_gets_an_explanation(fake: FakeTelegram, settings: Settings) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings):
+        menu = await _say(fake, USER, "/settings")
+        await _press(fake, USER, menu, "v0:len:full", edits=False)
+        assert "old message" in fake.callback_answers[-1]["text"]
+        await _press(fake, USER, menu, "v1:z:999", edits=False)
+        assert "old message" in fake.callback_answers[-1]["text"]
+
+
+async def test_hammering_gets_one_polite_note(fake: FakeTelegram, settings: Settings) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings):
+        for _ in range(12):
+            fake.send_text(USER, "/help")
+        await wait_until(lambda: not fake.pending_updates, what="updates consumed")
+        await wait_until(lambda: len(fake.messages_to(USER)) >= 9, what="replies", timeout=20)
+        texts = _texts(fake, USER)
+        assert sum("Easy there" in t for t in texts) == 1
+        assert sum("Security Brief reads" in t for t in texts) == 8
+    assert refused(fake) == []
+
+
+async def test_unsubscribe_keeps_settings(fake: FakeTelegram, settings: Settings) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings) as app:
+        await _say(fake, USER, "/subscribe")
+        await _say(fake, USER, "/time 10:15")
+        assert "Unsubscribed" in (await _say(fake, USER, "/stop"))["parsed_text"]
+        db = app.bot_data["services"].db
+        assert get_chat(db, USER).next_due is None
+        assert "10:15" in (await _say(fake, USER, "/subscribe"))["parsed_text"]
+        assert get_chat(db, USER).subscribed
+
+
+async def test_feed_failure_serves_last_good_brief(
+    fake: FakeTelegram, settings: Settings, feed_server: FeedServer
+) -> None:
+    fake.add_private_chat(USER)
+    clock = Clock(datetime.now(UTC))
+    async with running_bot(fake, settings, clock) as app:
+        await _say(fake, USER, "/latest")
+        first = _texts(fake, USER)[-1]
+        feed_server.stop()
+        # Drop pooled keep-alive connections too, as a real network outage would.
+        newsroom = app.bot_data["services"].newsroom
+        await newsroom.client.aclose()
+        newsroom.client = make_client(2.0)
+        clock.advance(hours=2)
+        before = len(fake.messages_to(USER))
+        fake.send_text(USER, "/latest")
+        messages = await fake.wait_for_messages(USER, before + 2, timeout=20)
+        texts = [m["parsed_text"] for m in messages[before:]]
+        assert texts[0].split("\n", 2)[2] == first.split("\n", 2)[2]
+        assert "couldn't reach the news feeds" in texts[-1]
+        await newsroom.client.aclose()
+
+
+async def test_admin_stats_and_refresh(fake: FakeTelegram, settings: Settings) -> None:
+    fake.add_private_chat(USER)
+    settings = replace(settings, admin_chat_ids=frozenset({USER}))
+    async with running_bot(fake, settings):
+        refreshed = await _say(fake, USER, "/refresh")
+        assert (
+            "Rebuilt:" in refreshed["parsed_text"] and "feeds fetched" in refreshed["parsed_text"]
+        )
+        stats = await _say(fake, USER, "/stats")
+        assert "Subscribers: 0 active" in stats["parsed_text"]
+        assert "Feeds failing: 0 of 12" in stats["parsed_text"]
+        sources = await _say(fake, USER, "/sources")
+        assert "BBC World: ✅ working" in sources["parsed_text"]
+    assert refused(fake) == []
