@@ -28,11 +28,13 @@ from telegram.request import BaseRequest
 from bot import handlers
 from bot.config import Settings
 from bot.db import open_db
+from bot.delivery import deliver_due
 from bot.feeds import load_feeds
 from bot.fetch import make_client
 from bot.newsroom import Newsroom
 from bot.pipeline import utcnow
 from bot.services import Services
+from bot.subscribers import ensure_chat, get_chat, set_subscribed
 from bot.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -64,10 +66,16 @@ def build_application(
         .post_shutdown(_post_shutdown)
         .concurrent_updates(False)
     )
+    # The limiter logs every 429 it passes on as an error with a traceback; delivery retries
+    # them and logs its own summary, so that would only be noise.
+    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     else:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+        # Overall and per-group pacing; 429s are handled by the caller (delivery retries them).
+        builder = builder.rate_limiter(
+            AIORateLimiter(overall_max_rate=settings.broadcast_rate, overall_time_period=1, max_retries=0)
+        )
     app = builder.build()
     app.bot_data["settings"] = settings
     app.bot_data["clock"] = clock
@@ -113,6 +121,8 @@ async def _post_init(app: Application) -> None:
         settings, db, client, newsroom, Throttle(limit=8, window=10.0), clock
     )
     await _register_commands(app, settings)
+    if settings.channel_id:
+        await _register_channel(app, settings)
     if app.bot_data["schedule_jobs"] and app.job_queue is not None:
         schedule(app, settings)
 
@@ -130,8 +140,21 @@ async def _register_commands(app: Application, settings: Settings) -> None:
         log.warning("could not register commands: %s", exc)
 
 
+async def _register_channel(app: Application, settings: Settings) -> None:
+    """Subscribe CHANNEL_ID like any chat, so the daily push reaches it through delivery."""
+    svc: Services = app.bot_data["services"]
+    try:
+        chat = await app.bot.get_chat(settings.channel_id)
+    except TelegramError as exc:
+        log.warning("CHANNEL_ID %s is not usable (%s); the brief will not be posted there", settings.channel_id, exc)
+        return
+    ensure_chat(svc.db, chat.id, chat.type, chat.title, settings, svc.clock())
+    if not get_chat(svc.db, chat.id).subscribed:  # type: ignore[union-attr]
+        set_subscribed(svc.db, chat.id, True, svc.clock())
+
+
 def schedule(app: Application, settings: Settings) -> None:
-    """The recurring jobs: fetch feeds and rebuild the brief."""
+    """The recurring jobs: fetch feeds and rebuild the brief; check who is due for delivery."""
     assert app.job_queue is not None
     app.job_queue.run_repeating(
         _fetch_job,
@@ -139,6 +162,21 @@ def schedule(app: Application, settings: Settings) -> None:
         first=timedelta(seconds=5),
         name="fetch",
     )
+    # One job for every subscriber: due chats come from an indexed query, not per-chat jobs.
+    app.job_queue.run_repeating(
+        _delivery_job,
+        interval=timedelta(seconds=settings.delivery_check_seconds),
+        first=timedelta(seconds=1),
+        name="delivery",
+    )
+
+
+async def _delivery_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc: Services = context.application.bot_data["services"]
+    if svc.delivery_lock.locked():
+        return  # a long broadcast is still running; it picks up newly due chats itself
+    async with svc.delivery_lock:
+        await deliver_due(svc.db, svc.newsroom, context.bot, svc.settings, svc.clock)
 
 
 async def _fetch_job(context: ContextTypes.DEFAULT_TYPE) -> None:

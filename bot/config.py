@@ -47,6 +47,9 @@ class Settings:
     fetch_max_bytes: int = 5_000_000
     full_text: bool = False
     delivery_grace_hours: int = 12
+    delivery_check_seconds: int = 60
+    broadcast_rate: float = 28.0
+    paid_broadcast: bool = False
 
 
 def _parse_bool(raw: str) -> bool:
@@ -135,6 +138,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "fetch_max_bytes": _positive_int,
     "full_text": _parse_bool,
     "delivery_grace_hours": _positive_int,
+    "delivery_check_seconds": _positive_int,
+    "broadcast_rate": _positive_float,
+    "paid_broadcast": _parse_bool,
 }
 
 

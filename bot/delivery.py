@@ -15,8 +15,9 @@ from sqlite_utils import Database
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from bot.config import Settings
 from bot.models import Brief, Story
-from bot.newsroom import matches
+from bot.newsroom import Newsroom, matches
 from bot.render import render_html
 from bot.store import from_iso, iso, story_fingerprint
 from bot.subscribers import ChatSettings, _from_row, mark_inactive, migrate_chat, next_due
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 NOTHING_NEW = "🛡 Nothing new in security news has cleared the bar since your last brief. /latest shows the current top stories."
 MAX_ATTEMPTS = 8
+# Lateness from ordinary check jitter: always delivered, even if local midnight just passed.
+ON_TIME = timedelta(minutes=15)
 PLAN_BATCH = 1000
 
 
@@ -125,7 +128,8 @@ def _plan_one(
     # The next occurrence strictly after both the due time and now: never twice, never a backlog.
     following = next_due(chat.timezone, chat.delivery_time, max(now, due))
     db.execute("update chats set next_due = ? where chat_id = ?", [iso(following), chat.chat_id])
-    if now > due + grace or now.astimezone(tz).date() > local_date:
+    late = now - due
+    if late > ON_TIME and (late > grace or now.astimezone(tz).date() > local_date):
         log.info(
             "delivery missed chat=%s due=%s (bot was down past the grace period)",
             chat.chat_id,
@@ -152,6 +156,13 @@ def _plan_one(
         [chat.chat_id, local_date.isoformat(), iso(due), key, iso(now)],
     )
     return True
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """The group became a supergroup with this id."""
+
+    chat_id: int
 
 
 @dataclass
@@ -221,11 +232,11 @@ class Broadcaster:
                 # Telegram allows about one message a second per chat.
                 await asyncio.sleep(1.05 if chat_id > 0 else 3.1)
             outcome = await self._send(chat_id, messages[part], stats)
-            if isinstance(outcome, int):
-                self._move(item, outcome)
-                chat_id = item.chat_id = outcome
+            if isinstance(outcome, Migrated):
+                self._move(item, outcome.chat_id)
+                chat_id = item.chat_id = outcome.chat_id
                 outcome = await self._send(chat_id, messages[part], stats)
-            if outcome is not True:
+            if outcome is not None:
                 self._fail(item, str(outcome), stats)
                 return
             # Committed after every part, so a restart resumes from the first unsent message.
@@ -235,8 +246,8 @@ class Broadcaster:
             )
         self._finish(item, stories, stats)
 
-    async def _send(self, chat_id: int, text: str, stats: BroadcastStats) -> bool | int | str:
-        """True when sent; the new chat id for a migrated group; an error text when hopeless."""
+    async def _send(self, chat_id: int, text: str, stats: BroadcastStats) -> None | Migrated | str:
+        """None when sent; Migrated for a group that became a supergroup; else the error."""
         for attempt in range(MAX_ATTEMPTS):
             wait = self._resume_at - time.monotonic()
             if wait > 0:
@@ -245,7 +256,7 @@ class Broadcaster:
                 await self.bot.send_message(
                     chat_id, text, allow_paid_broadcast=self.paid_broadcast or None
                 )
-                return True
+                return None
             except RetryAfter as exc:
                 stats.retried += 1
                 delay = (
@@ -255,7 +266,7 @@ class Broadcaster:
                 )
                 self._resume_at = max(self._resume_at, time.monotonic() + delay)
             except ChatMigrated as exc:
-                return int(exc.new_chat_id)
+                return Migrated(int(exc.new_chat_id))
             except Forbidden as exc:
                 mark_inactive(self.db, chat_id, str(exc), self.clock())
                 return f"forbidden: {exc}"
@@ -306,6 +317,32 @@ class Broadcaster:
                     [item.chat_id, story_id, fingerprint, now, int(is_update)],
                 )
         stats.sent += 1
+
+
+def due_count(db: Database, now: datetime) -> int:
+    """How many chats are due now plus deliveries left unfinished (e.g. by a crash)."""
+    due = db.execute(
+        "select count(*) from chats where subscribed = 1 and active = 1 and next_due <= ?", [iso(now)]
+    ).fetchone()[0]
+    return due + db.execute("select count(*) from deliveries where status = 'pending'").fetchone()[0]
+
+
+async def deliver_due(
+    db: Database, newsroom: Newsroom, bot: Bot, settings: Settings, clock: Callable[[], datetime]
+) -> BroadcastStats | None:
+    """One delivery check: plan whoever is due, then send everything pending."""
+    now = clock()
+    if not due_count(db, now):
+        return None
+    cached = newsroom.cached()
+    result = cached if newsroom.is_fresh(cached) else await newsroom.current()
+    planned, missed = plan(db, result.brief_id, result.brief, now, timedelta(hours=settings.delivery_grace_hours))
+    broadcaster = Broadcaster(db, bot, clock, paid_broadcast=settings.paid_broadcast)
+    stats = await broadcaster.run()
+    stats.missed = missed
+    if stats.due or missed:
+        record_broadcast(db, stats, now)
+    return stats
 
 
 def record_broadcast(db: Database, stats: BroadcastStats, started_at: datetime) -> None:

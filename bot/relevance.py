@@ -93,19 +93,24 @@ _TOPIC_TERMS: dict[str, str] = {
              ground offensive, counteroffensive, counter-offensive, heavy fighting=,
              fierce fighting=, armed clashes=, cluster munitions=, barrel bomb,
              bombing campaign, bombardment
-        1.8: air raid, artillery=, invasion, frontline, front line, ambush, rocket fire=,
+        1.8: air raid, artillery=, invasion, ambush, rocket fire=,
              mortar fire=, shelled=, ied, improvised explosive device, kamikaze drone,
              shahed, civil war, hostilities=, firefight, launches offensive=,
              launched an offensive=
-        1.5: gunmen=, massacre, sniper, landmine, land mine, explosive device, drone attack,
+        1.5: settler attack, settlers attack, settler violence=, gunmen=, massacre, sniper, landmine, land mine, explosive device, drone attack,
              battlefield, besieged=, invade, combatant, belligerent, retaliatory strike,
              cross-border attack, incursion, strikes kill=, strike kills=, strikes killed=,
              strike killed=, shot down=, downed=, war-torn=, gunmen storm,
              troops storm, fighters storm
-        1.2: bombing, siege, clashes=, warring=, warfare=, mortar, occupied territory,
-             occupied territories=, war zone, skirmish, airstrip=
+        1.5: deadly clashes=, fierce clashes=, heavy clashes=, border clashes=,
+             clashes erupt=, clashes erupted=, clashes broke out=, sectarian clashes=,
+             ethnic clashes=, tribal clashes=, clashes between troops=
+        1.2: bombing, siege, warring=, warfare=, occupied territory,
+             occupied territories=, war zone, skirmish
+        1.0: frontline=, front line=, front lines=, frontlines=
+        1.2: projectile
         1.0: drone, gunfire=, munition, shoot down=, shoots down=
-        0.8: offensive=, combat=, death toll, gunman=, bombed=, civilians=, casualties=
+        0.8: clashes=, mortar, offensive=, combat=, death toll, gunman=, bombed=, civilians=, casualties=
         0.6: war, conflict, fighting=, battle, attack, strike, assault, kill,
              wounded=, injured=, bomb, rocket, explosion, blast, clash=, clashed=,
              shooting=, escalation, escalate
@@ -137,8 +142,9 @@ _TOPIC_TERMS: dict[str, str] = {
         1.5: militant, militia, militiamen=, paramilitary, paramilitaries=, guerrilla,
              armed group, wagner=, rsf=, farc=, eln=, rebel forces=, rebel fighters=,
              rebel group, rebel-held=, rebel-controlled=, death squad, tren de aragua=
-        1.2: hts=, separatist, warlord, armed gang, africa corps=, militant group
-        1.0: rebels=, gang violence=
+        1.0: separatist
+        1.2: hts=, warlord, armed gang, africa corps=, militant group
+        1.0: rebels=, gang violence=, bandits=, armed bandits=
         0.6: rebel, fighters=, cartel, gangs=
     """,
     "military": """
@@ -154,16 +160,25 @@ _TOPIC_TERMS: dict[str, str] = {
              arms deal, arms sale, arms export, weapons deliveries=, weapons delivery=,
              weapons shipment, air defence, air defense, anti-aircraft=, mobilisation=,
              mobilization=, conscription=, conscript, reservist, special forces=,
+             military service=, national service=,
              peacekeeper, peacekeeping=, military base, air base, airbase, naval base,
              military operation, military campaign, airspace violation,
              violated airspace=, show of force=, war games=, frigate, armoured vehicle,
              seizes tanker=, seized tanker=, seizes oil tanker=, seized oil tanker=,
-             tanker seizure,
+             tanker seizure, coast guard rams=, coastguard rams=, coast guard rammed=,
+             coastguard rammed=, coast guard vessel rammed=, coastguard vessel rammed=,
+             coast guard ship rammed=, coastguard ship rammed=, coast guard vessel rams=,
+             coastguard vessel rams=,
              armored vehicle, nuclear submarine
-        1.2: soldier, pentagon=, armed forces=, army chief, military chief, general staff=,
+        1.2: defence treaty, defense treaty, mutual defence=, mutual defense=, ukmto=,
+             soldier, pentagon=, armed forces=, army chief, military chief, general staff=,
              submarine, arms race, pla=, fighter planes=
-        1.0: navy=, naval=, air force, marines=, bomber, high alert=, frontline troops=
-        0.8: military=, army=, weapons=, weapon=, destroyer, border guards=, deployment,
+        1.2: royal navy=, royal marines=
+        1.0: navy=, naval=, air force, marines=, bomber, frontline troops=,
+             royal air force=
+        1.5: army on high alert=, forces on high alert=, military on high alert=,
+             troops on high alert=, army on alert=, combat alert=
+        0.8: high alert=, military=, army=, weapons=, weapon=, destroyer, border guards=, deployment,
              airspace=
         0.6: arms=, tanks=, deploy, drills=, patrol, commander
         0.4: armed=, defence=, defense=, forces=, tank=
@@ -195,9 +210,11 @@ _TOPIC_TERMS: dict[str, str] = {
              intelligence chief, intelligence agent, cia=, mi5=, mi6=, fsb=, saboteur,
              assassinate, assassination, targeted killing, covert operation,
              surveillance balloon, spymaster
-        1.2: sabotage, svr=, secret police=, state secrets=, treason=
+        2.0: sabotage plot, sabotage plots=
+        1.5: act of sabotage=, acts of sabotage=, suspected sabotage=, sabotage attack
+        1.2: svr=, secret police=, state secrets=, treason=
         1.0: kgb=, classified documents=, defector, foreign agent, spying charges=
-        0.8: covert=
+        0.8: covert=, sabotage
         0.6: intelligence=, secret service=
         0.5: surveillance=, informant
     """,
@@ -231,10 +248,14 @@ _TOPIC_TERMS: dict[str, str] = {
              storming parliament=, storm the parliament=, stormed the parliament=,
              mutineer, putsch, protesters storm, rioters storm, demonstrators storm
         1.2: mob storm
-        1.2: riot, crackdown, curfew, uprising, overthrow, mob violence=
+        1.5: deadly crackdown, violent crackdown, brutal crackdown, military crackdown,
+             bloody crackdown, crackdown on protesters=, crackdown on protests=,
+             crackdown on dissent=, crackdown on demonstrators=
+        1.2: riot, uprising, overthrow, mob violence=, water cannon
+        1.0: curfew
         1.0: unrest=, internet shutdown, anti-government protest, state of emergency=
         0.8: stormed=, storming=, ousted=, toppled=
-        0.6: looting=, looted=, arson=
+        0.6: crackdown, looting=, looted=, arson=
         0.5: protester, demonstrator, violence=
         0.4: protest
     """,
@@ -249,11 +270,13 @@ _TOPIC_TERMS: dict[str, str] = {
              cuts ties=, cut ties=, recalls ambassador=, recalled ambassador=,
              recalls envoy=, shadow fleet=, security council=, demilitarised zone=,
              demilitarized zone=, peace process
-        1.2: sanctions=, diplomatic row, diplomatic crisis, ultimatum, territorial dispute,
-             annex, peace summit, de-escalation=, deescalation=, peace envoy,
+        1.2: vows revenge=, vowed revenge=, vows retaliation=, vowed retaliation=,
+             vows to retaliate=, threatens retaliation=, sanctions=, diplomatic row, diplomatic crisis, territorial dispute,
+             annexed=, annexing=, peace summit, de-escalation=, deescalation=, peace envoy,
              oil price cap=, border dispute
-        1.0: embargo, buffer zone, asset freeze
-        0.8: expel, reprisal
+        1.0: embargo=, buffer zone, asset freeze
+        0.8: expel, reprisal, ultimatum
+        0.6: annex=
         0.6: sanction, retaliation=, retaliate, envoy, mediator, mediation=,
              export controls=, diplomatic ties=
         0.4: threaten, diplomat, foreign minister
@@ -269,9 +292,9 @@ _TOPIC_TERMS: dict[str, str] = {
              humanitarian ceasefire
         1.2: famine, starvation=, humanitarian crisis, refugee camp, aid worker, unrwa=,
              international criminal court=
-        1.0: unhcr=, icc=, icj=, international court of justice=
+        1.0: unhcr=, icj=, international court of justice=
         0.8: refugee, displaced=
-        0.6: humanitarian=, malnutrition=
+        0.6: humanitarian=, malnutrition=, icc=
         0.5: evacuation, evacuate
     """,
     _NEGATIVE: """
@@ -316,11 +339,13 @@ _TOPIC_TERMS: dict[str, str] = {
               diet=, dementia=, mental health=, clinical trial, heart disease=,
               weight loss=, opinion poll, manifesto, battleground, sexual assault,
               armed robbery, domestic violence=, mps=, mp=, tory=, tories=,
-              labour party=, conservative party=, backbench, backbencher
+              labour party=, conservative party=, backbench, backbencher, prince=,
+              princess=, duchess=, royal family=, tariff, halloween=, costume
+        -1.5: light show, drone light show, drones light up=, fireworks=, firework display
         -0.8: goal=, goals=, coach=, coaches=, documentary, dating=, investor,
               quarterly=, mortgage, retailer, startup, drought=, union, wage,
               flu=, nhs=, ai=, scored=
-        -0.5: series=, shares=, inflation=, tariff, sales=, oil prices=, knockout=,
+        -0.5: series=, shares=, inflation=, sales=, oil prices=, knockout=,
               voters=, turnout=
     """,
     _NEUTRAL: """
@@ -336,7 +361,10 @@ _TOPIC_TERMS: dict[str, str] = {
            drone delivery=, fire drill, security guard, social security=,
            security camera, security breach=, cyber security=, border security=,
            food security=, energy security=, job security=, data security=,
-           attack on titan=
+           attack on titan=, frontline workers=, frontline staff=, frontline services=,
+           front line workers=, front-line workers=, frontline nhs=, invasion of privacy=,
+           alien invasion=, character assassination=, benefit sanctions=, news embargo=,
+           embargoed until=
     """,
 }
 
@@ -458,11 +486,11 @@ _PLACE_TERMS: dict[str, str] = {
 # ANCHOR_MIN_PLACE (US, UK, EU, NATO, London...) anchor nothing: "attack on London"
 # is more often a politician's speech than a bomb.
 _WAR_WORDS = {"war", "wars", "conflict", "fighting", "explosion", "explosions"}
-_WAR_WORDS |= {"blast", "blasts", "hackers", "hacker"}
+_WAR_WORDS |= {"blast", "blasts", "clashes", "hackers", "hacker"}
 _ANCHOR_BEFORE = frozenset(_WAR_WORDS | {"army", "military", "strikes", "forces", "death toll"})
 _ANCHOR_AFTER = frozenset(_WAR_WORDS | {"attack", "attacks"})
 _ANCHORABLE = _ANCHOR_BEFORE | _ANCHOR_AFTER
-_CONNECTORS = {"in", "on", "at", "near", "against", "with", "across", "over", "linked"}
+_CONNECTORS = {"in", "on", "at", "near", "off", "against", "with", "across", "over", "linked"}
 _CONNECTORS |= {"tied", "to", "backed", "by", "from"}
 ANCHOR_MIN_PLACE = 0.8
 
@@ -476,6 +504,10 @@ _ASCII_TABLE = bytes(c if c in _ASCII_WORD else 32 for c in range(256))
 _US_RE = re.compile(r"\bU\.S\.(?:A\.)?|\bUSA?\b")
 _NORMALIZE = str.maketrans({"’": "'", "‘": "'", "‐": "-", "‑": "-", "–": "-", "—": " "})
 _VOWELS = frozenset("aeiou")
+
+
+_KIND_NONE, _KIND_STRONG, _KIND_WEAK, _KIND_NEGATIVE = range(4)
+_TOPIC_ORDER = {topic: i for i, topic in enumerate(TOPICS)}
 
 
 class _Entry:
@@ -511,7 +543,6 @@ class _Hit:
         self.anchor = self.kind == _KIND_WEAK and " ".join(form) in _ANCHORABLE
 
 
-_KIND_NONE, _KIND_STRONG, _KIND_WEAK, _KIND_NEGATIVE = range(4)
 # first token -> (one-word hit, {second token: ((remaining tokens, hit), ...) longest first})
 _Index = dict[str, tuple[_Hit | None, dict[str, tuple[tuple[list[str], _Hit], ...]]]]
 
@@ -763,7 +794,7 @@ def score_article(title: str, description: str = "", weight: float = 1.0) -> Rel
         totals[topic] = totals.get(topic, 0.0) + value
         reasons.append(reason)
     for topic, total in totals.items():
-        if total > TOPIC_CAP:
+        if total > TOPIC_CAP + 1e-9:
             reasons.append(f"{_fmt(TOPIC_CAP - total)} cap [{topic}]")
             totals[topic] = TOPIC_CAP
     reasons.extend(reason for _, reason in penalties)
@@ -775,9 +806,6 @@ def score_article(title: str, description: str = "", weight: float = 1.0) -> Rel
         reasons.append(f"x{weight:g} feed weight")
     topics = tuple(sorted(totals, key=lambda t: (-totals[t], _TOPIC_ORDER[t])))
     return Relevance(round(score, 3), topics, region, tuple(reasons))
-
-
-_TOPIC_ORDER = {topic: i for i, topic in enumerate(TOPICS)}
 
 
 def is_security(rel: Relevance, threshold: float = 1.0) -> bool:

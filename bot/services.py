@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
@@ -24,6 +25,7 @@ class Services:
     newsroom: Newsroom
     throttle: Throttle
     clock: Callable[[], datetime]
+    delivery_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def close(self) -> None:
         """Close the database (the HTTP client is closed asynchronously by the caller)."""

@@ -160,6 +160,19 @@ SECURITY = [
     ),
     ("Sudan war enters its third year", "", "armed_conflict", "Africa"),
     ("Explosion in Kabul mosque kills five worshippers", "", "armed_conflict", "South Asia"),
+    ("Attack on Kashmir tourists kills 26", "", "armed_conflict", "South Asia"),
+    (
+        "Hackers linked to North Korea steal $1.5bn in crypto",
+        "",
+        "cyber",
+        "East Asia and Pacific",
+    ),
+    (
+        "Israeli settlers attack Palestinian village in West Bank",
+        "",
+        "armed_conflict",
+        "Middle East",
+    ),
 ]
 
 # (title, description)
@@ -201,6 +214,12 @@ NOT_SECURITY = [
     ("Australia's attack falters on day two in Perth", ""),
     ("Army veteran, 100, completes charity walk", ""),
     ("Rocket Lab launches satellites for NASA", ""),
+    ("Trump launches fresh attack on Canada over dairy tariffs", ""),
+    ("Prince William visits troops' families in Cyprus", ""),
+    ("Wildfires force evacuation of thousands in Greece", ""),
+    ("Gunman kills three at Texas shopping mall", ""),
+    ("India thrash Pakistan in T20 World Cup clash", ""),
+    ("Brazil floods: death toll rises to 150", ""),
 ]
 
 
@@ -315,6 +334,26 @@ def test_reasons_explain_the_score() -> None:
     assert rel.score == pytest.approx(max(0.0, sum(numbers)) * 0.8, abs=0.01)
     assert rel.topics[0] == "armed_conflict"
     assert set(rel.topics) >= {"armed_conflict", "diplomacy", "militant_groups"}
+
+
+@pytest.mark.parametrize(
+    ("spelling", "label"),
+    [
+        ("airstrikes", "airstrikes"),
+        ("Shelled", "shelled"),
+        ("missiles", "missiles"),
+        ("spying", "spying"),
+        ("insurgents", "insurgents"),
+        ("cease-fire", "cease-fire"),
+        ("cease fire", "'cease fire'"),
+        ("drone-strike", "'drone strike'"),
+        ("Al Shabaab", "'al shabaab'"),
+    ],
+)
+def test_inflections_and_spellings_match(spelling: str, label: str) -> None:
+    rel = score_article(f"{spelling} reported")
+    assert is_security(rel)
+    assert rel.reasons[0].split(" ", 1)[1].startswith(f"{label} [")
 
 
 def test_phrase_swallows_its_words() -> None:

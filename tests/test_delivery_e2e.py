@@ -1,0 +1,161 @@
+"""Daily delivery through the fake Bot API: on time, exactly once, through faults and limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from botharness import Clock, running_bot, wait_until
+from fake_telegram import FakeTelegram
+
+from bot.app import build_application, started
+from bot.config import Settings
+from bot.delivery import deliver_due
+from bot.store import iso
+from bot.subscribers import get_chat
+
+USER = 111
+DAILY = "Your daily Security Brief"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def _daily(fake: FakeTelegram, chat_id: int) -> list[dict]:
+    return [m for m in fake.messages_to(chat_id) if DAILY in m["parsed_text"] or "Nothing new" in m["parsed_text"]]
+
+
+async def test_brief_arrives_in_the_chosen_minute_once_and_next_day_has_new_stories(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(USER)
+    clock = Clock(datetime.now(UTC).replace(second=0, microsecond=0))
+    settings = replace(settings, delivery_check_seconds=1)
+    async with running_bot(fake, settings, clock, schedule_jobs=True) as app:
+        fake.send_text(USER, "/subscribe")
+        fake.send_text(USER, f"/time {(clock.now + timedelta(minutes=1)):%H:%M}")
+        await fake.wait_for_messages(USER, 2)
+        await asyncio.sleep(1.5)
+        assert _daily(fake, USER) == [], "not before its minute"
+
+        clock.advance(minutes=1, seconds=10)
+        first = await wait_until(lambda: _daily(fake, USER), timeout=20, what="daily brief")
+        clock.advance(minutes=3)
+        await asyncio.sleep(2.5)  # several more delivery checks
+        db = app.bot_data["services"].db
+        assert len(_daily(fake, USER)) == len(first) == 1
+        day_one = first[0]["parsed_text"]
+        assert day_one.startswith("🛡 " + DAILY)
+
+        clock.advance(days=1)
+        await wait_until(lambda: len(_daily(fake, USER)) == 2, timeout=30, what="second day's brief")
+        day_two = _daily(fake, USER)[1]["parsed_text"]
+        headlines = lambda text: {line for line in text.splitlines() if line[:2] in {"1.", "2.", "3.", "4.", "5."}}  # noqa: E731
+        assert {h[3:] for h in headlines(day_one)}.isdisjoint({h[3:] for h in headlines(day_two)})
+        db = app.bot_data["services"].db
+        dates = [r[0] for r in db.execute("select local_date from deliveries where chat_id = ? and status = 'sent'", [USER])]
+        assert len(dates) == len(set(dates)) == 2
+
+
+async def _broadcast_app(fake: FakeTelegram, settings: Settings, chats: list[int], clock: Clock):
+    settings = replace(settings, telegram_bot_token=fake.token, telegram_api_url=fake.url, broadcast_rate=800.0)
+    app = build_application(settings, clock=clock, schedule_jobs=False)
+    return app, settings
+
+
+def _subscribe_all(db, chat_ids: list[int], now: datetime) -> None:
+    db["chats"].insert_all(
+        [
+            {"chat_id": c, "type": "private" if c > 0 else "group", "subscribed": 1, "active": 1, "timezone": "UTC",
+             "delivery_time": "07:00", "brief_length": "short", "next_due": iso(now - timedelta(minutes=1)),
+             "created_at": iso(now), "updated_at": iso(now)}
+            for c in chat_ids
+        ],
+        pk="chat_id",
+    )
+
+
+async def test_faults_still_give_every_chat_exactly_one_brief(fake: FakeTelegram, settings: Settings) -> None:
+    chats = list(range(1000, 1300))
+    fake.add_private_chats(chats)
+    fake.set_rate_limits(global_rate=1000.0)
+    fake.seed = 7
+    fake.fail_ratio_5xx, fake.drop_ratio, fake.force_429 = 0.10, 0.03, 4
+    blocked = chats[5]
+    fake.block_by_user(blocked)
+    clock = Clock(datetime.now(UTC))
+    app, settings = await _broadcast_app(fake, settings, chats, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data["services"]
+        _subscribe_all(svc.db, chats, clock.now)
+        for _ in range(5):  # later delivery checks pick up what is still pending
+            await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        parts = len(fake.messages_to(chats[0]))
+        assert parts >= 1
+        counts = Counter(m["chat_id"] for m in fake.sent)
+        assert {c: n for c, n in counts.items() if n != parts} == {}
+        assert set(counts) == set(chats) - {blocked}
+        for chat_id in chats[:50]:
+            texts = [m["text"] for m in fake.messages_to(chat_id)]
+            assert len(texts) == len(set(texts))
+        assert fake.stats["5xx"] > 0 and fake.stats["dropped"] > 0 and fake.stats["429"] >= 4
+        assert not get_chat(svc.db, blocked).active
+        forbidden = [r for r in fake.rejected if r["error_code"] == 403]
+        assert [int(r["params"]["chat_id"]) for r in forbidden] == [blocked]  # refused once, never retried
+        last = svc.db.execute("select due, sent, failed, retried from broadcasts order by id limit 1").fetchone()
+        assert last[0] == 300 and last[1] + last[2] == 300 and last[3] > 0
+
+
+async def test_group_upgraded_to_supergroup_gets_the_brief_at_its_new_id(fake: FakeTelegram, settings: Settings) -> None:
+    fake.add_group(-500, "Desk", admins={1})
+    fake.upgrade_group(-500, -1000500)
+    clock = Clock(datetime.now(UTC))
+    app, settings = await _broadcast_app(fake, settings, [-500], clock)
+    async with started(app, polling=False):
+        svc = app.bot_data["services"]
+        _subscribe_all(svc.db, [-500], clock.now)
+        stats = await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert stats.sent == 1
+        assert fake.messages_to(-500) == []
+        assert DAILY in fake.messages_to(-1000500)[0]["parsed_text"]
+        assert get_chat(svc.db, -500) is None
+        assert get_chat(svc.db, -1000500).subscribed
+
+
+async def test_interrupted_multi_part_brief_resumes_from_first_unsent_part(fake: FakeTelegram, settings: Settings) -> None:
+    fake.add_private_chats([42])
+    clock = Clock(datetime.now(UTC))
+    app, settings = await _broadcast_app(fake, settings, [42], clock)
+    async with started(app, polling=False):
+        svc = app.bot_data["services"]
+        svc.db["contents"].insert({"key": "k", "brief_id": 1, "messages": '["part one", "part two", "part three"]', "stories": "[]", "created_at": iso(clock.now)})
+        svc.db["deliveries"].insert({"chat_id": 42, "local_date": "2026-11-28", "due_at": iso(clock.now), "content_key": "k",
+                                     "next_part": 1, "status": "pending", "created_at": iso(clock.now)})
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert [m["text"] for m in fake.messages_to(42)] == ["part two", "part three"]
+        assert svc.db["deliveries"].get((42, "2026-11-28"))["status"] == "sent"
+
+
+async def test_blocking_the_bot_marks_the_subscriber_inactive(fake: FakeTelegram, settings: Settings) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings) as app:
+        fake.send_text(USER, "/subscribe")
+        await fake.wait_for_messages(USER, 1)
+        fake.block_by_user(USER)
+        db = app.bot_data["services"].db
+        await wait_until(lambda: not get_chat(db, USER).active, what="inactive")
+        assert get_chat(db, USER).next_due is None
+        fake.unblock_by_user(USER)
+        await wait_until(lambda: get_chat(db, USER).active, what="active again")
+        assert get_chat(db, USER).subscribed
