@@ -222,6 +222,27 @@ _TARGETS = (
     "army barracks",
     "village",
     "university",
+    "water treatment plant",
+    "grain silo",
+    "football pitch",
+    "bakery",
+    "cattle market",
+    "gold mine",
+    "prison",
+    "courthouse",
+    "radio station",
+    "airfield",
+    "ammunition depot",
+    "shopping centre",
+    "hotel",
+    "factory",
+    "ferry terminal",
+    "clinic",
+    "orphanage",
+    "fishing harbour",
+    "telecoms tower",
+    "customs office",
+    "camp for displaced families",
 )
 
 _KILLED = ("killed", "dead", "left dead")
@@ -400,6 +421,11 @@ _SYLLABLES = (
     "ruz",
 )
 _DISTRICT_KINDS = ("district", "neighbourhood", "quarter", "suburb", "township")
+
+
+def _town(rng: random.Random) -> str:
+    name = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3)))
+    return name.capitalize() + rng.choice(("", "", "", "abad", "ville", "pur", " Wells"))
 
 
 def _district(rng: random.Random) -> str:
@@ -629,7 +655,7 @@ def _events(rng: random.Random, count: int, now: datetime, first: int = 0) -> li
                 id=f"e{i:05d}",
                 country=country,
                 demonym=demonym,
-                city=rng.choice(cities),
+                city=rng.choice(cities) if rng.random() < 0.4 else _town(rng),
                 actor=rng.choice(actors),
                 nouns=nouns,
                 verbs=verbs,

@@ -74,7 +74,9 @@ def build_application(
     else:
         # Overall and per-group pacing; 429s are handled by the caller (delivery retries them).
         builder = builder.rate_limiter(
-            AIORateLimiter(overall_max_rate=settings.broadcast_rate, overall_time_period=1, max_retries=0)
+            AIORateLimiter(
+                overall_max_rate=settings.broadcast_rate, overall_time_period=1, max_retries=0
+            )
         )
     app = builder.build()
     app.bot_data["settings"] = settings
@@ -146,7 +148,11 @@ async def _register_channel(app: Application, settings: Settings) -> None:
     try:
         chat = await app.bot.get_chat(settings.channel_id)
     except TelegramError as exc:
-        log.warning("CHANNEL_ID %s is not usable (%s); the brief will not be posted there", settings.channel_id, exc)
+        log.warning(
+            "CHANNEL_ID %s is not usable (%s); the brief will not be posted there",
+            settings.channel_id,
+            exc,
+        )
         return
     ensure_chat(svc.db, chat.id, chat.type, chat.title, settings, svc.clock())
     if not get_chat(svc.db, chat.id).subscribed:  # type: ignore[union-attr]

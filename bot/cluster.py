@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,20 +14,25 @@ from bot.text import content_terms
 
 Vector = dict[str, float]
 
-SIMILARITY_THRESHOLD = 0.16
+SIMILARITY_THRESHOLD = 0.18
 NEAR_COPY_THRESHOLD = 0.85
-MERGE_FACTOR = 1.5  # centroids are smoother than single articles, so merging needs more overlap
+MERGE_FACTOR = 1.4  # centroids are smoother than single articles, so merging needs more overlap
 _QUERY_TERMS = 10  # an article looks for clusters through its strongest terms only
 _POSTINGS_SCANNED = 40  # newest clusters per term; keeps each lookup O(1)
 _CENTROID_TERMS = 60
 _DESCRIPTION_WORDS = 60
 
 
+_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][\w’'-]+")
+
+
 def article_terms(article: Article) -> list[str]:
-    """The terms an article is compared by: its title twice, then its lede."""
+    """The terms an article is compared by: its title twice, its lede, and names once more."""
+    lede_text = " ".join(article.description.split()[:_DESCRIPTION_WORDS])
     title = content_terms(article.title)
-    lede = content_terms(" ".join(article.description.split()[:_DESCRIPTION_WORDS]))
-    return title + title + lede
+    # Names (capitalised words not opening a sentence) tell events apart better than verbs do.
+    names = content_terms(" ".join(_NAME.findall(article.title) + _NAME.findall(lede_text)))
+    return title + title + content_terms(lede_text) + names
 
 
 def idf_table(documents: Iterable[Sequence[str]]) -> tuple[dict[str, float], float]:

@@ -322,9 +322,12 @@ class Broadcaster:
 def due_count(db: Database, now: datetime) -> int:
     """How many chats are due now plus deliveries left unfinished (e.g. by a crash)."""
     due = db.execute(
-        "select count(*) from chats where subscribed = 1 and active = 1 and next_due <= ?", [iso(now)]
+        "select count(*) from chats where subscribed = 1 and active = 1 and next_due <= ?",
+        [iso(now)],
     ).fetchone()[0]
-    return due + db.execute("select count(*) from deliveries where status = 'pending'").fetchone()[0]
+    return (
+        due + db.execute("select count(*) from deliveries where status = 'pending'").fetchone()[0]
+    )
 
 
 async def deliver_due(
@@ -336,7 +339,9 @@ async def deliver_due(
         return None
     cached = newsroom.cached()
     result = cached if newsroom.is_fresh(cached) else await newsroom.current()
-    planned, missed = plan(db, result.brief_id, result.brief, now, timedelta(hours=settings.delivery_grace_hours))
+    planned, missed = plan(
+        db, result.brief_id, result.brief, now, timedelta(hours=settings.delivery_grace_hours)
+    )
     broadcaster = Broadcaster(db, bot, clock, paid_broadcast=settings.paid_broadcast)
     stats = await broadcaster.run()
     stats.missed = missed

@@ -456,6 +456,9 @@ class FakeTelegram:
         self.force_429 = 0
         self.retry_after_seconds = 1
         self.fault_methods: set[str] = {"sendmessage"}  # lower-case method names subject to faults
+        # Stop answering sends after this many accepted messages, until release() (crash tests).
+        self.hold_after: int | None = None
+        self._released = asyncio.Event()
         self._seed = 0
         self._rng = random.Random(self._seed)
         self.callback_query_ttl = 15.0
@@ -549,6 +552,11 @@ class FakeTelegram:
     def seed(self, value: int) -> None:
         self._seed = value
         self._rng = random.Random(value)
+
+    def release(self) -> None:
+        """Answer held requests again (see ``hold_after``)."""
+        self.hold_after = None
+        self._released.set()
 
     def set_rate_limits(
         self,
@@ -748,6 +756,10 @@ class FakeTelegram:
             if handler is None:
                 raise _ApiError(404, "Not Found")
             if method.lower() in self.fault_methods:
+                if self.hold_after is not None and self.stats["accepted"] >= self.hold_after:
+                    # Held requests are never processed: the crash test kills the bot meanwhile,
+                    # and aiohttp cancels this handler when the client's connection goes away.
+                    await self._released.wait()
                 self._inject_faults(request, method, params)
             result = handler(params)
             if asyncio.iscoroutine(result):

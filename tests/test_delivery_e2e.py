@@ -33,7 +33,16 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 
 def _daily(fake: FakeTelegram, chat_id: int) -> list[dict]:
-    return [m for m in fake.messages_to(chat_id) if DAILY in m["parsed_text"] or "Nothing new" in m["parsed_text"]]
+    return [
+        m
+        for m in fake.messages_to(chat_id)
+        if DAILY in m["parsed_text"] or "Nothing new" in m["parsed_text"]
+    ]
+
+
+def _headlines(text: str) -> set[str]:
+    """The numbered headline lines of a brief, without their numbers."""
+    return {line[3:] for line in text.splitlines() if line[:2] in {"1.", "2.", "3.", "4.", "5."}}
 
 
 async def test_brief_arrives_in_the_chosen_minute_once_and_next_day_has_new_stories(
@@ -59,17 +68,25 @@ async def test_brief_arrives_in_the_chosen_minute_once_and_next_day_has_new_stor
         assert day_one.startswith("🛡 " + DAILY)
 
         clock.advance(days=1)
-        await wait_until(lambda: len(_daily(fake, USER)) == 2, timeout=30, what="second day's brief")
+        await wait_until(
+            lambda: len(_daily(fake, USER)) == 2, timeout=30, what="second day's brief"
+        )
         day_two = _daily(fake, USER)[1]["parsed_text"]
-        headlines = lambda text: {line for line in text.splitlines() if line[:2] in {"1.", "2.", "3.", "4.", "5."}}  # noqa: E731
-        assert {h[3:] for h in headlines(day_one)}.isdisjoint({h[3:] for h in headlines(day_two)})
+        assert _headlines(day_one) and _headlines(day_one).isdisjoint(_headlines(day_two))
         db = app.bot_data["services"].db
-        dates = [r[0] for r in db.execute("select local_date from deliveries where chat_id = ? and status = 'sent'", [USER])]
+        dates = [
+            r[0]
+            for r in db.execute(
+                "select local_date from deliveries where chat_id = ? and status = 'sent'", [USER]
+            )
+        ]
         assert len(dates) == len(set(dates)) == 2
 
 
 async def _broadcast_app(fake: FakeTelegram, settings: Settings, chats: list[int], clock: Clock):
-    settings = replace(settings, telegram_bot_token=fake.token, telegram_api_url=fake.url, broadcast_rate=800.0)
+    settings = replace(
+        settings, telegram_bot_token=fake.token, telegram_api_url=fake.url, broadcast_rate=800.0
+    )
     app = build_application(settings, clock=clock, schedule_jobs=False)
     return app, settings
 
@@ -77,16 +94,27 @@ async def _broadcast_app(fake: FakeTelegram, settings: Settings, chats: list[int
 def _subscribe_all(db, chat_ids: list[int], now: datetime) -> None:
     db["chats"].insert_all(
         [
-            {"chat_id": c, "type": "private" if c > 0 else "group", "subscribed": 1, "active": 1, "timezone": "UTC",
-             "delivery_time": "07:00", "brief_length": "short", "next_due": iso(now - timedelta(minutes=1)),
-             "created_at": iso(now), "updated_at": iso(now)}
+            {
+                "chat_id": c,
+                "type": "private" if c > 0 else "group",
+                "subscribed": 1,
+                "active": 1,
+                "timezone": "UTC",
+                "delivery_time": "07:00",
+                "brief_length": "short",
+                "next_due": iso(now - timedelta(minutes=1)),
+                "created_at": iso(now),
+                "updated_at": iso(now),
+            }
             for c in chat_ids
         ],
         pk="chat_id",
     )
 
 
-async def test_faults_still_give_every_chat_exactly_one_brief(fake: FakeTelegram, settings: Settings) -> None:
+async def test_faults_still_give_every_chat_exactly_one_brief(
+    fake: FakeTelegram, settings: Settings
+) -> None:
     chats = list(range(1000, 1300))
     fake.add_private_chats(chats)
     fake.set_rate_limits(global_rate=1000.0)
@@ -112,12 +140,18 @@ async def test_faults_still_give_every_chat_exactly_one_brief(fake: FakeTelegram
         assert fake.stats["5xx"] > 0 and fake.stats["dropped"] > 0 and fake.stats["429"] >= 4
         assert not get_chat(svc.db, blocked).active
         forbidden = [r for r in fake.rejected if r["error_code"] == 403]
-        assert [int(r["params"]["chat_id"]) for r in forbidden] == [blocked]  # refused once, never retried
-        last = svc.db.execute("select due, sent, failed, retried from broadcasts order by id limit 1").fetchone()
+        assert [int(r["params"]["chat_id"]) for r in forbidden] == [
+            blocked
+        ]  # refused once, never retried
+        last = svc.db.execute(
+            "select due, sent, failed, retried from broadcasts order by id limit 1"
+        ).fetchone()
         assert last[0] == 300 and last[1] + last[2] == 300 and last[3] > 0
 
 
-async def test_group_upgraded_to_supergroup_gets_the_brief_at_its_new_id(fake: FakeTelegram, settings: Settings) -> None:
+async def test_group_upgraded_to_supergroup_gets_the_brief_at_its_new_id(
+    fake: FakeTelegram, settings: Settings
+) -> None:
     fake.add_group(-500, "Desk", admins={1})
     fake.upgrade_group(-500, -1000500)
     clock = Clock(datetime.now(UTC))
@@ -133,21 +167,42 @@ async def test_group_upgraded_to_supergroup_gets_the_brief_at_its_new_id(fake: F
         assert get_chat(svc.db, -1000500).subscribed
 
 
-async def test_interrupted_multi_part_brief_resumes_from_first_unsent_part(fake: FakeTelegram, settings: Settings) -> None:
+async def test_interrupted_multi_part_brief_resumes_from_first_unsent_part(
+    fake: FakeTelegram, settings: Settings
+) -> None:
     fake.add_private_chats([42])
     clock = Clock(datetime.now(UTC))
     app, settings = await _broadcast_app(fake, settings, [42], clock)
     async with started(app, polling=False):
         svc = app.bot_data["services"]
-        svc.db["contents"].insert({"key": "k", "brief_id": 1, "messages": '["part one", "part two", "part three"]', "stories": "[]", "created_at": iso(clock.now)})
-        svc.db["deliveries"].insert({"chat_id": 42, "local_date": "2026-11-28", "due_at": iso(clock.now), "content_key": "k",
-                                     "next_part": 1, "status": "pending", "created_at": iso(clock.now)})
+        svc.db["contents"].insert(
+            {
+                "key": "k",
+                "brief_id": 1,
+                "messages": '["part one", "part two", "part three"]',
+                "stories": "[]",
+                "created_at": iso(clock.now),
+            }
+        )
+        svc.db["deliveries"].insert(
+            {
+                "chat_id": 42,
+                "local_date": "2026-11-28",
+                "due_at": iso(clock.now),
+                "content_key": "k",
+                "next_part": 1,
+                "status": "pending",
+                "created_at": iso(clock.now),
+            }
+        )
         await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
         assert [m["text"] for m in fake.messages_to(42)] == ["part two", "part three"]
         assert svc.db["deliveries"].get((42, "2026-11-28"))["status"] == "sent"
 
 
-async def test_blocking_the_bot_marks_the_subscriber_inactive(fake: FakeTelegram, settings: Settings) -> None:
+async def test_blocking_the_bot_marks_the_subscriber_inactive(
+    fake: FakeTelegram, settings: Settings
+) -> None:
     fake.add_private_chat(USER)
     async with running_bot(fake, settings) as app:
         fake.send_text(USER, "/subscribe")

@@ -9,6 +9,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_ruff_finds_nothing() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "bot", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "ruff", "check", "bot", "tests", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -43,16 +43,25 @@ def test_next_due(zone: str, local: str, after: datetime, expected: datetime) ->
 
 def _brief(now: datetime) -> Brief:
     source = Source("BBC World", "Strike", "https://example.com/a", now)
-    story = Story("s1", "Strike", "BBC World reports: x.", "Europe", ("armed_conflict",), 3.0, (source,))
+    story = Story(
+        "s1", "Strike", "BBC World reports: x.", "Europe", ("armed_conflict",), 3.0, (source,)
+    )
     return Brief(now, 36, (story,))
 
 
 @pytest.mark.parametrize(
     "zone, local",
-    [("Pacific/Kiritimati", "07:00"), ("Pacific/Pago_Pago", "23:59"), ("Europe/Berlin", "02:30"),
-     ("America/New_York", "01:30"), ("Australia/Lord_Howe", "02:15")],
+    [
+        ("Pacific/Kiritimati", "07:00"),
+        ("Pacific/Pago_Pago", "23:59"),
+        ("Europe/Berlin", "02:30"),
+        ("America/New_York", "01:30"),
+        ("Australia/Lord_Howe", "02:15"),
+    ],
 )
-def test_minute_by_minute_over_a_dst_change_gives_one_delivery_per_local_day(tmp_path, zone: str, local: str) -> None:
+def test_minute_by_minute_over_a_dst_change_gives_one_delivery_per_local_day(
+    tmp_path, zone: str, local: str
+) -> None:
     db = open_db(tmp_path / "t.db")
     # 25 Oct 2026 (Europe), 1 Nov 2026 (US) and 4 Oct 2026 (Lord Howe, half-hour DST) are all inside.
     start = _utc(2026, 10, 3, 0)
