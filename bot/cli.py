@@ -212,6 +212,12 @@ def run(ctx: click.Context, terminal: bool) -> None:
     """Run the bot (terminal mode when no TELEGRAM_BOT_TOKEN is set)."""
     settings = _settings(ctx)
     _feeds(settings)  # fail early and clearly on a broken feeds file
+    if not settings.telegram_bot_token and not terminal and not sys.stdin.isatty():
+        # Under Docker or systemd there is nobody to chat with: say what is missing, loudly.
+        raise click.ClickException(
+            "TELEGRAM_BOT_TOKEN is not set, and there is no terminal to chat in. Set the token "
+            "(see .env.example), or pass --terminal to use terminal mode with piped input."
+        )
     if terminal or not settings.telegram_bot_token:
         from bot.terminal import chat
 

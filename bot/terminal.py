@@ -26,8 +26,9 @@ _TAG = re.compile(r"<[^>]+>")
 
 def html_to_terminal(text: str) -> str:
     """Telegram HTML to readable terminal text: links shown with their address."""
-    text = _LINK.sub(lambda m: f"{m[2]} <{html.unescape(m[1])}>", text)
-    return html.unescape(_TAG.sub("", text))
+    # Placeholders keep the shown address from being stripped as if it were a tag.
+    text = _LINK.sub(lambda m: f"{m[2]} \x00{m[1]}\x01", text)
+    return html.unescape(_TAG.sub("", text)).replace("\x00", "<").replace("\x01", ">")
 
 
 class TerminalRequest(BaseRequest):

@@ -1,3 +1,4 @@
+import re
 from datetime import time
 from pathlib import Path
 
@@ -68,11 +69,7 @@ def test_parse_hhmm_rejects(raw: str) -> None:
 
 def test_env_example_documents_every_setting() -> None:
     example = (Path(__file__).parent.parent / ".env.example").read_text()
-    names = {
-        line.split("=", 1)[0]
-        for line in example.splitlines()
-        if "=" in line and not line.startswith("#")
-    }
+    names = {m[1] for m in re.finditer(r"^(?:# )?([A-Z][A-Z_]+)=", example, re.M)}
     from dataclasses import fields
 
     assert names == {f.name.upper() for f in fields(Settings)}

@@ -355,10 +355,17 @@ def test_replay_healthcheck_fails_when_the_database_is_unusable(
     assert result.returncode != 0, result.stdout
 
 
-def test_replay_cmd_starts_the_bot_in_terminal_mode(image: Image, replay: Replay) -> None:
+def test_replay_cmd_without_a_token_says_what_is_missing(image: Image, replay: Replay) -> None:
     assert image.cmd is not None
     assert "TELEGRAM_BOT_TOKEN" not in replay.env
     result = run_in_container(replay, image.cmd, stdin="/help\nquit\n")
+    assert result.returncode != 0
+    assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr
+
+
+def test_replay_cmd_starts_the_bot_in_terminal_mode(image: Image, replay: Replay) -> None:
+    assert image.cmd is not None
+    result = run_in_container(replay, [*image.cmd, "--terminal"], stdin="/help\nquit\n")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "terminal mode" in result.stdout
     assert "/latest" in result.stdout  # the /help text lists the commands

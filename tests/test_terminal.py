@@ -1,0 +1,48 @@
+"""Terminal mode: a new user tries the bot without a token, through the same handlers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.terminal import html_to_terminal
+
+
+def _chat(lines: list[str], feeds_file: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_PATH": str(tmp_path / "t.db"), "FEEDS_FILE": str(feeds_file)}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", "/nonexistent", "run", *extra],
+        input="\n".join(lines) + "\n", env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_terminal_session_goes_through_the_real_handlers(feeds_file: Path, tmp_path: Path) -> None:
+    result = _chat(["/start", "1", "/latest", "/settings", "2", "/time 08:00", "/timezone Mars/Olympus", "/nope", "quit"],
+                   feeds_file, tmp_path, "--terminal")
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "terminal mode" in out
+    assert "[1] ✅ Subscribe to the daily brief" in out  # the /start button, as a numbered choice
+    assert "Subscribed. The brief comes every day at 07:00 (UTC)" in out  # pressed with "1"
+    assert "🛡 Security Brief —" in out and "Sources: " in out
+    assert "<b>" not in out and "&amp;" not in out  # rendered readably, not as raw HTML
+    assert "(updated) ⚙️ Settings" in out  # pressing "2" (the zone button) edits the menu in place
+    assert "Asia/Tokyo" in out
+    assert "Done: the brief comes at 08:00 (UTC)" in out
+    assert "I don't know the time zone 'Mars/Olympus'" in out
+    assert "I don't know /nope" in out
+    assert out.rstrip().endswith("Bye.")
+
+
+def test_without_token_and_without_terminal_the_run_command_explains(feeds_file: Path, tmp_path: Path) -> None:
+    result = _chat(["/help"], feeds_file, tmp_path)
+    assert result.returncode == 1
+    assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr
+
+
+def test_html_to_terminal_shows_link_targets() -> None:
+    text = '<b>1. <a href="https://example.com/a?x=1&amp;y=2">Troops &amp; rebels</a></b>'
+    assert html_to_terminal(text) == "1. Troops & rebels <https://example.com/a?x=1&y=2>"
