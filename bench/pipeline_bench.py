@@ -418,9 +418,7 @@ def _timed_min(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 def compare_summarisers(run: Run, count: int = SUMMARY_STORIES) -> None:
     """Time bot.summarise against sumy's LexRank on the run's top stories; check centrality."""
-    print(
-        f"\n== Summariser vs LexRank: top {count} stories of the {fmt_int(run.size)}-item run =="
-    )
+    print(f"\n== Summariser vs LexRank: top {count} stories of the {fmt_int(run.size)}-item run ==")
     lexrank = _lexrank()
     if isinstance(lexrank, str):
         print(f"skipped: {lexrank}")

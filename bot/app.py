@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ from bot.pipeline import utcnow
 from bot.services import Services
 from bot.subscribers import ensure_chat, get_chat, set_subscribed
 from bot.throttle import Throttle
+from bot.webhook import serve_webhook, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -206,16 +208,16 @@ def run(settings: Settings) -> None:
     """Run the real bot: webhook when WEBHOOK_URL is set, long polling otherwise."""
     app = build_application(settings)
     if settings.webhook_url:
-        app.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path="telegram",
-            webhook_url=f"{settings.webhook_url.rstrip('/')}/telegram",
-            secret_token=settings.webhook_secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
+        asyncio.run(_run_webhook(app, settings))
     else:
         app.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+async def _run_webhook(app: Application, settings: Settings) -> None:
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with started(app, polling=False):
+        await serve_webhook(app, settings, stop)
 
 
 @asynccontextmanager

@@ -221,6 +221,9 @@ def run(ctx: click.Context, terminal: bool) -> None:
     if terminal or not settings.telegram_bot_token:
         from bot.terminal import chat
 
+        # Routine INFO lines would interleave with the conversation on the same screen.
+        logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
+
         asyncio.run(chat(settings))
         return
     from bot.app import run as run_bot
@@ -242,6 +245,32 @@ def status(ctx: click.Context) -> None:
         click.echo("\n".join(status_lines(db, settings, utcnow())))
     finally:
         db.close()
+
+
+@cli.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check settings, database, Telegram and every feed; say plainly what is wrong."""
+    from bot.doctor import report, run_checks
+
+    if not report(asyncio.run(run_checks(_settings(ctx))), click.echo):
+        ctx.exit(1)
+
+
+@cli.command()
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def backup(ctx: click.Context, target: Path) -> None:
+    """Write a consistent copy of the live database to TARGET (safe while the bot runs)."""
+    from bot.backup import BackupError
+    from bot.backup import backup as make_backup
+
+    source = _settings(ctx).database_path
+    try:
+        pages = make_backup(source, target)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Backed up {source} to {target} ({pages} pages, integrity ok).")
 
 
 def main() -> None:

@@ -107,6 +107,9 @@ class TerminalRequest(BaseRequest):
         markup = params.get("reply_markup")
         message["reply_markup"] = markup
         self.messages[message_id] = message
+        if name == "editMessageReplyMarkup":
+            self._print_buttons(message_id, markup)  # only the buttons changed; don't reprint
+            return {k: v for k, v in message.items() if v is not None}
         prefix = "" if name == "sendMessage" else "(updated) "
         body = (
             html_to_terminal(message["text"])

@@ -10,18 +10,39 @@ from pathlib import Path
 from bot.terminal import html_to_terminal
 
 
-def _chat(lines: list[str], feeds_file: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _chat(
+    lines: list[str], feeds_file: Path, tmp_path: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_PATH": str(tmp_path / "t.db"), "FEEDS_FILE": str(feeds_file)}
     env.pop("TELEGRAM_BOT_TOKEN", None)
     return subprocess.run(
         [sys.executable, "-m", "bot", "--env-file", "/nonexistent", "run", *extra],
-        input="\n".join(lines) + "\n", env=env, capture_output=True, text=True, timeout=120, check=False,
+        input="\n".join(lines) + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 def test_terminal_session_goes_through_the_real_handlers(feeds_file: Path, tmp_path: Path) -> None:
-    result = _chat(["/start", "1", "/latest", "/settings", "2", "/time 08:00", "/timezone Mars/Olympus", "/nope", "quit"],
-                   feeds_file, tmp_path, "--terminal")
+    result = _chat(
+        [
+            "/start",
+            "1",
+            "/latest",
+            "/settings",
+            "2",
+            "/time 08:00",
+            "/timezone Mars/Olympus",
+            "/nope",
+            "quit",
+        ],
+        feeds_file,
+        tmp_path,
+        "--terminal",
+    )
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert "terminal mode" in out
@@ -37,7 +58,9 @@ def test_terminal_session_goes_through_the_real_handlers(feeds_file: Path, tmp_p
     assert out.rstrip().endswith("Bye.")
 
 
-def test_without_token_and_without_terminal_the_run_command_explains(feeds_file: Path, tmp_path: Path) -> None:
+def test_without_token_and_without_terminal_the_run_command_explains(
+    feeds_file: Path, tmp_path: Path
+) -> None:
     result = _chat(["/help"], feeds_file, tmp_path)
     assert result.returncode == 1
     assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr

@@ -1,0 +1,254 @@
+"""Operations: doctor, status, backup, migrations from every earlier schema, webhook mode."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from botharness import wait_until
+from fake_telegram import FakeTelegram
+from sqlite_utils import Database
+
+from bot.app import build_application, started
+from bot.config import Settings
+from bot.db import MIGRATIONS, open_db, schema_version
+from bot.webhook import serve_webhook
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the installed CLI with extra environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", "/nonexistent", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    return {
+        "DATABASE_PATH": str(settings.database_path),
+        "FEEDS_FILE": str(settings.feeds_file),
+        **extra,
+    }
+
+
+async def test_doctor_passes_on_a_good_setup(fake: FakeTelegram, settings: Settings) -> None:
+    env = _env(settings, TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url)
+    result = await asyncio.to_thread(cli, "doctor", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✔ Bot token: accepted: @SecurityBriefBot" in result.stdout
+    assert "✔ Database" in result.stdout and "writable and migrated" in result.stdout
+    assert result.stdout.count("✔ Feed ") == 12
+    assert "All checks passed." in result.stdout
+
+
+async def test_doctor_names_every_problem_without_printing_the_token(
+    fake: FakeTelegram, settings: Settings, feed_server
+) -> None:
+    bad_feeds = settings.feeds_file.parent / "bad.toml"
+    bad_feeds.write_text(
+        f'[[feeds]]\nname = "Blocked"\nurl = "{feed_server.hostile_url("blocked.html")}"\n'
+    )
+    env = _env(
+        settings,
+        TELEGRAM_BOT_TOKEN="999:WRONG-SECRET-TOKEN",
+        TELEGRAM_API_URL=fake.url,
+        FEEDS_FILE=str(bad_feeds),
+        WEBHOOK_URL="http://bot.example.com",
+        WEBHOOK_SECRET="has spaces!",
+    )
+    result = await asyncio.to_thread(cli, "doctor", env=env)
+    out = result.stdout
+    assert result.returncode == 1
+    assert "✘ Bot token: rejected by getMe: Unauthorized" in out
+    assert "WEBHOOK_URL must be https://" in out
+    assert "WEBHOOK_SECRET may only use" in out
+    assert "✘ Feed Blocked: got an HTML page where a feed was expected" in out
+    assert "WRONG-SECRET-TOKEN" not in out + result.stderr
+
+
+def test_doctor_says_when_the_bot_api_is_unreachable(settings: Settings) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = cli(
+        "doctor",
+        env=_env(
+            settings,
+            TELEGRAM_BOT_TOKEN="1:SECRETVALUE",
+            TELEGRAM_API_URL=f"http://127.0.0.1:{port}",
+        ),
+    )
+    assert result.returncode == 1
+    assert f"✘ Bot API at http://127.0.0.1:{port}: not reachable" in result.stdout
+    assert "SECRETVALUE" not in result.stdout + result.stderr
+
+
+def test_backup_is_consistent_while_another_process_writes(tmp_path: Path) -> None:
+    live = tmp_path / "live.db"
+    open_db(live).close()
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time\nfrom bot.db import open_db\ndb = open_db(sys.argv[1])\n"
+                "for i in range(4000):\n"
+                "    db['briefs'].insert({'generated_at': 'x', 'window_hours': 36, 'payload': 'p' * 500})\n"
+            ),
+            str(live),
+        ],
+    )
+    copies = []
+    try:
+        for n in range(3):
+            target = tmp_path / f"copy{n}.db"
+            result = cli("backup", str(target), env={"DATABASE_PATH": str(live)})
+            assert result.returncode == 0, result.stderr
+            assert "integrity ok" in result.stdout
+            copies.append(target)
+    finally:
+        writer.wait(timeout=60)
+    for copy in copies:
+        assert not Path(f"{copy}-wal").exists()
+        conn = sqlite3.connect(copy)
+        assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("pragma journal_mode").fetchone()[0] == "delete"
+        conn.close()
+        assert schema_version(Database(copy)) == [m.name for m in MIGRATIONS._migrations]
+    final = Database(live)["briefs"].count
+    assert final == 4000
+    counts = [Database(c)["briefs"].count for c in copies]
+    assert counts == sorted(counts) and counts[-1] <= final
+
+
+def test_backup_of_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
+    result = cli("backup", str(tmp_path / "b.db"), env={"DATABASE_PATH": str(tmp_path / "none.db")})
+    assert result.returncode == 1
+    assert "there is no database at" in result.stderr
+
+
+@pytest.mark.parametrize("upto", range(len(MIGRATIONS._migrations)))
+def test_upgrade_from_every_earlier_schema_version(tmp_path: Path, upto: int) -> None:
+    names = [m.name for m in MIGRATIONS._migrations]
+    path = tmp_path / "old.db"
+    db = Database(path)
+    MIGRATIONS.apply(db, stop_before=names[upto])
+    assert schema_version(db) == names[:upto]
+    if "feeds" in db.table_names():
+        db["feeds"].insert({"url": "https://x/rss", "name": "X"})
+    if "chats" in db.table_names():
+        db["chats"].insert(
+            {
+                "chat_id": 5,
+                "type": "private",
+                "timezone": "UTC",
+                "delivery_time": "07:00",
+                "subscribed": 1,
+            }
+        )
+    db.close()
+    upgraded = open_db(path)
+    assert schema_version(upgraded) == names
+    assert "deliveries" in upgraded.table_names()
+    if upto >= 1:
+        assert upgraded["feeds"].get("https://x/rss")["name"] == "X"
+    if upto >= 2:
+        assert upgraded["chats"].get(5)["subscribed"] == 1
+    upgraded.close()
+
+
+def test_status_shows_fetch_brief_broadcast_and_failing_feeds(settings: Settings) -> None:
+    fetched = cli("fetch", env=_env(settings))
+    assert fetched.returncode == 0, fetched.stderr
+    result = cli("status", env=_env(settings))
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Subscribers: 0 active, 0 inactive (0 chats seen)"
+    assert lines[1].startswith("Last fetch: 20") and "min ago" in lines[1]
+    assert "Last broadcast: never" in result.stdout
+    assert "Feeds failing: 0 of 12" in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_webhook_mode_takes_updates_with_the_secret_and_serves_healthz(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    port = _free_port()
+    settings = replace(
+        settings,
+        telegram_bot_token=fake.token,
+        telegram_api_url=fake.url,
+        webhook_url="https://bot.example.com",
+        webhook_secret="s3cret_token",
+        webhook_port=port,
+        webhook_listen="127.0.0.1",
+    )
+    fake.add_private_chat(77)
+    app = build_application(settings, schedule_jobs=False)
+    stop = asyncio.Event()
+    update = {
+        "update_id": 1,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "text": "/help",
+            "chat": {"id": 77, "type": "private", "first_name": "A"},
+            "from": {"id": 77, "is_bot": False, "first_name": "A"},
+            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        },
+    }
+    async with started(app, polling=False):
+        server = asyncio.create_task(serve_webhook(app, settings, stop))
+        await wait_until(lambda: fake.webhook_url, what="setWebhook")
+        assert fake.webhook_url == "https://bot.example.com/telegram"
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            wrong = await client.post(
+                "/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"}
+            )
+            assert wrong.status_code == 403
+            right = await client.post(
+                "/telegram",
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret_token"},
+            )
+            assert right.status_code == 200
+            reply = await fake.wait_for_messages(77, 1)
+            assert "/latest" in reply[0]["parsed_text"]
+            assert len(fake.messages_to(77)) == 1  # the forged call got nothing
+            health = await client.get("/healthz")
+            assert health.status_code == 200
+            body = json.loads(health.text)
+            assert (
+                body["status"] == "degraded" and body["last_fetch"] is None
+            )  # nothing fetched yet
+        stop.set()
+        await server
