@@ -1,0 +1,366 @@
+"""Helpers for bench/broadcast_bench.py: the fake Bot API in its own process, timing, fixtures.
+
+Run as a script (``python bench/benchlib.py serve-fake``) it starts tests/fake_telegram.py's
+FakeTelegram plus a small JSON control server on 127.0.0.1, prints one JSON line with both
+URLs and serves until its stdin closes. Accepted sendMessage calls are timestamped with
+``time.monotonic()`` (system-wide on Linux, so comparable with the bot's process) by wrapping
+the fake's method table from the outside; the fake itself is not modified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+os.environ.setdefault("PTB_TIMEDELTA", "1")  # as bot.cli does: timedelta retry_after
+
+
+# --------------------------------------------------------------------------------------------
+# Machine facts and statistics
+# --------------------------------------------------------------------------------------------
+
+
+def machine_facts() -> dict[str, str]:
+    """nproc, CPU model, Python version and platform."""
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": model,
+        "python": f"{platform.python_version()} ({platform.python_implementation()})",
+        "platform": platform.platform(),
+    }
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The ``pct`` percentile (0-100) by linear interpolation; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def steady_rate(times: list[float], trim: float = 0.1) -> float:
+    """Messages per second between the ``trim`` and ``1 - trim`` quantiles of accept times."""
+    if len(times) < 20:
+        return float("nan")
+    ordered = sorted(times)
+    first, last = int(len(ordered) * trim), int(len(ordered) * (1 - trim)) - 1
+    span = ordered[last] - ordered[first]
+    return (last - first) / span if span > 0 else float("nan")
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MB (VmRSS)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# Database fixtures
+# --------------------------------------------------------------------------------------------
+
+
+def build_template_db(path: Path, feeds_file: Path) -> tuple[int, int]:
+    """Fetch the fixture feeds once and build a brief into a fresh DB; return (stories, parts)."""
+    from bot.config import Settings
+    from bot.db import open_db
+    from bot.feeds import load_feeds
+    from bot.fetch import make_client
+    from bot.pipeline import build_brief, refresh
+    from bot.render import render_html
+
+    settings = Settings(database_path=path, feeds_file=feeds_file, fetch_timeout_seconds=5.0)
+    now = datetime.now(UTC)
+    db = open_db(path)
+
+    async def fetch() -> None:
+        async with make_client(5.0) as client:
+            await refresh(db, settings, load_feeds(feeds_file), client, now)
+
+    asyncio.run(fetch())
+    brief = build_brief(db, settings, now)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return len(brief.stories), len(render_html(brief))
+
+
+def copy_db(template: Path, dest: Path) -> Path:
+    """A private copy of the template database (its WAL was checkpointed and truncated)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, dest)
+    return dest
+
+
+def subscribe_all(db: Any, chat_ids: Iterable[int], now: datetime) -> None:
+    """Insert subscribed private chats due a minute ago, as tests/test_crash.py does."""
+    due = (now - timedelta(minutes=1)).isoformat(timespec="seconds")
+    stamp = now.isoformat(timespec="seconds")
+    db["chats"].insert_all(
+        (
+            {
+                "chat_id": c,
+                "type": "private",
+                "subscribed": 1,
+                "active": 1,
+                "timezone": "UTC",
+                "delivery_time": "07:00",
+                "brief_length": "short",
+                "next_due": due,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            for c in chat_ids
+        ),
+        pk="chat_id",
+        batch_size=1000,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Instrumenting delivery from the outside (monkeypatching, restored afterwards)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """Wall and CPU seconds of one timed call."""
+
+    wall_start: float = 0.0
+    wall_end: float = 0.0
+    cpu_start: float = 0.0
+    cpu_end: float = 0.0
+
+    @property
+    def wall(self) -> float:
+        """Elapsed wall-clock seconds."""
+        return self.wall_end - self.wall_start
+
+    @property
+    def cpu(self) -> float:
+        """CPU seconds this process used (all threads)."""
+        return self.cpu_end - self.cpu_start
+
+
+@dataclass
+class DeliveryTimes:
+    """Timings of bot.delivery.plan and Broadcaster.run during one delivery check."""
+
+    plan: Phase = field(default_factory=Phase)
+    broadcast: Phase = field(default_factory=Phase)
+    planned: tuple[int, int] = (0, 0)
+    plan_done: asyncio.Event | None = None
+    profile: Any = None  # a cProfile.Profile to enable around Broadcaster.run
+
+
+@contextmanager
+def instrument_delivery(times: DeliveryTimes) -> Iterator[DeliveryTimes]:
+    """Time plan() and Broadcaster.run() inside deliver_due without touching bot/ code."""
+    from bot import delivery
+
+    original_plan: Callable[..., tuple[int, int]] = delivery.plan
+    original_run = delivery.Broadcaster.run
+
+    def plan(*args: Any, **kwargs: Any) -> tuple[int, int]:
+        times.plan.wall_start, times.plan.cpu_start = time.monotonic(), time.process_time()
+        result = original_plan(*args, **kwargs)
+        times.plan.wall_end, times.plan.cpu_end = time.monotonic(), time.process_time()
+        times.planned = result
+        if times.plan_done is not None:
+            times.plan_done.set()
+        return result
+
+    async def run(self: Any) -> Any:
+        b = times.broadcast
+        if times.profile is not None:
+            times.profile.enable()
+        b.wall_start, b.cpu_start = time.monotonic(), time.process_time()
+        try:
+            return await original_run(self)
+        finally:
+            b.wall_end, b.cpu_end = time.monotonic(), time.process_time()
+            if times.profile is not None:
+                times.profile.disable()
+
+    delivery.plan = plan  # type: ignore[assignment]
+    delivery.Broadcaster.run = run  # type: ignore[method-assign]
+    try:
+        yield times
+    finally:
+        delivery.plan = original_plan  # type: ignore[assignment]
+        delivery.Broadcaster.run = original_run  # type: ignore[method-assign]
+
+
+def stamp_sends(fake: Any, on_accept: Callable[[int], None] | None = None) -> list[float]:
+    """Record time.monotonic() of every accepted sendMessage (wraps the fake's method table)."""
+    stamps: list[float] = []
+    original = fake._methods["sendmessage"]
+
+    def send_message(params: dict[str, Any]) -> Any:
+        result = original(params)  # raises on 429 and other rejections: not stamped
+        stamps.append(time.monotonic())
+        if on_accept is not None:
+            on_accept(result["chat"]["id"])
+        return result
+
+    fake._methods["sendmessage"] = send_message
+    return stamps
+
+
+# --------------------------------------------------------------------------------------------
+# The fake Bot API in a separate process
+# --------------------------------------------------------------------------------------------
+
+
+class RemoteFake:
+    """A FakeTelegram running in a child process, driven over a JSON control port."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "serve-fake"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the fake Bot API process did not start")
+        info = json.loads(line)
+        self.url: str = info["url"]
+        self.token: str = info["token"]
+        self.control: str = info["control"]
+        self.pid: int = self.proc.pid
+
+    def _call(self, action: str, **payload: Any) -> Any:
+        body = json.dumps({"action": action, **payload}).encode()
+        request = urllib.request.Request(
+            self.control, data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+
+    def set_rate_limits(self, **limits: float | int | None) -> None:
+        """FakeTelegram.set_rate_limits in the child."""
+        self._call("set_rate_limits", limits=limits)
+
+    def add_private_chats(self, start: int, count: int) -> None:
+        """Register private chats ``start`` .. ``start + count - 1``."""
+        self._call("add_private_chats", start=start, count=count)
+
+    def stats(self) -> dict[str, int]:
+        """The fake's stats dict plus its CPU seconds so far."""
+        return self._call("stats")
+
+    def accept_times(self) -> list[float]:
+        """Monotonic timestamps of every accepted sendMessage, in order."""
+        return self._call("accept_times")
+
+    def delivery_summary(self, start: int, count: int) -> dict[str, Any]:
+        """Per-chat message counts for the chat range: histogram, missing, outside the range."""
+        return self._call("delivery_summary", start=start, count=count)
+
+    def close(self) -> None:
+        """Stop the child process (closing its stdin) and wait for it."""
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> RemoteFake:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+async def _serve_fake() -> None:
+    from aiohttp import web
+    from fake_telegram import FakeTelegram
+
+    fake = FakeTelegram()
+    stamps = stamp_sends(fake)
+    await fake.start()
+
+    async def control(request: web.Request) -> web.Response:
+        body = await request.json()
+        action = body["action"]
+        result: Any = None
+        if action == "set_rate_limits":
+            fake.set_rate_limits(**body["limits"])
+        elif action == "add_private_chats":
+            fake.add_private_chats(range(body["start"], body["start"] + body["count"]))
+        elif action == "stats":
+            result = {**fake.stats, "sent": len(fake.sent), "cpu": time.process_time()}
+        elif action == "accept_times":
+            result = stamps
+        elif action == "delivery_summary":
+            wanted = range(body["start"], body["start"] + body["count"])
+            per_chat = Counter(m["chat_id"] for m in fake.sent)
+            result = {
+                "histogram": {
+                    str(k): v for k, v in sorted(Counter(per_chat[c] for c in wanted).items())
+                },
+                "outside": sum(n for c, n in per_chat.items() if c not in wanted),
+                "texts_per_chat": sorted(
+                    {len({m["text"] for m in fake.messages_to(c)}) for c in wanted[:: 997]}
+                ),
+            }
+        else:
+            return web.json_response({"error": action}, status=400)
+        return web.json_response(result)
+
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_post("/control", control)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    info = {"url": fake.url, "token": fake.token, "control": f"http://127.0.0.1:{port}/control"}
+    print(json.dumps(info), flush=True)
+    # Serve until the parent closes our stdin (or dies).
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await runner.cleanup()
+    await fake.stop()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["serve-fake"]:
+        asyncio.run(_serve_fake())
+    else:
+        sys.exit("usage: benchlib.py serve-fake")
