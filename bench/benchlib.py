@@ -337,7 +337,7 @@ async def _serve_fake() -> None:
                 },
                 "outside": sum(n for c, n in per_chat.items() if c not in wanted),
                 "texts_per_chat": sorted(
-                    {len({m["text"] for m in fake.messages_to(c)}) for c in wanted[:: 997]}
+                    {len({m["text"] for m in fake.messages_to(c)}) for c in wanted[::997]}
                 ),
             }
         else:

@@ -11,12 +11,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
+from sqlite_utils import Database
 
 from bot import store
 from bot.config import ConfigError, Settings, load_settings
 from bot.db import open_db
 from bot.feeds import FeedsFileError, export_opml, feeds_to_toml, import_opml, load_feeds
 from bot.fetch import FetchResult, make_client
+from bot.models import Brief
 from bot.pipeline import RefreshReport, build_brief, refresh, utcnow
 from bot.render import render_html, render_json, render_text
 
@@ -103,6 +105,13 @@ def fetch(ctx: click.Context, feeds: Path | None, force: bool) -> None:
     )
 
 
+async def _full_text(db: Database, settings: Settings, brief: Brief) -> int:
+    from bot.fulltext import enrich
+
+    async with make_client(settings.fetch_timeout_seconds) as client:
+        return await enrich(db, client, brief.stories)
+
+
 def is_stale(settings: Settings, now: datetime) -> bool:
     """True when no feed was fetched within the fetch interval."""
     db = open_db(settings.database_path)
@@ -136,6 +145,8 @@ def digest(
     db = open_db(settings.database_path)
     try:
         brief = build_brief(db, settings, now).top(settings.brief_stories)
+        if settings.full_text and asyncio.run(_full_text(db, settings, brief)):
+            brief = build_brief(db, settings, now).top(settings.brief_stories)
     finally:
         db.close()
     if as_json:

@@ -149,6 +149,11 @@ def _delivery(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0004_article_text")
+def _article_text(db: Database) -> None:
+    db["articles"].add_column("body", str)
+
+
 def open_db(path: Path | str) -> Database:
     """Open (creating if needed) the database at ``path``, in WAL mode, fully migrated."""
     path = Path(path)

@@ -62,7 +62,8 @@ def make_client(timeout: float = 20.0) -> httpx.AsyncClient:
     )
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    """The response body, or BodyTooLarge as soon as it passes ``max_bytes``."""
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge(f"body of {int(declared):,} bytes is over the {max_bytes:,}-byte cap")
@@ -107,7 +108,7 @@ async def fetch_feed(
                 if response.status_code >= 400:
                     result.error = f"HTTP {response.status_code} {response.reason_phrase}".strip()
                     return result
-                result.body = await _read_capped(response, max_bytes)
+                result.body = await read_capped(response, max_bytes)
     except TimeoutError:
         result.error = f"timed out after {timeout:g} s"
     except BodyTooLarge as exc:

@@ -32,6 +32,7 @@ class Article:
     topics: tuple[str, ...] = ()
     region: str | None = None
     story_id: str | None = None
+    body: str = ""  # full article text, when FULL_TEXT fetched it
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from bot import store
 from bot.config import Settings
+from bot.fulltext import enrich
 from bot.models import Brief, FeedSpec, Story
 from bot.pipeline import RefreshReport, build_brief, refresh
 from bot.subscribers import ChatSettings
@@ -93,6 +94,10 @@ class Newsroom:
                 problem=f"I couldn't reach the news feeds just now, so this is the last good brief, from {when}.",
             )
         brief = build_brief(self.db, self.settings, now)
+        if self.settings.full_text and not all_failed:
+            top = brief.stories[: self.settings.brief_stories]
+            if await enrich(self.db, self.client, top):
+                brief = build_brief(self.db, self.settings, now)
         brief_id = store.latest_brief(self.db)[0]  # type: ignore[index]
         problem = "I couldn't reach any news feed just now." if all_failed else None
         return BriefResult(brief_id, brief, problem)

@@ -142,6 +142,7 @@ def article_from_row(row: dict) -> Article:
         topics=tuple(json.loads(row["topics"] or "[]")),
         region=row["region"],
         story_id=row["story_id"],
+        body=row.get("body") or "",
     )
 
 

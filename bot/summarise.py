@@ -34,11 +34,12 @@ class Candidate:
 def candidates(
     articles: Sequence[Article], idf: Mapping[str, float], default_idf: float
 ) -> list[Candidate]:
-    """Every usable sentence of every article's description, first sentences first."""
+    """Every usable sentence of every article's description (then full text, if fetched)."""
     found: list[Candidate] = []
     seen: set[str] = set()
     for article in articles:
-        for position, sentence in enumerate(split_sentences(article.description)):
+        sentences = split_sentences(article.description) + split_sentences(article.body)[:12]
+        for position, sentence in enumerate(sentences):
             key = re.sub(r"\W+", " ", sentence.lower()).strip()
             if key in seen or not (_MIN_LEN <= len(sentence) <= _MAX_LEN) or _JUNK.search(sentence):
                 continue
