@@ -20,7 +20,7 @@ from bot.models import Brief, Story
 from bot.newsroom import Newsroom, matches
 from bot.render import render_html
 from bot.store import from_iso, iso, story_fingerprint
-from bot.subscribers import ChatSettings, _from_row, mark_inactive, migrate_chat, next_due
+from bot.subscribers import ChatSettings, chat_from_row, mark_inactive, migrate_chat, next_due
 from bot.timezones import zone
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def plan(
             return planned, missed
         with db.atomic():
             for row in rows:
-                chat = _from_row(row)
+                chat = chat_from_row(row)
                 if _plan_one(db, chat, brief_id, brief, now, grace, contents):
                     planned += 1
                 else:

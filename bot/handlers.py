@@ -95,8 +95,10 @@ async def _may_change(update: Update, context: Context) -> bool:
         and message.sender_chat.id == chat.id
     ):
         return True
-    if user is None or user.id == _ANONYMOUS_ADMIN:
-        return user is not None
+    if user is None:
+        return False
+    if user.id == _ANONYMOUS_ADMIN:
+        return True  # only admins can post anonymously as the group
     try:
         member = await context.bot.get_chat_member(chat.id, user.id)
     except TelegramError as exc:

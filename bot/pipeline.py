@@ -177,4 +177,5 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     store.save_stories(db, stories, members, now)
     brief = Brief(now, settings.brief_window_hours, tuple(stories[:STORED_STORIES]))
     store.save_brief(db, brief)
+    store.prune(db, now)
     return brief

@@ -34,22 +34,14 @@ def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
         f"Last fetch: {_ago(last_fetch, now)}",
         f"Last brief: {_ago(last_brief[0] if last_brief else None, now)}",
     ]
-    if db["broadcasts"].exists():
-        row = db.execute("select * from broadcasts order by started_at desc limit 1").fetchone()
-        if row:
-            b = dict(
-                zip(
-                    [c[0] for c in db.execute("select * from broadcasts limit 0").description],
-                    row,
-                    strict=True,
-                )
-            )
-            lines.append(
-                f"Last broadcast: {_ago(b['started_at'], now)}: {b['due']} due, {b['sent']} sent, "
-                f"{b['failed']} failed, {b['retried']} retried, {b['duration'] or 0:.1f} s"
-            )
-        else:
-            lines.append("Last broadcast: never")
+    last = next(iter(db.query("select * from broadcasts order by started_at desc limit 1")), None)
+    if last:
+        lines.append(
+            f"Last broadcast: {_ago(last['started_at'], now)}: {last['due']} due, {last['sent']} sent, "
+            f"{last['failed']} failed, {last['retried']} retried, {last['duration'] or 0:.1f} s"
+        )
+    else:
+        lines.append("Last broadcast: never")
     feeds_total = db["feeds"].count
     lines.append(f"Feeds failing: {len(failing)} of {feeds_total}")
     lines += [f"  - {f['name']}: {f['last_error']} ({f['consecutive_failures']}x)" for f in failing]

@@ -67,14 +67,12 @@ def save_fetch_result(
 ) -> None:
     """Record the outcome of one fetch (and parse) in the feed's health columns."""
     error = error or result.error
-    row = (
-        db["feeds"].get(result.spec.url)
-        if db["feeds"].count_where("url = ?", [result.spec.url])
-        else {}
-    )
+    previous = db.execute(
+        "select consecutive_failures from feeds where url = ?", [result.spec.url]
+    ).fetchone()
     update: dict = {"url": result.spec.url, "name": result.spec.name, "last_fetched": iso(now)}
     if error:
-        failures = (row.get("consecutive_failures") or 0) + 1
+        failures = ((previous[0] if previous else 0) or 0) + 1
         update |= {
             "last_error": error,
             "consecutive_failures": failures,
@@ -279,3 +277,31 @@ def latest_brief(db: Database) -> tuple[int, Brief] | None:
     if row is None:
         return None
     return row[0], brief_from_dict(json.loads(row[1]))
+
+
+def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> dict[str, int]:
+    """Delete what no brief or delivery can need any more, so the file stays small for years."""
+    cutoff = iso(now - keep)
+    week = iso(now - timedelta(days=7))
+    statements = {
+        "briefs": (
+            "delete from briefs where generated_at < ? and id != (select max(id) from briefs)",
+            [week],
+        ),
+        "articles": ("delete from articles where published < ?", [cutoff]),
+        "stories": (
+            "delete from stories where id not in (select story_id from articles where story_id is not null)",
+            [],
+        ),
+        "sent_stories": ("delete from sent_stories where sent_at < ?", [cutoff]),
+        "deliveries": ("delete from deliveries where status != 'pending' and due_at < ?", [cutoff]),
+        "contents": (
+            "delete from contents where created_at < ? and key not in (select content_key from deliveries)",
+            [week],
+        ),
+    }
+    removed = {}
+    with db.atomic():
+        for table, (sql, params) in statements.items():
+            removed[table] = db.execute(sql, params).rowcount
+    return removed

@@ -37,7 +37,9 @@ class ChatSettings:
         return LENGTHS.get(self.brief_length, LENGTHS["short"])
 
 
-def _from_row(row: dict) -> ChatSettings:
+def chat_from_row(row: dict) -> ChatSettings:
+    """Build ChatSettings from a ``chats`` row."""
+
     def as_set(raw: str | None) -> frozenset[str] | None:
         return None if raw is None else frozenset(json.loads(raw))
 
@@ -74,7 +76,7 @@ def next_due(timezone: str, delivery_time: str, after: datetime) -> datetime:
 def get_chat(db: Database, chat_id: int) -> ChatSettings | None:
     """A chat's settings, or None if the bot has never seen it."""
     rows = list(db.query("select * from chats where chat_id = ?", [chat_id]))
-    return _from_row(rows[0]) if rows else None
+    return chat_from_row(rows[0]) if rows else None
 
 
 def ensure_chat(

@@ -1,0 +1,84 @@
+"""Storage: whole-row round trips and pruning of what is no longer needed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot import store
+from bot.db import open_db
+from bot.models import Article, Brief, Source, Story
+
+NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
+
+
+def _article(url: str, published: datetime, story_id: str | None = None) -> Article:
+    return Article(
+        url,
+        "https://feed",
+        "BBC World",
+        "Title",
+        "Desc.",
+        published,
+        "en",
+        "g",
+        2.5,
+        ("armed_conflict",),
+        "Europe",
+        story_id,
+    )
+
+
+def test_article_round_trip_is_whole(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    article = _article("https://a/1", NOW)
+    assert store.save_articles(db, [article, article], NOW) == 1
+    assert db["articles"].get("https://a/1") == {
+        "url": "https://a/1",
+        "guid": "g",
+        "feed_url": "https://feed",
+        "outlet": "BBC World",
+        "title": "Title",
+        "description": "Desc.",
+        "published": "2026-11-28T12:00:00+00:00",
+        "first_seen": "2026-11-28T12:00:00+00:00",
+        "language": "en",
+        "score": 2.5,
+        "topics": '["armed_conflict"]',
+        "region": "Europe",
+        "story_id": None,
+        "body": None,
+    }
+    assert store.recent_articles(db, NOW - timedelta(hours=1)) == [article]
+
+
+def test_brief_round_trip(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    source = Source("BBC World", "T", "https://a/1", NOW)
+    brief = Brief(NOW, 36, (Story("s1", "H", "S.", None, ("terrorism",), 1.5, (source,), True),))
+    brief_id = store.save_brief(db, brief)
+    assert store.latest_brief(db) == (brief_id, brief)
+
+
+def test_prune_keeps_what_is_needed(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    old, recent = NOW - timedelta(days=40), NOW - timedelta(hours=2)
+    for story_id in ("old", "new"):
+        db["stories"].insert({"id": story_id, "headline": "h"})
+    store.save_articles(
+        db, [_article("https://a/old", old, "old"), _article("https://a/new", recent, "new")], NOW
+    )
+    old_brief = store.save_brief(db, Brief(NOW - timedelta(days=9), 36))
+    store.save_brief(db, Brief(NOW - timedelta(days=8), 36))
+    db["sent_stories"].insert_all(
+        [
+            {"chat_id": 1, "story_id": "old", "sent_at": store.iso(old)},
+            {"chat_id": 1, "story_id": "new", "sent_at": store.iso(recent)},
+        ]
+    )
+    removed = store.prune(db, NOW)
+    assert removed["articles"] == 1 and removed["stories"] == 1 and removed["sent_stories"] == 1
+    assert [r["url"] for r in db.query("select url from articles")] == ["https://a/new"]
+    assert [r["id"] for r in db.query("select id from stories")] == ["new"]
+    # The newest brief survives even when old: /latest must always have something to show.
+    assert [r["id"] for r in db.query("select id from briefs")] == [old_brief + 1]
