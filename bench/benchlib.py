@@ -10,9 +10,11 @@ the fake's method table from the outside; the fake itself is not modified.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -75,6 +77,64 @@ def steady_rate(times: list[float], trim: float = 0.1) -> float:
     first, last = int(len(ordered) * trim), int(len(ordered) * (1 - trim)) - 1
     span = ordered[last] - ordered[first]
     return (last - first) / span if span > 0 else float("nan")
+
+
+def _busy_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process plus its reaped children."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+class MachineLoad:
+    """How busy the whole machine was over an interval, and how much of that was not us."""
+
+    def __init__(self) -> None:
+        self.start_wall = time.monotonic()
+        self.start_busy, self.start_total = _busy_jiffies()
+        self.start_own = _own_cpu()
+
+    def report(self) -> tuple[float, float, float]:
+        """(machine busy cores, this bench's cores, other processes' cores) since creation."""
+        wall = time.monotonic() - self.start_wall
+        busy, total = _busy_jiffies()
+        cores = len(os.sched_getaffinity(0))
+        span = max(total - self.start_total, 1)
+        machine = (busy - self.start_busy) / span * cores
+        own = (_own_cpu() - self.start_own) / wall if wall > 0 else 0.0
+        return machine, own, max(machine - own, 0.0)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def sniffio_note() -> str | None:
+    """A warning with its measured cost when sniffio is missing (httpcore retries the import)."""
+    import importlib.util
+    import timeit
+
+    if importlib.util.find_spec("sniffio") is not None:
+        return None
+
+    def failed_import() -> None:
+        with contextlib.suppress(ImportError):
+            import sniffio  # noqa: F401
+
+    cost = timeit.timeit(failed_import, number=200) / 200 * 1e6
+    return (
+        "sniffio is not installed, so httpcore's current_async_library() retries "
+        f"'import sniffio' (a failed import costs {cost:.0f} us here) for every lock, "
+        "semaphore and shield it creates: several per request"
+    )
 
 
 def rss_mb() -> float:

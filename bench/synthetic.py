@@ -5,6 +5,10 @@ of key terms (place, actor, action, target, casualty number) reported by several
 each in its own words (templates and synonyms), some hours apart, with the toll rising.
 The rest is sport, business, culture, science and weather. Everything is generated in
 memory from a seeded ``random.Random``, so the same size and seed give the same bytes.
+
+More items means more events, not bigger ones (2-40 reports per event, heavy-tailed), so
+at 20,000 items some 1,270 events crowd 22 conflict theatres within 30 hours: a deliberately
+dense window that stresses clustering. ``Corpus.truth`` maps each URL to its event.
 """
 
 from __future__ import annotations
@@ -300,14 +304,14 @@ _TITLES = (
 )
 
 _LEDES = (
-    "At least {n} people were killed and {w} {wounded} when {actor} {verb} a {target} in {city} on {weekday}, {official} {said}.",
-    "{A_act} on a {target} in the {district} area of {city}, {country}, has killed {n} people, according to emergency services.",
-    "Rescuers in {city} were searching the rubble of a {target} in {district} after {a_act} blamed on {actor} left {n} dead.",
-    "{Actor} carried out {a_act} on a {target} in the {demonym} city of {city}, killing {n} and wounding {w}.",
-    "The death toll from {weekday}'s {act} on a {target} in {city} has risen to {n}, {person} {said}.",
-    "{n} people died and {w} were {wounded} in {a_act} on a {target} in {district}, near {city}.",
+    "At least {n} people were killed and {w} {wounded} when {actor} {verb} {a_target} in {city} on {weekday}, {official} {said}.",
+    "{A_act} on {a_target} in the {district} area of {city}, {country}, has killed {n} people, according to emergency services.",
+    "Rescuers in {city} were searching the rubble of {a_target} in {district} after {a_act} blamed on {actor} left {n} dead.",
+    "{Actor} carried out {a_act} on {a_target} in the {demonym} city of {city}, killing {n} and wounding {w}.",
+    "The death toll from {weekday}'s {act} on {a_target} in {city} has risen to {n}, {person} {said}.",
+    "{n} people died and {w} were {wounded} in {a_act} on {a_target} in {district}, near {city}.",
     "{Person}, the {role}, said {n} people were killed when {actor} {verb} {district} in {city}.",
-    "Witnesses in {district} described scenes of panic after {actor} {verb} a {target}, killing {n}.",
+    "Witnesses in {district} described scenes of panic after {actor} {verb} {a_target}, killing {n}.",
 )
 _SECONDS = (
     '"{quote}," {official2} {said}.',
@@ -692,6 +696,7 @@ def _security_item(rng: random.Random, event: _Event, now: datetime) -> _Item:
         "country_s": rng.choice(("", f"{bare_country}'s ")),
         "demonym": event.demonym,
         "target": event.target,
+        "a_target": _a(event.target),
         "n": str(deaths),
         "w": str(event.wounded),
         "killed": rng.choice(_KILLED),

@@ -32,6 +32,12 @@ ON_TIME = timedelta(minutes=15)
 PLAN_BATCH = 1000
 
 
+def retry_seconds(exc: RetryAfter) -> float:
+    """How long Telegram asked us to wait (an int or a timedelta, by PTB version and opt-in)."""
+    value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
 @dataclass
 class BroadcastStats:
     """Counts for one delivery run, logged and shown in /stats."""
@@ -259,11 +265,7 @@ class Broadcaster:
                 return None
             except RetryAfter as exc:
                 stats.retried += 1
-                delay = (
-                    exc.retry_after.total_seconds()
-                    if isinstance(exc.retry_after, timedelta)
-                    else float(exc.retry_after)
-                )
+                delay = retry_seconds(exc)
                 self._resume_at = max(self._resume_at, time.monotonic() + delay)
             except ChatMigrated as exc:
                 return Migrated(int(exc.new_chat_id))

@@ -14,9 +14,10 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import keyboards, store, subscribers
 from bot.config import parse_hhmm
+from bot.delivery import retry_seconds
 from bot.newsroom import for_chat
 from bot.relevance import REGIONS
-from bot.render import render_html
+from bot.render import render_html, split_messages
 from bot.services import Services
 from bot.status import status_lines
 from bot.store import story_fingerprint
@@ -67,11 +68,7 @@ async def _patiently(call: Callable[[], Awaitable[object]]) -> None:
     try:
         await call()
     except RetryAfter as exc:
-        delay = (
-            exc.retry_after
-            if isinstance(exc.retry_after, int | float)
-            else exc.retry_after.total_seconds()
-        )
+        delay = retry_seconds(exc)
         log.info("rate limited by Telegram; retrying in %s s", delay)
         await asyncio.sleep(float(delay))
         await call()
@@ -285,7 +282,9 @@ async def sources(update: Update, context: Context) -> None:
         else:
             state = f"✅ working, {row.get('item_count') or 0} items in feed"
         lines.append(f"• {_esc(spec.name)}: {state}")
-    await _reply(update, "\n".join(lines)[:4000])
+    # A long feed list is split between lines, never inside a tag.
+    for message in split_messages(lines, separator="\n"):
+        await _reply(update, message)
 
 
 async def help_command(update: Update, context: Context) -> None:

@@ -66,12 +66,14 @@ def header_html(brief: Brief, title: str = "Security Brief") -> str:
     )
 
 
-def split_messages(blocks: Sequence[str], limit: int = TELEGRAM_LIMIT) -> list[str]:
+def split_messages(
+    blocks: Sequence[str], limit: int = TELEGRAM_LIMIT, separator: str = "\n\n"
+) -> list[str]:
     """Pack blocks into as few messages as fit, splitting only between blocks."""
     messages: list[str] = []
     current = ""
     for block in blocks:
-        candidate = f"{current}\n\n{block}" if current else block
+        candidate = f"{current}{separator}{block}" if current else block
         if telegram_length(candidate) <= limit:
             current = candidate
             continue
