@@ -19,6 +19,7 @@ NEAR_COPY_THRESHOLD = 0.85
 MERGE_FACTOR = 1.4  # centroids are smoother than single articles, so merging needs more overlap
 _QUERY_TERMS = 10  # an article looks for clusters through its strongest terms only
 _POSTINGS_SCANNED = 40  # newest clusters per term; keeps each lookup O(1)
+_CANDIDATES = 24  # clusters compared in full: those sharing most of the article's strong terms
 _CENTROID_TERMS = 60
 _DESCRIPTION_WORDS = 60
 
@@ -58,7 +59,8 @@ def cosine(a: Vector, b: Vector) -> float:
     """Cosine similarity of two unit vectors."""
     if len(a) > len(b):
         a, b = b, a
-    return sum(w * b.get(t, 0.0) for t, w in a.items())
+    # Skipping absent terms only drops "+ 0.0" terms: same sum, bit for bit, ~10% faster.
+    return sum(w * b[t] for t, w in a.items() if t in b)
 
 
 @dataclass
@@ -163,13 +165,16 @@ def _best_match(
     postings: Mapping[str, list[str]],
     threshold: float,
 ) -> str | None:
-    candidates: set[str] = set()
+    # Up to 10 x 40 clusters share a strong term; with many stories in the window comparing
+    # them all made clustering grow ~n^1.6. Compare only those sharing the most strong terms
+    # (ties: the article's stronger term first), which keeps the cost per article constant.
+    shared: Counter[str] = Counter()
     for term in _strongest(vec, _QUERY_TERMS):
         ids = postings.get(term)
         if ids:
-            candidates.update(ids[-_POSTINGS_SCANNED:])
+            shared.update(ids[-_POSTINGS_SCANNED:])
     best_id, best = None, threshold
-    for cid in candidates:
+    for cid, _ in shared.most_common(_CANDIDATES):
         sim = cosine(vec, clusters[cid].centroid)
         if sim >= best:
             best_id, best = cid, sim

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import feedparser
 
+from bot.fastrss import fast_entries
 from bot.language import detect_language
 from bot.models import Article, FeedSpec
-from bot.text import canonical_url, strip_html, truncate
+from bot.text import canonical_url, drop_boilerplate, strip_html, truncate
 
 MAX_TITLE = 300
 MAX_DESCRIPTION = 1200
@@ -43,7 +44,7 @@ def _looks_like_html(body: bytes) -> bool:
     return bool(_HTML_START.match(body[:2048]))
 
 
-def _entry_time(entry: feedparser.FeedParserDict) -> datetime | None:
+def _entry_time(entry: dict) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         value = entry.get(key)
         if value:
@@ -71,19 +72,39 @@ def parse_feed(
     """Parse a feed body into cleaned, windowed, same-language articles."""
     if _looks_like_html(body):
         raise FeedParseError("got an HTML page where a feed was expected (block page or paywall?)")
+    fast = fast_entries(body, content_type)
+    if fast is not None:
+        entries, feed_language = fast
+        declared = _language(spec.language) or _language(feed_language)
+        return _collect(entries, spec, now, window, brief_language, declared, None)
     headers = {"content-type": content_type} if content_type else None
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
+    # No sanitising: every field goes through strip_html to plain text, and renderers escape it.
+    # feedparser's sanitiser re-parses each HTML field: ~15-20% of its time.
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
     if not parsed.entries:
         if parsed.bozo:
             raise FeedParseError(f"not a valid feed: {parsed.bozo_exception}")
         if not parsed.version:
             raise FeedParseError("not an RSS or Atom feed")
     declared = _language(spec.language) or _language(parsed.feed.get("language"))
-    result = ParsedFeed(declared_language=declared, entries=len(parsed.entries))
+    warning = None
     if parsed.bozo and parsed.entries:
-        result.warning = f"feed has errors but was readable: {parsed.bozo_exception}"
+        warning = f"feed has errors but was readable: {parsed.bozo_exception}"
+    return _collect(parsed.entries, spec, now, window, brief_language, declared, warning)
+
+
+def _collect(
+    entries: list,
+    spec: FeedSpec,
+    now: datetime,
+    window: timedelta,
+    brief_language: str | None,
+    declared: str | None,
+    warning: str | None,
+) -> ParsedFeed:
+    result = ParsedFeed(declared_language=declared, entries=len(entries), warning=warning)
     seen: set[str] = set()
-    for entry in parsed.entries:
+    for entry in entries:
         article = _article(entry, spec, now)
         if article is None or article.url in seen or (article.guid and article.guid in seen):
             continue
@@ -101,7 +122,7 @@ def parse_feed(
     return result
 
 
-def _article(entry: feedparser.FeedParserDict, spec: FeedSpec, now: datetime) -> Article | None:
+def _article(entry: dict, spec: FeedSpec, now: datetime) -> Article | None:
     title = truncate(strip_html(entry.get("title")), MAX_TITLE)
     link = entry.get("link") or ""
     guid = entry.get("id") or None
@@ -113,7 +134,7 @@ def _article(entry: feedparser.FeedParserDict, spec: FeedSpec, now: datetime) ->
         link = guid
     if not title or not link.startswith(("http://", "https://")):
         return None
-    description = strip_html(entry.get("summary") or entry.get("description"))
+    description = drop_boilerplate(strip_html(entry.get("summary") or entry.get("description")))
     if description == title:
         description = ""
     published = _entry_time(entry) or now

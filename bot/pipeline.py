@@ -147,15 +147,25 @@ def make_stories(
                 region=majority([a.region for a in group]),
                 topics=merged_topics(group),
                 score=story_score(group, vecs, now),
-                sources=tuple(
-                    Source(a.outlet, a.title, a.url, a.published)
-                    for a in sorted(group, key=lambda a: a is not lead)
-                ),
+                sources=_sources(group, lead),
             )
         )
         members[cluster.id] = [a.url for a in group]
     stories.sort(key=lambda s: s.score, reverse=True)
     return stories, members
+
+
+MAX_SOURCES = 20
+
+
+def _sources(group: Sequence[Article], lead: Article) -> tuple[Source, ...]:
+    """One source per outlet (the lead first, then each outlet's first report), capped."""
+    chosen: dict[str, Article] = {lead.outlet: lead}
+    for article in group:  # oldest first
+        chosen.setdefault(article.outlet, article)
+    return tuple(
+        Source(a.outlet, a.title, a.url, a.published) for a in list(chosen.values())[:MAX_SOURCES]
+    )
 
 
 def _centrality(

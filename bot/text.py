@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _BLOCK_RE = re.compile(r"<(script|style|iframe|noscript|template)\b.*?(</\1\s*>|$)", re.I | re.S)
 # A tag needs a name right after "<", so "5 < 10" survives as text.
 _TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>|<!--.*?-->", re.S)
-_BREAK_RE = re.compile(r"<(br|/p|/div|/li|/h\d)\b[^>]*>", re.I)
+_BREAK_RE = re.compile(r"</?(br|p|div|li|h\d)\b[^>]*>", re.I)
+# WordPress and friends append "The post X appeared first on Y." to every description.
+_BOILERPLATE_RE = re.compile(
+    r"\s*(The post .{1,300}? appeared first on .{1,120}?\.|Continue reading\.*|Read more\.*)\s*$",
+    re.I,
+)
 _WS_RE = re.compile(r"\s+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
 
@@ -59,6 +65,11 @@ def strip_html(raw: str | None) -> str:
     # Twice, because feeds often double-escape ("&amp;amp;", "&amp;#8217;").
     text = html.unescape(html.unescape(text)) if "&amp;" in text else html.unescape(text)
     return normalise_space(text)
+
+
+def drop_boilerplate(text: str) -> str:
+    """Remove trailing feed boilerplate such as "The post … appeared first on …"."""
+    return _BOILERPLATE_RE.sub("", text)
 
 
 def normalise_space(text: str) -> str:
@@ -261,7 +272,8 @@ def tokens(text: str) -> list[str]:
 
 def content_terms(text: str) -> list[str]:
     """Tokens worth comparing documents by: no stopwords, no short tokens, light stemming."""
-    return [_stem(t) for t in tokens(text) if len(t) > 2 and t not in STOPWORDS]
+    stems = (_stem(t) for t in tokens(text) if len(t) > 2 and t not in STOPWORDS)
+    return [s for s in stems if s not in STOPWORDS]
 
 
 # Outlets alternate between country and adjective ("Chinese coast guard", "China's coast guard").
@@ -327,6 +339,7 @@ DEMONYMS = {
 }
 
 
+@lru_cache(maxsize=1 << 16)  # news vocabulary repeats: most tokens are seen thousands of times
 def _stem(token: str) -> str:
     # Just enough folding that "strike"/"strikes", "missile"/"missiles" meet.
     if token in DEMONYMS:
