@@ -19,7 +19,7 @@ NEAR_COPY_THRESHOLD = 0.85
 MERGE_FACTOR = 1.4  # centroids are smoother than single articles, so merging needs more overlap
 _QUERY_TERMS = 10  # an article looks for clusters through its strongest terms only
 _POSTINGS_SCANNED = 40  # newest clusters per term; keeps each lookup O(1)
-_CANDIDATES = 24  # clusters compared in full: those sharing most of the article's strong terms
+_CANDIDATES = 12  # clusters compared in full: those sharing most of the article's strong terms
 _CENTROID_TERMS = 60
 _DESCRIPTION_WORDS = 60
 
