@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import platform
@@ -97,6 +98,7 @@ class MachineLoad:
     """How busy the whole machine was over an interval, and how much of that was not us."""
 
     def __init__(self) -> None:
+        """Take the starting snapshot."""
         self.start_wall = time.monotonic()
         self.start_busy, self.start_total = _busy_jiffies()
         self.start_own = _own_cpu()
@@ -137,12 +139,21 @@ def sniffio_note() -> str | None:
     )
 
 
-def rss_mb() -> float:
-    """Current resident set size of this process in MB (VmRSS)."""
+def _status_mb(field_name: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field_name}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MB (VmRSS)."""
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process image in MB (VmHWM, reset by execve)."""
+    return _status_mb("VmHWM")
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,33 +248,65 @@ class DeliveryTimes:
 
     plan: Phase = field(default_factory=Phase)
     broadcast: Phase = field(default_factory=Phase)
-    planned: tuple[int, int] = (0, 0)
-    plan_done: asyncio.Event | None = None
+    planned: tuple[int, int] | None = None  # what plan() returned, if it was called
+    check_start: float = 0.0  # monotonic time the bench called deliver_due
+    planning_over: asyncio.Event | None = None  # set when plan() returns or sending starts
     profile: Any = None  # a cProfile.Profile to enable around Broadcaster.run
+
+    @property
+    def plan_end(self) -> float:
+        """When planning finished: plan()'s return, else the start of Broadcaster.run."""
+        return self.plan.wall_end or self.broadcast.wall_start
+
+    @property
+    def plan_seconds(self) -> float:
+        """How long planning took (from deliver_due's start if plan() itself was not seen)."""
+        if self.plan.wall_end:
+            return self.plan.wall
+        return self.broadcast.wall_start - self.check_start if self.check_start else float("nan")
 
 
 @contextmanager
 def instrument_delivery(times: DeliveryTimes) -> Iterator[DeliveryTimes]:
-    """Time plan() and Broadcaster.run() inside deliver_due without touching bot/ code."""
+    """Time plan() and Broadcaster.run() inside deliver_due without touching bot/ code.
+
+    deliver_due looks both up at call time, so patching the module and class is enough; if a
+    later deliver_due stops calling plan(), planning is timed up to the start of sending.
+    """
     from bot import delivery
 
-    original_plan: Callable[..., tuple[int, int]] = delivery.plan
+    original_plan: Callable[..., Any] = delivery.plan
     original_run = delivery.Broadcaster.run
 
-    def plan(*args: Any, **kwargs: Any) -> tuple[int, int]:
+    def begin() -> None:
         times.plan.wall_start, times.plan.cpu_start = time.monotonic(), time.process_time()
-        result = original_plan(*args, **kwargs)
+
+    def end(result: tuple[int, int]) -> tuple[int, int]:
         times.plan.wall_end, times.plan.cpu_end = time.monotonic(), time.process_time()
         times.planned = result
-        if times.plan_done is not None:
-            times.plan_done.set()
+        if times.planning_over is not None:
+            times.planning_over.set()
         return result
+
+    if inspect.iscoroutinefunction(original_plan):  # in case plan() becomes async
+
+        async def plan(*args: Any, **kwargs: Any) -> tuple[int, int]:
+            begin()
+            return end(await original_plan(*args, **kwargs))
+
+    else:
+
+        def plan(*args: Any, **kwargs: Any) -> tuple[int, int]:  # type: ignore[misc]
+            begin()
+            return end(original_plan(*args, **kwargs))
 
     async def run(self: Any) -> Any:
         b = times.broadcast
         if times.profile is not None:
             times.profile.enable()
         b.wall_start, b.cpu_start = time.monotonic(), time.process_time()
+        if times.planning_over is not None:
+            times.planning_over.set()
         try:
             return await original_run(self)
         finally:
@@ -305,6 +348,7 @@ class RemoteFake:
     """A FakeTelegram running in a child process, driven over a JSON control port."""
 
     def __init__(self) -> None:
+        """Start the child and read its URLs (blocks until it is serving)."""
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "serve-fake"],
             stdin=subprocess.PIPE,
@@ -362,9 +406,11 @@ class RemoteFake:
                 self.proc.wait()
 
     def __enter__(self) -> RemoteFake:
+        """The running fake."""
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        """Stop the child."""
         self.close()
 
 

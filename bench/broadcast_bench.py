@@ -8,23 +8,28 @@ Sections (all by default; pick some with --rate, --paid, --latest, --memory):
            (accepted / broadcast wall time, and the steady rate over the middle 80% of
            accept timestamps), 429 count, and that every chat got exactly one brief.
 2. paid    The fake raised to 1,000 msg/s, Settings(paid_broadcast=True, broadcast_rate=1000):
-           the rate the bot reaches and the bot process's CPU time per message. If it misses
-           500/s a smaller broadcast is re-run under cProfile and the top functions printed.
-3. latest  /latest latency (enqueue of the update -> first reply accepted by the fake) over
+           the rate the bot reaches, the bot process's CPU time per message and the fake's.
+           If it misses 500/s a 3,000-chat broadcast is re-run under cProfile and the top
+           functions printed (--profile: always, --no-profile or --quick: never).
+3. latest  /latest latency (fake.send_text -> the fake accepting the first reply message) over
            1,000 distinct private chats, one request in flight, the real application long
-           polling, with the brief already built.
-4. memory  Peak RSS (ru_maxrss) of a fresh bot process with 100,000 subscribers in the DB
+           polling, brief already built; then 200 more with both rate limits raised to 1,000/s,
+           to separate the bot's own processing from its 28/s limiter's pacing.
+4. memory  Peak RSS (VmHWM; ru_maxrss shown too) of a fresh bot process with 100,000 subscribers in the DB
            running one delivery check (plans all of them, sends at 1,000/s, cancelled after
-           --send-seconds), plus how long planning took.
+           --send-seconds), how long planning took and the longest event-loop stall meanwhile.
 
 For 1, 2 and 4 the fake runs in its own process (bench/benchlib.py serve-fake), so the bot's
 CPU time is measured alone; the fake timestamps accepted messages (time.monotonic, which is
 system-wide) by wrapping its method table from the outside. For 3 the fake runs in the bench
 process next to the bot, because the bench acts as 1,000 users through fake.send_text.
+After each section the bench prints how busy the machine was and how much of that was other
+processes (from /proc/stat), and flags sections measured on a contended machine.
 
 Run: .venv/bin/python bench/broadcast_bench.py [--quick] [--rate] [--paid] [--latest]
      [--memory] [--subscribers N] [--paid-subscribers N] [--requests N]
-     [--memory-subscribers N] [--send-seconds S] [--profile]
+     [--memory-subscribers N] [--send-seconds S] [--profile | --no-profile]
+Default (all sections, full sizes) takes about 10 minutes; --quick about 45 seconds.
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ FULL = {
 }
 QUICK = {
     "subscribers": 300,
-    "paid_subscribers": 2_000,
+    "paid_subscribers": 1_000,
     "requests": 100,
     "memory_subscribers": 10_000,
     "send_seconds": 3.0,
@@ -79,6 +84,9 @@ FIRST_CHAT = 1_000_000  # private chat ids used for subscribers start here
 WARMUP_REQUESTS = 5
 PROFILE_SUBSCRIBERS = 3_000
 TARGET_RATE = 28.0
+# The limiter pins the steady rate at exactly broadcast_rate=28, so the mid-80% figure gets a
+# measurement tolerance; the overall figure (which includes the limiter's initial burst) does not.
+STEADY_TOLERANCE = 0.005
 TARGET_PAID_RATE = 500.0
 TARGET_LATENCY_P95_MS = 100.0
 TARGET_PEAK_MB = 200.0
@@ -220,6 +228,7 @@ async def broadcast(
             )
             try:
                 with benchlib.instrument_delivery(times):
+                    times.check_start = time.monotonic()
                     stats = await deliver_due(svc.db, svc.newsroom, app.bot, settings, svc.clock)
             finally:
                 if ticker is not None:
@@ -251,7 +260,8 @@ async def broadcast(
 def report_broadcast(run: BroadcastRun) -> None:
     """Print the common figures of a broadcast run."""
     t = run.times
-    print(f"  planned {t.planned[0]:,} due chats in {t.plan.wall:.2f} s (missed {t.planned[1]})")
+    planned, missed = t.planned or (run.stats.due, run.stats.missed)
+    print(f"  planned {planned:,} due chats in {t.plan_seconds:.2f} s (missed {missed})")
     print(
         f"  broadcast: {run.accepted:,} messages accepted in {t.broadcast.wall:.1f} s "
         f"-> {run.rate:.2f} msg/s; steady state (middle 80%): {run.steady:.2f} msg/s"
@@ -279,7 +289,8 @@ async def section_rate(ctx: Context, n: int) -> None:
     print(f"  every chat got exactly one brief: {once}")
     ctx.rows += [
         Row("1. broadcast rate, fake limits", f"{run.rate:.2f} msg/s", ">= 28", verdict(run.rate >= TARGET_RATE)),
-        Row("1. steady-state rate (mid 80%)", f"{run.steady:.2f} msg/s", ">= 28", verdict(run.steady >= TARGET_RATE)),
+        Row("1. steady-state rate (mid 80%)", f"{run.steady:.2f} msg/s", ">= 28 (-0.5% tol.)",
+            verdict(run.steady >= TARGET_RATE * (1 - STEADY_TOLERANCE))),
         Row("1. 429 responses", str(run.fake_stats["429"]), "0", verdict(run.fake_stats["429"] == 0)),
         Row("1. exactly one brief per chat", f"{run.summary['histogram']}", f"{{parts: {n}}}", verdict(once)),
     ]  # fmt: skip
@@ -296,7 +307,7 @@ def print_profile(profile: cProfile.Profile, limit: int = 30) -> None:
         print(text[start:].rstrip() if start >= 0 else text.rstrip())
 
 
-async def section_paid(ctx: Context, n: int, force_profile: bool) -> None:
+async def section_paid(ctx: Context, n: int, profile_mode: str) -> None:
     """Section 2: broadcast with paid broadcasts and the fake at 1,000/s."""
     heading(f"2. Broadcast to {n:,} subscribers, fake at 1,000/s, paid_broadcast=True")
     print("  fake in a separate process; CPU time = time.process_time() of the bot process")
@@ -327,7 +338,7 @@ async def section_paid(ctx: Context, n: int, force_profile: bool) -> None:
         Row("2. 429s / exactly once", f"{run.fake_stats['429']} / {run.exactly_once()}", "0 / True",
             verdict(run.fake_stats["429"] == 0 and run.exactly_once())),
     ]  # fmt: skip
-    if force_profile or run.rate < TARGET_PAID_RATE:
+    if profile_mode == "always" or (profile_mode == "auto" and run.rate < TARGET_PAID_RATE):
         m = min(n, PROFILE_SUBSCRIBERS)
         print(f"\n  cProfile of Broadcaster.run, {m:,}-chat paid broadcast, bot process")
         print("  (wall-clock timer; a coroutine's time suspended in await is not counted):")
@@ -448,6 +459,16 @@ async def section_latest(ctx: Context, n: int) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+async def _watch_loop(stalls: list[float], tick: float = 0.01) -> None:
+    """Record how late each 10 ms tick of the event loop fires (how long it was blocked)."""
+    last = time.monotonic()
+    while True:
+        await asyncio.sleep(tick)
+        now = time.monotonic()
+        stalls.append(now - last - tick)
+        last = now
+
+
 def memory_child(config: dict[str, Any]) -> None:
     """Child process body: one delivery check over the prepared DB; print JSON figures."""
     logging.basicConfig(level=logging.WARNING)
@@ -464,20 +485,26 @@ def memory_child(config: dict[str, Any]) -> None:
 
     async def main() -> dict[str, Any]:
         app = build_application(settings, schedule_jobs=False)
-        times = benchlib.DeliveryTimes(plan_done=asyncio.Event())
-        assert times.plan_done is not None
+        times = benchlib.DeliveryTimes(planning_over=asyncio.Event())
+        assert times.planning_over is not None
         async with started(app, polling=False):
             svc = app.bot_data["services"]
             rss_app = benchlib.rss_mb()
+            stalls: list[float] = []
+            watcher = asyncio.create_task(_watch_loop(stalls))
+            await asyncio.sleep(0.05)
             with benchlib.instrument_delivery(times):
+                times.check_start = time.monotonic()
                 task = asyncio.create_task(
                     deliver_due(svc.db, svc.newsroom, app.bot, settings, svc.clock)
                 )
-                planned = asyncio.create_task(times.plan_done.wait())
+                planned = asyncio.create_task(times.planning_over.wait())
                 await asyncio.wait({task, planned}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.sleep(0.05)  # let the watcher record the stall that just ended
+                watcher.cancel()
                 rss_planned = benchlib.rss_mb()
                 await asyncio.wait({task}, timeout=config["send_seconds"])
-                send_wall = time.monotonic() - times.plan.wall_end
+                send_wall = time.monotonic() - times.plan_end
                 cancelled = not task.done()
                 task.cancel()
                 planned.cancel()
@@ -490,8 +517,9 @@ def memory_child(config: dict[str, Any]) -> None:
             "rss_start": rss_start,
             "rss_app": rss_app,
             "rss_planned": rss_planned,
-            "plan_seconds": times.plan.wall,
-            "planned": times.planned[0],
+            "plan_seconds": times.plan_seconds,
+            "max_stall": max(stalls, default=float("nan")),
+            "planned": times.planned[0] if times.planned else sum(statuses.values()),
             "send_seconds": send_wall,
             "cancelled": cancelled,
             "statuses": statuses,
@@ -499,6 +527,7 @@ def memory_child(config: dict[str, Any]) -> None:
 
     result = asyncio.run(main())
     result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["hwm_mb"] = benchlib.peak_rss_mb()
     print(json.dumps(result), flush=True)
 
 
@@ -526,6 +555,7 @@ async def section_memory(ctx: Context, n: int, send_seconds: float) -> None:
             "feeds": str(ctx.feeds_file),
             "send_seconds": send_seconds,
         }
+        parent_rss = benchlib.rss_mb()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             str(Path(__file__).resolve()),
@@ -542,22 +572,30 @@ async def section_memory(ctx: Context, n: int, send_seconds: float) -> None:
     rate = fake_stats["accepted"] / r["send_seconds"] if r["send_seconds"] else 0.0
     print(
         f"  RSS: {r['rss_start']:.0f} MB after imports, {r['rss_app']:.0f} MB with the app running, "
-        f"{r['rss_planned']:.0f} MB after planning"
+        f"{r['rss_planned']:.0f} MB when sending starts"
     )
     print(
         f"  planned {r['planned']:,} due chats in {r['plan_seconds']:.2f} s "
-        f"({r['plan_seconds'] / max(r['planned'], 1) * 1e6:.0f} us/chat, event loop blocked throughout)"
+        f"({r['plan_seconds'] / max(r['planned'], 1) * 1e6:.0f} us/chat); longest event-loop "
+        f"stall meanwhile {r['max_stall']:.2f} s (no update is answered during a stall)"
     )
     print(
         f"  then sent {fake_stats['accepted']:,} messages in {r['send_seconds']:.1f} s "
         f"({rate:.0f} msg/s, 429s {fake_stats['429']}); cancelled: {r['cancelled']}; "
         f"deliveries {r['statuses']}"
     )
-    print(f"  peak RSS (ru_maxrss of the bot process): {r['maxrss_mb']:.1f} MB")
+    print(f"  peak RSS of the bot process (VmHWM): {r['hwm_mb']:.1f} MB")
+    print(
+        f"  getrusage(RUSAGE_SELF).ru_maxrss in the bot process: {r['maxrss_mb']:.1f} MB (Linux "
+        "carries the parent's RSS at fork over execve into ru_maxrss, so this is at least the "
+        f"bench parent's size, {parent_rss:.0f} MB at spawn; VmHWM is the bot's own peak)"
+    )
     ctx.rows += [
-        Row(f"4. peak RSS, {n:,} subscribers", f"{r['maxrss_mb']:.1f} MB", "< 200 MB",
-            verdict(r["maxrss_mb"] < TARGET_PEAK_MB)),
+        Row(f"4. peak RSS (VmHWM), {n:,} subs", f"{r['hwm_mb']:.1f} MB", "< 200 MB",
+            verdict(r["hwm_mb"] < TARGET_PEAK_MB)),
+        Row("4. ru_maxrss (incl. parent's, see above)", f"{r['maxrss_mb']:.1f} MB", "info", "info"),
         Row(f"4. planning {r['planned']:,} due chats", f"{r['plan_seconds']:.2f} s", "info", "info"),
+        Row("4. longest event-loop stall", f"{r['max_stall']:.2f} s", "info", "info"),
     ]  # fmt: skip
 
 
@@ -593,9 +631,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, help="section 3 /latest requests (default 1,000)")
     parser.add_argument("--memory-subscribers", type=int, help="section 4 size (default 100,000)")
     parser.add_argument("--send-seconds", type=float, help="section 4 sending time (default 15)")
-    parser.add_argument("--profile", action="store_true", help="always cProfile section 2")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="always cProfile section 2 (by default it is profiled when it misses 500/s, "
+        "except with --quick)",
+    )
+    parser.add_argument("--no-profile", action="store_true", help="never cProfile section 2")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.profile_mode = (
+        "always" if args.profile else "never" if args.no_profile or args.quick else "auto"
+    )
     sizes = QUICK if args.quick else FULL
     for key, value in sizes.items():
         if getattr(args, key) is None:
@@ -609,7 +656,7 @@ async def run_sections(args: argparse.Namespace, ctx: Context) -> None:
     """Run the selected sections in order."""
     sections: list[tuple[bool, str, Callable[[], Any]]] = [
         (args.rate, "1", lambda: section_rate(ctx, args.subscribers)),
-        (args.paid, "2", lambda: section_paid(ctx, args.paid_subscribers, args.profile)),
+        (args.paid, "2", lambda: section_paid(ctx, args.paid_subscribers, args.profile_mode)),
         (args.latest, "3", lambda: section_latest(ctx, args.requests)),
         (args.memory, "4", lambda: section_memory(ctx, args.memory_subscribers, args.send_seconds)),
     ]
