@@ -154,6 +154,15 @@ def _article_text(db: Database) -> None:
     db["articles"].add_column("body", str)
 
 
+@MIGRATIONS(name="0005_pending_order")
+def _pending_order(db: Database) -> None:
+    # The broadcaster pages through pending deliveries in this order.
+    db["deliveries"].create_index(
+        ["status", "due_at", "chat_id", "local_date"], index_name="deliveries_pending_order"
+    )
+    db.execute("drop index if exists deliveries_status")  # a prefix of the new one
+
+
 def open_db(path: Path | str) -> Database:
     """Open (creating if needed) the database at ``path``, in WAL mode, fully migrated."""
     path = Path(path)

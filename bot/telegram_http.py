@@ -1,0 +1,99 @@
+"""The Bot API transport: aiohttp with JSON bodies, for broadcasts at hundreds of messages a second.
+
+With PTB's default HTTPXRequest a paid broadcast cost 6-8 ms of bot CPU per message with 16
+sends in flight (httpcore's pool bookkeeping, form-urlencoding a 6 KB brief, a failed
+``import sniffio`` per lock); with this one ~2 ms (bench/broadcast_bench.py, section 2).
+getUpdates keeps PTB's default request (one long poll at a time).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+
+class AiohttpRequest(BaseRequest):
+    """A BaseRequest on one aiohttp session; non-file calls are sent as JSON."""
+
+    def __init__(
+        self,
+        connection_pool_size: int = 64,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+    ) -> None:
+        self._pool_size = connection_pool_size
+        self._read, self._write = read_timeout, write_timeout
+        self._connect, self._pool = connect_timeout, pool_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        """The default read timeout in seconds."""
+        return self._read
+
+    async def initialize(self) -> None:
+        """Open the session (idempotent)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                headers={"User-Agent": self.USER_AGENT},
+            )
+
+    async def shutdown(self) -> None:
+        """Close the session."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """Send one Bot API call; map aiohttp's errors onto PTB's TimedOut/NetworkError."""
+        if self._session is None or self._session.closed:
+            raise RuntimeError("AiohttpRequest is not initialized")
+        read = self._read if _unset(read_timeout) else read_timeout
+        connect = self._connect if _unset(connect_timeout) else connect_timeout
+        pool = self._pool if _unset(pool_timeout) else pool_timeout
+        # aiohttp has no separate write timeout; waiting for a pooled connection counts as connect.
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=None if connect is None and pool is None else (connect or 0) + (pool or 0),
+            sock_read=read,
+        )
+        headers: dict[str, str] | None = None
+        data: aiohttp.FormData | bytes | None = None
+        if request_data is not None and request_data.contains_files:
+            form = aiohttp.FormData()
+            for name, value in request_data.json_parameters.items():
+                form.add_field(name, value)
+            for name, (filename, content, mimetype) in request_data.multipart_data.items():
+                form.add_field(name, content, filename=filename, content_type=mimetype)
+            data = form
+        elif request_data is not None:
+            data = request_data.json_payload
+            headers = {"Content-Type": "application/json"}
+        try:
+            async with self._session.request(
+                method, url, data=data, headers=headers, timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as exc:
+            raise TimedOut from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+
+def _unset(value: Any) -> bool:
+    """True for PTB's "use the default" marker (a DefaultValue, like BaseRequest.DEFAULT_NONE)."""
+    return isinstance(value, type(BaseRequest.DEFAULT_NONE))
