@@ -611,6 +611,10 @@ class FakeTelegram:
             creator=creator,
         )
 
+    def add_channel(self, chat_id: int, username: str, title: str) -> None:
+        """Register a channel the bot may post in, addressable as ``@username``."""
+        self._chats[chat_id] = _Chat(chat_id, "channel", title=title, username=username)
+
     def send_text(self, chat_id: int, text: str, from_user: int | None = None) -> int:
         """Enqueue a user's text message (commands get a bot_command entity); return update_id."""
         chat = self._user_chat(chat_id)
@@ -872,6 +876,10 @@ class FakeTelegram:
         raw = params.get("chat_id")
         if raw is None or raw == "":
             raise _ApiError(400, "Bad Request: chat_id is empty")
+        if isinstance(raw, str) and raw.startswith("@"):
+            # Public channels and supergroups can be addressed by @username, as on Telegram.
+            found = [c for c in self._chats.values() if c.username and f"@{c.username}" == raw]
+            raw = found[0].id if found else None
         try:
             chat_id = int(raw)
         except (TypeError, ValueError):

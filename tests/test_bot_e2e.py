@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from botharness import Clock, button_data, running_bot, wait_until
+from botharness import Clock, button_data, buttons, running_bot, wait_until
 from fake_telegram import FakeTelegram
 from feed_server import FeedServer
 
@@ -234,3 +234,37 @@ async def test_admin_stats_and_refresh(fake: FakeTelegram, settings: Settings) -
         sources = await _say(fake, USER, "/sources")
         assert "BBC World: ✅ working" in sources["parsed_text"]
     assert refused(fake) == []
+
+
+async def test_region_filter_from_the_settings_menu_shapes_latest(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings) as app:
+        menu = await _say(fake, USER, "/settings")
+        await _press(fake, USER, menu, button_data(menu, "Regions"))
+        menu = fake.messages_to(USER)[-1]
+        assert "✅ Africa" in buttons(menu)
+        await _press(fake, USER, menu, button_data(menu, "Africa"))
+        menu = fake.messages_to(USER)[-1]
+        assert "▫️ Africa" in buttons(menu)
+        assert (
+            "Regions: Americas, Central Asia, East Asia and Pacific, Europe" in menu["parsed_text"]
+        )
+        fake.send_text(USER, "/latest")
+        db = app.bot_data["services"].db
+        await wait_until(
+            lambda: db.execute("select count(*) from sent_stories").fetchone()[0], timeout=20
+        )
+        regions = {
+            r[0]
+            for r in db.execute(
+                "select region from stories where id in (select story_id from sent_stories where chat_id = ?)",
+                [USER],
+            )
+        }
+        assert regions and "Africa" not in regions
+        await _press(fake, USER, menu, button_data(menu, "All"))
+        menu = next(m for m in fake.messages_to(USER) if m["message_id"] == menu["message_id"])
+        assert "Regions: all" in menu["parsed_text"]
+        assert get_chat(db, USER).regions is None

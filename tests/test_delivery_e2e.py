@@ -214,3 +214,18 @@ async def test_blocking_the_bot_marks_the_subscriber_inactive(
         fake.unblock_by_user(USER)
         await wait_until(lambda: get_chat(db, USER).active, what="active again")
         assert get_chat(db, USER).subscribed
+
+
+async def test_channel_gets_the_daily_brief(fake: FakeTelegram, settings: Settings) -> None:
+    fake.add_channel(-1001234, "briefchannel", "Security Brief channel")
+    clock = Clock(datetime.now(UTC))
+    settings = replace(settings, channel_id="@briefchannel")
+    app, settings = await _broadcast_app(fake, settings, [], clock)
+    async with started(app, polling=False):
+        svc = app.bot_data["services"]
+        channel = get_chat(svc.db, -1001234)
+        assert channel.subscribed and channel.type == "channel"
+        clock.now = datetime.fromisoformat(channel.next_due) + timedelta(minutes=1)
+        stats = await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert stats.sent == 1
+        assert DAILY in fake.messages_to(-1001234)[0]["parsed_text"]

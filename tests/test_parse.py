@@ -17,7 +17,9 @@ SERVER = FeedServer(now=NOW)
 
 
 @pytest.mark.parametrize("name", SERVER.fixture_names())
-def test_fast_path_and_feedparser_give_the_same_articles(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fast_path_and_feedparser_give_the_same_articles(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     body = SERVER.render(name).encode()
     spec = FeedSpec(name, f"http://x/{name}")
     fast = parse_feed(body, spec, NOW, timedelta(days=3650), None)
@@ -52,7 +54,13 @@ def test_item_rules() -> None:
     )
     parsed = parse_feed(_rss(items), FeedSpec("T", "http://t"), NOW)
     by_url = {a.url: a for a in parsed.articles}
-    assert list(by_url) == ["https://a/1", "https://a/2", "https://a/4", "https://a/6", "https://a/7"]
+    assert list(by_url) == [
+        "https://a/1",
+        "https://a/2",
+        "https://a/4",
+        "https://a/6",
+        "https://a/7",
+    ]
     assert by_url["https://a/1"].published == NOW
     assert by_url["https://a/2"].published == NOW
     assert parsed.skipped_old == 1
@@ -61,4 +69,8 @@ def test_item_rules() -> None:
 
 def test_html_block_page_is_an_error() -> None:
     with pytest.raises(bot.parse.FeedParseError, match="HTML page"):
-        parse_feed(b"<!DOCTYPE html><html><body>Access denied</body></html>", FeedSpec("T", "http://t"), NOW)
+        parse_feed(
+            b"<!DOCTYPE html><html><body>Access denied</body></html>",
+            FeedSpec("T", "http://t"),
+            NOW,
+        )

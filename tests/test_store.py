@@ -82,3 +82,44 @@ def test_prune_keeps_what_is_needed(tmp_path: Path) -> None:
     assert [r["id"] for r in db.query("select id from stories")] == ["new"]
     # The newest brief survives even when old: /latest must always have something to show.
     assert [r["id"] for r in db.query("select id from briefs")] == [old_brief + 1]
+
+
+def test_a_later_report_joins_the_existing_story(tmp_path: Path) -> None:
+    from bot.config import Settings
+    from bot.pipeline import build_brief
+
+    db = open_db(tmp_path / "t.db")
+    settings = Settings()
+    first = Article(
+        "https://bbc/1",
+        "f",
+        "BBC World",
+        "Russian drone strike kills 12 in Kharkiv apartment block",
+        "Russian drones hit apartment blocks in Kharkiv overnight, killing 12 people.",
+        NOW - timedelta(hours=3),
+        "en",
+        None,
+        5.0,
+        ("armed_conflict",),
+        "Russia and Ukraine",
+    )
+    store.save_articles(db, [first], NOW)
+    story_id = build_brief(db, settings, NOW).stories[0].id
+    later = Article(
+        "https://dw/9",
+        "g",
+        "DW",
+        "Kharkiv: Russian drone attack on apartment blocks kills 12",
+        "Twelve people died when Russian drones struck apartment blocks in Kharkiv.",
+        NOW - timedelta(hours=1),
+        "en",
+        None,
+        5.0,
+        ("armed_conflict",),
+        "Russia and Ukraine",
+    )
+    store.save_articles(db, [later], NOW)
+    brief = build_brief(db, settings, NOW + timedelta(minutes=30))
+    assert [s.id for s in brief.stories] == [story_id]
+    assert {s.outlet for s in brief.stories[0].sources} == {"BBC World", "DW"}
+    assert db["articles"].get("https://dw/9")["story_id"] == story_id

@@ -1,0 +1,77 @@
+"""The command line as a user types it: feeds table, OPML import and export, bad settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from feed_server import FeedServer
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``securitybrief`` with extra environment, no .env file."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", "/nonexistent", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_feeds_table_shows_health_after_a_fetch(feed_server: FeedServer, tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text(
+        feed_server.feeds_toml()
+        + f'\n[[feeds]]\nname = "Blocked Site"\nurl = "{feed_server.hostile_url("blocked.html")}"\n'
+    )
+    env = {"DATABASE_PATH": str(tmp_path / "t.db"), "FEEDS_FILE": str(feeds)}
+    fetched = cli("fetch", **env)
+    assert fetched.returncode == 0
+    assert "[13/13]" in fetched.stderr  # the progress display, one line per feed
+    assert "12 fetched, 0 unchanged, 1 failed" in fetched.stdout
+    table = cli("feeds", **env).stdout.splitlines()
+    assert table[0].split() == ["Feed", "Status", "Last", "success", "Items", "Last", "error"]
+    blocked = next(line for line in table if line.startswith("Blocked Site"))
+    assert (
+        "failing" in blocked
+        and "got an HTML page where a feed was expected (block page or paywall?) (1x)" in blocked
+    )
+    bbc = next(line for line in table if line.startswith("BBC World"))
+    assert " ok " in bbc
+
+
+def test_opml_import_then_export_round_trips(tmp_path: Path) -> None:
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body><outline text="World">'
+        '<outline text="BBC" xmlUrl="http://feeds.bbci.co.uk/news/world/rss.xml"/>'
+        '<outline title="DW" xmlUrl="https://rss.dw.com/rdf/rss-en-world" language="en"/></outline></body></opml>'
+    )
+    out = tmp_path / "feeds.toml"
+    imported = cli("feeds", "import", str(opml), "-o", str(out))
+    assert imported.returncode == 0 and "Wrote 2 feeds" in imported.stderr
+    assert out.read_text() == (
+        '[[feeds]]\nname = "BBC"\nurl = "http://feeds.bbci.co.uk/news/world/rss.xml"\n\n'
+        '[[feeds]]\nname = "DW"\nurl = "https://rss.dw.com/rdf/rss-en-world"\nlanguage = "en"\n'
+    )
+    exported = cli("feeds", "export", FEEDS_FILE=str(out))
+    assert 'xmlUrl="https://rss.dw.com/rdf/rss-en-world"' in exported.stdout
+    assert exported.stdout.count("<outline") == 2
+
+
+def test_bad_settings_and_files_get_clear_errors(tmp_path: Path) -> None:
+    bad = cli("status", DEFAULT_TIMEZONE="Mars/Olympus", DATABASE_PATH=str(tmp_path / "t.db"))
+    assert bad.returncode == 1
+    assert "DEFAULT_TIMEZONE='Mars/Olympus': not an IANA time zone name" in bad.stderr
+    broken = tmp_path / "broken.opml"
+    broken.write_text("<opml><body>")
+    result = cli("feeds", "import", str(broken))
+    assert result.returncode == 1 and "not a valid OPML file" in result.stderr
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text("[[feeds]]\nname = 'X'\n")
+    result = cli("digest", "--feeds", str(feeds), DATABASE_PATH=str(tmp_path / "t.db"))
+    assert result.returncode == 1 and "'url' must be an http(s) URL" in result.stderr

@@ -1,0 +1,69 @@
+"""What a daily brief holds: unsent stories, updates once, a short line when nothing is new."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.config import Settings
+from bot.db import open_db
+from bot.delivery import NOTHING_NEW, plan, select_stories
+from bot.models import Brief, Source, Story
+from bot.subscribers import ensure_chat, record_sent, set_filter, set_subscribed
+
+NOW = datetime(2026, 11, 28, 7, tzinfo=UTC)
+
+
+def _story(sid: str, outlets: list[str], region: str = "Europe") -> Story:
+    sources = tuple(Source(o, "T", f"https://{o}/{sid}", NOW) for o in outlets)
+    return Story(sid, f"H {sid}", "S.", region, ("armed_conflict",), 1.0, sources)
+
+
+def _chat(db, chat_id: int = 1):
+    ensure_chat(db, chat_id, "private", None, Settings(), NOW - timedelta(days=1))
+    return set_subscribed(db, chat_id, True, NOW - timedelta(days=1))
+
+
+def test_sent_story_returns_once_as_update_when_it_gains_outlets(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    chat = _chat(db)
+    a = _story("a", ["BBC"])
+    brief = Brief(NOW, 36, (a, _story("b", ["DW"])))
+    assert [s.id for s in select_stories(brief, chat, {})] == ["a", "b"]
+    sent = {"a": ("BBC", 0), "b": ("DW", 0)}
+    assert select_stories(brief, chat, sent) == ()
+    grown = Brief(NOW, 36, (_story("a", ["BBC", "Al Jazeera"]),))
+    chosen = select_stories(grown, chat, sent)
+    assert [(s.id, s.is_update) for s in chosen] == [("a", True)]
+    assert select_stories(grown, chat, {"a": ("Al Jazeera,BBC", 1)}) == ()  # only once
+
+
+def test_filters_and_length_apply(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    _chat(db)
+    chat = set_filter(db, 1, "regions", frozenset({"Africa"}), NOW)
+    stories = tuple(_story(str(i), ["BBC"], "Africa" if i % 2 else "Europe") for i in range(20))
+    chosen = select_stories(Brief(NOW, 36, stories), chat, {})
+    assert len(chosen) == 5 and all(s.region == "Africa" for s in chosen)
+
+
+def test_nothing_new_is_one_short_line_and_shared_content_is_built_once(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    for chat_id in (1, 2, 3):
+        _chat(db, chat_id)
+    db.execute("update chats set next_due = ?", [(NOW - timedelta(minutes=1)).isoformat()])
+    brief = Brief(NOW, 36, (_story("a", ["BBC"]),))
+    record_sent(db, 3, [("a", "BBC")], "latest", NOW)
+    assert plan(db, 1, brief, NOW, timedelta(hours=12)) == (3, 0)
+    contents = {
+        r["key"]: json.loads(r["messages"]) for r in db.query("select key, messages from contents")
+    }
+    assert len(contents) == 2  # chats 1 and 2 share one rendered brief
+    keys = {
+        r["chat_id"]: r["content_key"]
+        for r in db.query("select chat_id, content_key from deliveries")
+    }
+    assert keys[1] == keys[2] != keys[3]
+    assert contents[keys[3]] == [NOTHING_NEW]
+    assert "H a" in contents[keys[1]][0]

@@ -1,0 +1,64 @@
+"""Rendering: Telegram HTML that Telegram accepts, split between stories within 4,096 characters."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from fake_telegram import parse_telegram_html, utf16_len
+
+from bot.models import Brief, Source, Story
+from bot.render import TELEGRAM_LIMIT, render_html, render_text, telegram_length
+
+NOW = datetime(2026, 11, 28, 7, tzinfo=UTC)
+
+
+def _story(i: int, summary_len: int = 480) -> Story:
+    sources = tuple(
+        Source(f"Outlet {j} & Co", f"T{j}", f"https://example.com/{i}/{j}?a=1&b=<2>", NOW)
+        for j in range(12)
+    )
+    summary = (
+        "Outlet 1 reports: Troops & rebels clash as 5 < 10 near the “border” — 𝕏 emoji 🛡. " * 10
+    )[:summary_len]
+    return Story(
+        f"s{i}",
+        f"Headline {i} <b>not bold</b> & more",
+        summary,
+        "Europe",
+        ("armed_conflict", "terrorism"),
+        5.0,
+        sources,
+    )
+
+
+def test_long_brief_splits_between_stories_and_every_message_is_valid() -> None:
+    brief = Brief(NOW, 36, tuple(_story(i) for i in range(10)))
+    messages = render_html(brief)
+    assert len(messages) >= 2
+    for message in messages:
+        plain = parse_telegram_html(message)  # raises if Telegram would refuse it
+        assert utf16_len(plain) == telegram_length(message) <= TELEGRAM_LIMIT
+    joined = "\n".join(messages)
+    for i in range(10):
+        assert joined.count(f"Headline {i} &lt;b&gt;not bold&lt;/b&gt; &amp; more</a></b>") == 1
+    # Each story sits whole in one message.
+    assert all(m.count("<b>") == m.count("</b>") for m in messages)
+    assert (
+        '<a href="https://example.com/0/0?a=1&amp;b=&lt;2&gt;">Outlet 0 &amp; Co</a>' in messages[0]
+    )
+    assert "+4 more" in messages[0]  # 12 outlets, 8 linked
+
+
+def test_empty_brief_says_so() -> None:
+    messages = render_html(Brief(NOW, 36))
+    assert len(messages) == 1
+    assert "No security stories cleared the bar" in parse_telegram_html(messages[0])
+    assert "No security stories cleared the bar" in render_text(Brief(NOW, 36))
+
+
+def test_update_marker_in_html_and_text() -> None:
+    story = _story(1, 100)
+    brief = Brief(NOW, 36, (replace(story, is_update=True),))
+    assert "🔄 <i>Update</i>" in render_html(brief)[0]
+    assert "[Update] Headline 1" in render_text(brief)
