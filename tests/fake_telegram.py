@@ -12,6 +12,7 @@ import json
 import math
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -514,8 +515,8 @@ class FakeTelegram:
 
     # ---------------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
-        """Bind 127.0.0.1 on a free port and start serving."""
+    async def start(self, port: int = 0) -> None:
+        """Bind 127.0.0.1 (on a free port unless ``port`` is given) and start serving."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._closing = False
@@ -523,7 +524,7 @@ class FakeTelegram:
             app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -1394,3 +1395,55 @@ def _parse_reply_markup(raw: Any) -> dict[str, Any] | None:
                     "Text buttons are unallowed in the inline keyboard",
                 )
     return raw
+
+
+async def _chat_in_terminal(port: int) -> None:
+    """Be Telegram for one user in this terminal: type messages, see the bot's replies."""
+    fake = FakeTelegram()
+    user = 1000
+    fake.add_private_chat(user, "You")
+    await fake.start(port)
+    print(
+        f"Fake Telegram Bot API at {fake.url}. In another terminal run the real bot against it:\n"
+        f"  TELEGRAM_API_URL={fake.url} TELEGRAM_BOT_TOKEN={fake.token} .venv/bin/securitybrief run\n"
+        "Then type messages here as a Telegram user would (/start, /latest, …); a button's number presses it; "
+        "Ctrl-D quits.",
+        flush=True,
+    )
+    shown = 0
+    buttons: dict[int, tuple[int, str]] = {}
+
+    async def show_replies() -> None:
+        nonlocal shown
+        while True:
+            messages = fake.messages_to(user)
+            for message in messages[shown:]:
+                print(f"\nbot> {message['parsed_text']}", flush=True)
+                for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+                    for button in row:
+                        buttons[len(buttons) + 1] = (message["message_id"], button["callback_data"])
+                        print(f"   [{len(buttons)}] {button['text']}", flush=True)
+            shown = len(messages)
+            await asyncio.sleep(0.1)
+
+    printer = asyncio.create_task(show_replies())
+    try:
+        while line := await asyncio.to_thread(input_line):
+            text = line.strip()
+            if text.isdigit() and int(text) in buttons:
+                fake.press_button(user, *buttons[int(text)])
+            elif text:
+                fake.send_text(user, text)
+    finally:
+        await asyncio.sleep(0.5)  # let the last replies print
+        printer.cancel()
+        await fake.stop()
+
+
+def input_line() -> str:
+    """One line of standard input ('' at end of input)."""
+    return sys.stdin.readline()
+
+
+if __name__ == "__main__":
+    asyncio.run(_chat_in_terminal(int(sys.argv[1]) if len(sys.argv) > 1 else 8081))
