@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fake_telegram import FakeTelegram
+from sqlite_utils import Database
 from telegram.ext import Application
 
 from bot.app import build_application, started
 from bot.config import Settings
+from bot.store import iso
 
 
 @dataclass
@@ -56,6 +61,40 @@ def button_data(message: dict, label_part: str) -> str:
         if label_part in text:
             return data
     raise AssertionError(f"no button containing {label_part!r} in {list(buttons(message))}")
+
+
+def subscribe_due(db: Database, chat_ids: Iterable[int], now: datetime) -> None:
+    """Insert subscribed chats whose daily brief was due a minute ago (fast, for big tests)."""
+    db["chats"].insert_all(
+        [
+            {
+                "chat_id": c,
+                "type": "private" if c > 0 else "group",
+                "subscribed": 1,
+                "active": 1,
+                "timezone": "UTC",
+                "delivery_time": "07:00",
+                "brief_length": "short",
+                "next_due": iso(now - timedelta(minutes=1)),
+                "created_at": iso(now),
+                "updated_at": iso(now),
+            }
+            for c in chat_ids
+        ],
+        pk="chat_id",
+    )
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``securitybrief`` (as ``python -m bot``) with extra environment and no .env file."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", "/nonexistent", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @asynccontextmanager

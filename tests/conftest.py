@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,9 +12,21 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # opt in to timedelta retry_after, as bot.cli does
 
+from fake_telegram import FakeTelegram  # noqa: E402
 from feed_server import FeedServer  # noqa: E402
 
 from bot.config import Settings  # noqa: E402
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    """The fake Telegram Bot API server on 127.0.0.1, with Telegram's default limits."""
+    server = FakeTelegram()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 @pytest.fixture

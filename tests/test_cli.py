@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from botharness import cli
 from feed_server import FeedServer
-
-
-def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``securitybrief`` with extra environment, no .env file."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "--env-file", "/nonexistent", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_feeds_table_shows_health_after_a_fetch(feed_server: FeedServer, tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ import os
 import signal
 import sys
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
+from botharness import subscribe_due
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
@@ -17,7 +18,6 @@ from bot.db import open_db
 from bot.feeds import load_feeds
 from bot.fetch import make_client
 from bot.pipeline import build_brief, refresh
-from bot.store import iso
 
 CHATS = list(range(10_000, 12_000))
 
@@ -65,24 +65,7 @@ async def test_sigkill_mid_broadcast_then_restart_sends_every_chat_exactly_one_b
     async with make_client(2.0) as client:
         await refresh(db, settings, load_feeds(settings.feeds_file), client, now)
     build_brief(db, settings, now)
-    db["chats"].insert_all(
-        [
-            {
-                "chat_id": c,
-                "type": "private",
-                "subscribed": 1,
-                "active": 1,
-                "timezone": "UTC",
-                "delivery_time": "07:00",
-                "brief_length": "short",
-                "next_due": iso(now - timedelta(minutes=1)),
-                "created_at": iso(now),
-                "updated_at": iso(now),
-            }
-            for c in CHATS
-        ],
-        pk="chat_id",
-    )
+    subscribe_due(db, CHATS, now)
     db.close()
 
     fake = FakeTelegram()

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from botharness import Clock, running_bot, wait_until
+from botharness import Clock, running_bot, subscribe_due, wait_until
 from fake_telegram import FakeTelegram
 
 from bot.app import build_application, started
@@ -20,16 +18,6 @@ from bot.subscribers import get_chat
 
 USER = 111
 DAILY = "Your daily Security Brief"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def _daily(fake: FakeTelegram, chat_id: int) -> list[dict]:
@@ -91,27 +79,6 @@ async def _broadcast_app(fake: FakeTelegram, settings: Settings, chats: list[int
     return app, settings
 
 
-def _subscribe_all(db, chat_ids: list[int], now: datetime) -> None:
-    db["chats"].insert_all(
-        [
-            {
-                "chat_id": c,
-                "type": "private" if c > 0 else "group",
-                "subscribed": 1,
-                "active": 1,
-                "timezone": "UTC",
-                "delivery_time": "07:00",
-                "brief_length": "short",
-                "next_due": iso(now - timedelta(minutes=1)),
-                "created_at": iso(now),
-                "updated_at": iso(now),
-            }
-            for c in chat_ids
-        ],
-        pk="chat_id",
-    )
-
-
 async def test_faults_still_give_every_chat_exactly_one_brief(
     fake: FakeTelegram, settings: Settings
 ) -> None:
@@ -126,7 +93,7 @@ async def test_faults_still_give_every_chat_exactly_one_brief(
     app, settings = await _broadcast_app(fake, settings, chats, clock)
     async with started(app, polling=False):
         svc = app.bot_data["services"]
-        _subscribe_all(svc.db, chats, clock.now)
+        subscribe_due(svc.db, chats, clock.now)
         for _ in range(5):  # later delivery checks pick up what is still pending
             await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
         parts = len(fake.messages_to(chats[0]))
@@ -158,7 +125,7 @@ async def test_group_upgraded_to_supergroup_gets_the_brief_at_its_new_id(
     app, settings = await _broadcast_app(fake, settings, [-500], clock)
     async with started(app, polling=False):
         svc = app.bot_data["services"]
-        _subscribe_all(svc.db, [-500], clock.now)
+        subscribe_due(svc.db, [-500], clock.now)
         stats = await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
         assert stats.sent == 1
         assert fake.messages_to(-500) == []

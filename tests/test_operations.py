@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-from botharness import wait_until
+from botharness import cli, wait_until
 from fake_telegram import FakeTelegram
 from sqlite_utils import Database
 
@@ -23,28 +21,6 @@ from bot.app import build_application, started
 from bot.config import Settings
 from bot.db import MIGRATIONS, open_db, schema_version
 from bot.webhook import serve_webhook
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run the installed CLI with extra environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "--env-file", "/nonexistent", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -57,7 +33,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
 
 async def test_doctor_passes_on_a_good_setup(fake: FakeTelegram, settings: Settings) -> None:
     env = _env(settings, TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url)
-    result = await asyncio.to_thread(cli, "doctor", env=env)
+    result = await asyncio.to_thread(cli, "doctor", **env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✔ Bot token: accepted: @SecurityBriefBot" in result.stdout
     assert "✔ Database" in result.stdout and "writable and migrated" in result.stdout
@@ -80,7 +56,7 @@ async def test_doctor_names_every_problem_without_printing_the_token(
         WEBHOOK_URL="http://bot.example.com",
         WEBHOOK_SECRET="has spaces!",
     )
-    result = await asyncio.to_thread(cli, "doctor", env=env)
+    result = await asyncio.to_thread(cli, "doctor", **env)
     out = result.stdout
     assert result.returncode == 1
     assert "✘ Bot token: rejected by getMe: Unauthorized" in out
@@ -96,7 +72,7 @@ def test_doctor_says_when_the_bot_api_is_unreachable(settings: Settings) -> None
         port = sock.getsockname()[1]
     result = cli(
         "doctor",
-        env=_env(
+        **_env(
             settings,
             TELEGRAM_BOT_TOKEN="1:SECRETVALUE",
             TELEGRAM_API_URL=f"http://127.0.0.1:{port}",
@@ -126,7 +102,7 @@ def test_backup_is_consistent_while_another_process_writes(tmp_path: Path) -> No
     try:
         for n in range(3):
             target = tmp_path / f"copy{n}.db"
-            result = cli("backup", str(target), env={"DATABASE_PATH": str(live)})
+            result = cli("backup", str(target), DATABASE_PATH=str(live))
             assert result.returncode == 0, result.stderr
             assert "integrity ok" in result.stdout
             copies.append(target)
@@ -146,7 +122,7 @@ def test_backup_is_consistent_while_another_process_writes(tmp_path: Path) -> No
 
 
 def test_backup_of_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
-    result = cli("backup", str(tmp_path / "b.db"), env={"DATABASE_PATH": str(tmp_path / "none.db")})
+    result = cli("backup", str(tmp_path / "b.db"), DATABASE_PATH=str(tmp_path / "none.db"))
     assert result.returncode == 1
     assert "there is no database at" in result.stderr
 
@@ -182,9 +158,9 @@ def test_upgrade_from_every_earlier_schema_version(tmp_path: Path, upto: int) ->
 
 
 def test_status_shows_fetch_brief_broadcast_and_failing_feeds(settings: Settings) -> None:
-    fetched = cli("fetch", env=_env(settings))
+    fetched = cli("fetch", **_env(settings))
     assert fetched.returncode == 0, fetched.stderr
-    result = cli("status", env=_env(settings))
+    result = cli("status", **_env(settings))
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert lines[0] == "Subscribers: 0 active, 0 inactive (0 chats seen)"
