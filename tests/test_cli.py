@@ -61,3 +61,29 @@ def test_bad_settings_and_files_get_clear_errors(tmp_path: Path) -> None:
     feeds.write_text("[[feeds]]\nname = 'X'\n")
     result = cli("digest", "--feeds", str(feeds), DATABASE_PATH=str(tmp_path / "t.db"))
     assert result.returncode == 1 and "'url' must be an http(s) URL" in result.stderr
+
+
+def test_failing_feed_backs_off_until_forced(feed_server: FeedServer, tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text(
+        f'[[feeds]]\nname = "Blocked"\nurl = "{feed_server.hostile_url("blocked.html")}"\n'
+    )
+    env = {"DATABASE_PATH": str(tmp_path / "t.db"), "FEEDS_FILE": str(feeds)}
+    assert "0 fetched, 0 unchanged, 1 failed, 0 backing off" in cli("fetch", **env).stdout
+    assert "0 fetched, 0 unchanged, 0 failed, 1 backing off" in cli("fetch", **env).stdout
+    assert (
+        "0 fetched, 0 unchanged, 1 failed, 0 backing off" in cli("fetch", "--force", **env).stdout
+    )
+
+
+def test_digest_html_prints_messages_telegram_accepts(feeds_file: Path, tmp_path: Path) -> None:
+    from fake_telegram import parse_telegram_html
+
+    result = cli(
+        "digest", "--feeds", str(feeds_file), "--html", DATABASE_PATH=str(tmp_path / "t.db")
+    )
+    assert result.returncode == 0, result.stderr
+    messages = result.stdout.strip().split("\n\n-----\n\n")
+    assert messages[0].startswith("🛡 <b>Security Brief</b>")
+    for message in messages:
+        assert len(parse_telegram_html(message)) <= 4096
