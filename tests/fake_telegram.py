@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import math
 import random
@@ -328,6 +329,13 @@ def parse_telegram_html_entities(text: str) -> tuple[str, list[dict[str, Any]]]:
             entity["offset"] = start
     raw_entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return plain, raw_entities
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(text: str) -> tuple[str, tuple[dict[str, Any], ...]]:
+    """parse_telegram_html_entities, remembered: a broadcast sends one text to many chats."""
+    plain, entities = parse_telegram_html_entities(text)
+    return plain, tuple(entities)
 
 
 def parse_telegram_html(text: str) -> str:
@@ -907,7 +915,8 @@ class FakeTelegram:
         mode = parse_mode.lower() if isinstance(parse_mode, str) else ""
         if mode == "html":
             try:
-                plain, entities = parse_telegram_html_entities(text)
+                plain, entities = _parse_cached(text)
+                entities = [dict(e) for e in entities]  # callers may keep and change them
             except TelegramHTMLError as exc:
                 raise _ApiError(
                     400, f"Bad Request: can't parse entities: {exc.description}"
