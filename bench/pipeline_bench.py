@@ -189,7 +189,7 @@ def run_pipeline(corpus: Corpus, workdir: Path, settings: Settings) -> Run:
         db.conn.close()
 
     run.relevant = clock.results["load"]
-    run.clusters = clock.results["cluster"][0]
+    run.clusters = clock.results["cluster"].clusters
     run.stories, run.members = clock.results["make_stories"]
     run.brief = brief
     # Split build_brief into its parts; whatever it did outside the wrapped calls (a few

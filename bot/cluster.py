@@ -90,11 +90,21 @@ def new_story_id(article: Article) -> str:
     return "s" + hashlib.sha1(article.url.encode()).hexdigest()[:12]
 
 
+@dataclass
+class Clustering:
+    """The stories found, and the vectors and IDF they were found with (reused downstream)."""
+
+    clusters: list[Cluster]
+    vectors: list[Vector]
+    idf: dict[str, float]
+    default_idf: float
+
+
 def cluster_articles(
     articles: Sequence[Article],
     existing: Mapping[str, str] | None = None,
     threshold: float = SIMILARITY_THRESHOLD,
-) -> tuple[list[Cluster], list[Vector]]:
+) -> Clustering:
     """Assign every article to a story; articles already in a story stay there."""
     existing = existing or {}
     docs = [article_terms(a) for a in articles]
@@ -124,7 +134,8 @@ def cluster_articles(
             cluster = clusters[story_id] = Cluster(story_id)
         cluster.add(i, vec)
         index(cluster, vec)
-    return _merge_close(clusters, vectors, threshold * MERGE_FACTOR), vectors
+    merged = _merge_close(clusters, vectors, threshold * MERGE_FACTOR)
+    return Clustering(merged, vectors, idf, default_idf)
 
 
 def _merge_close(

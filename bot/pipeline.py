@@ -11,7 +11,7 @@ import httpx
 from sqlite_utils import Database
 
 from bot import store
-from bot.cluster import article_terms, cluster_articles, cosine, idf_table, tfidf
+from bot.cluster import cluster_articles, cosine, tfidf
 from bot.config import Settings
 from bot.fetch import FetchResult, fetch_all
 from bot.models import Article, Brief, FeedSpec, Source, Story
@@ -125,8 +125,9 @@ def make_stories(
     articles: Sequence[Article], existing: dict[str, str], now: datetime
 ) -> tuple[list[Story], dict[str, list[str]]]:
     """Cluster articles into stories, each summarised and scored."""
-    clusters, vectors = cluster_articles(articles, existing)
-    idf, default_idf = idf_table(article_terms(a) for a in articles)
+    clustering = cluster_articles(articles, existing)
+    clusters, vectors = clustering.clusters, clustering.vectors
+    idf, default_idf = clustering.idf, clustering.default_idf
     stories: list[Story] = []
     members: dict[str, list[str]] = {}
     for cluster in clusters:
