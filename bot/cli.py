@@ -18,7 +18,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.db import open_db
 from bot.feeds import FeedsFileError, export_opml, feeds_to_toml, import_opml, load_feeds
 from bot.fetch import FetchResult, make_client
-from bot.models import Brief
+from bot.models import Brief, FeedSpec
 from bot.pipeline import RefreshReport, build_brief, refresh, utcnow
 from bot.render import render_html, render_json, render_text
 
@@ -28,7 +28,7 @@ def _settings(ctx: click.Context, feeds: Path | None = None) -> Settings:
     return replace(settings, feeds_file=feeds) if feeds else settings
 
 
-def _feeds(settings: Settings):
+def _feeds(settings: Settings) -> list[FeedSpec]:
     try:
         return load_feeds(settings.feeds_file)
     except FeedsFileError as exc:

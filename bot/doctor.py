@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.db import MIGRATIONS, open_db
 from bot.feeds import FeedsFileError, load_feeds
 from bot.fetch import fetch_feed, make_client
+from bot.models import FeedSpec
 from bot.parse import FeedParseError, parse_feed
 from bot.pipeline import utcnow
 
@@ -125,7 +126,7 @@ async def check_feeds(settings: Settings, client: httpx.AsyncClient) -> list[Che
         return [Check(False, "Feeds file", str(exc))]
     now = utcnow()
 
-    async def one(spec) -> Check:
+    async def one(spec: FeedSpec) -> Check:
         result = await fetch_feed(
             client, spec, timeout=settings.fetch_timeout_seconds, max_bytes=settings.fetch_max_bytes
         )
