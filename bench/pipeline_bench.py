@@ -18,7 +18,6 @@ import gc
 import io
 import math
 import os
-import platform
 import pstats
 import re
 import statistics
@@ -44,9 +43,11 @@ from bot.render import render_html, render_json, render_text
 from bot.summarise import summarise
 from bot.text import content_terms, split_sentences, tokens
 
-try:
-    from synthetic import Corpus, generate  # run as a script: bench/ is on sys.path
+try:  # run as a script: bench/ is on sys.path
+    import benchlib
+    from synthetic import Corpus, generate
 except ImportError:  # run as a module from the repository root
+    from bench import benchlib
     from bench.synthetic import Corpus, generate
 
 NOW = datetime(2025, 6, 11, 12, 0, tzinfo=UTC)  # fixed, so every run sees the same corpus
@@ -510,16 +511,10 @@ def compare_summarisers(run: Run, count: int = SUMMARY_STORIES) -> None:
 
 def machine() -> str:
     """One line of machine facts: CPU model, cores, Python."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores usable, Python {platform.python_version()} ({sys.platform})"
+    facts = benchlib.machine_facts()
+    return (
+        f"{facts['cpu']}, {facts['nproc']} cores usable, Python {facts['python']} ({sys.platform})"
+    )
 
 
 def load_note() -> str:
