@@ -110,8 +110,9 @@ async def test_wrong_declared_charset_still_yields_readable_text(
     db = open_db(settings.database_path)
     row = db["articles"].get(canonical_url(WRONG_CHARSET_LINK))
     db.close()
-    assert "\ufffd" not in row["title"] + row["description"] or "é" in row["description"]
-    assert row["title"]
+    # The bytes are windows-1252 despite the utf-8 label; the text must come out right anyway.
+    assert row["title"] == "Rebels launch “final offensive” on Goma’s outskirts, army says"
+    assert "a café owner said “we’re leaving now”" in row["description"]
 
 
 async def test_script_and_stray_characters_are_escaped_in_every_output(
