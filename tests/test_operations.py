@@ -226,5 +226,11 @@ async def test_webhook_mode_takes_updates_with_the_secret_and_serves_healthz(
             assert (
                 body["status"] == "degraded" and body["last_fetch"] is None
             )  # nothing fetched yet
+            await app.bot_data["services"].newsroom.current()  # a fetch round
+            body = json.loads((await client.get("/healthz")).text)
+            assert body["status"] == "ok" and body["last_fetch"] and body["failing_feeds"] == []
+            app.bot_data["services"].db.conn.close()  # the database goes away
+            broken = await client.get("/healthz")
+            assert broken.status_code == 503 and json.loads(broken.text)["status"] == "error"
         stop.set()
         await server
