@@ -196,16 +196,6 @@ def record_sent(
     )
 
 
-def sent_fingerprints(db: Database, chat_id: int) -> dict[str, str]:
-    """Story id -> fingerprint of every story this chat has been shown."""
-    return {
-        r["story_id"]: r["fingerprint"]
-        for r in db.query(
-            "select story_id, fingerprint from sent_stories where chat_id = ?", [chat_id]
-        )
-    }
-
-
 def counts(db: Database) -> dict[str, int]:
     """Subscriber numbers for /stats."""
     row = db.execute(
