@@ -49,13 +49,19 @@ class Newsroom:
             clock,
         )
         self._lock = asyncio.Lock()
+        self._parsed: BriefResult | None = None
         self.last_report: RefreshReport | None = None
         self.last_refresh_error: str | None = None
 
     def cached(self) -> BriefResult | None:
-        """The last built brief, without any network."""
-        found = store.latest_brief(self.db)
-        return BriefResult(*found) if found else None
+        """The last built brief, without any network (parsed once per new brief, not per call)."""
+        newest = self.db.execute("select max(id) from briefs").fetchone()[0]
+        if newest is None:
+            return None
+        if self._parsed is None or self._parsed.brief_id != newest:
+            found = store.latest_brief(self.db)
+            self._parsed = BriefResult(*found) if found else None
+        return self._parsed
 
     def is_fresh(self, result: BriefResult | None) -> bool:
         """True when the brief is younger than one fetch interval."""
@@ -98,9 +104,12 @@ class Newsroom:
             top = brief.stories[: self.settings.brief_stories]
             if await enrich(self.db, self.client, top):
                 brief = build_brief(self.db, self.settings, now)
-        brief_id = store.latest_brief(self.db)[0]  # type: ignore[index]
+        # build_brief has just stored it: remember it rather than read it back.
+        self._parsed = BriefResult(
+            self.db.execute("select max(id) from briefs").fetchone()[0], brief
+        )
         problem = "I couldn't reach any news feed just now." if all_failed else None
-        return BriefResult(brief_id, brief, problem)
+        return replace(self._parsed, problem=problem)
 
 
 def matches(story: Story, chat: ChatSettings) -> bool:

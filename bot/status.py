@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -19,22 +20,47 @@ def _ago(text: str | None, now: datetime) -> str:
     return f"{text[:16].replace('T', ' ')} UTC ({minutes // 60} h {minutes % 60} min ago)"
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What the operator views are made of, read in one place."""
+
+    counts: dict[str, int]
+    last_fetch: str | None
+    last_brief: str | None
+    last_broadcast: dict | None
+    failing: list[dict]
+    feeds_total: int
+
+
+def snapshot(db: Database) -> Snapshot:
+    """Read the operator's figures from the database."""
+    last_brief = db.execute("select generated_at from briefs order by id desc limit 1").fetchone()
+    return Snapshot(
+        counts=subscribers.counts(db),
+        last_fetch=db.execute("select max(last_fetched) from feeds").fetchone()[0],
+        last_brief=last_brief[0] if last_brief else None,
+        last_broadcast=next(
+            iter(db.query("select * from broadcasts order by started_at desc limit 1")), None
+        ),
+        failing=list(
+            db.query(
+                "select name, last_error, consecutive_failures from feeds "
+                "where consecutive_failures > 0 order by name"
+            )
+        ),
+        feeds_total=db["feeds"].count,
+    )
+
+
 def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
     """Plain-text status lines, shared by /stats and ``securitybrief status``."""
-    counts = subscribers.counts(db)
-    last_fetch = db.execute("select max(last_fetched) from feeds").fetchone()[0]
-    last_brief = db.execute("select generated_at from briefs order by id desc limit 1").fetchone()
-    failing = list(
-        db.query(
-            "select name, last_error, consecutive_failures from feeds where consecutive_failures > 0 order by name"
-        )
-    )
+    snap = snapshot(db)
+    counts, last = snap.counts, snap.last_broadcast
     lines = [
         f"Subscribers: {counts['active']} active, {counts['inactive']} inactive ({counts['chats']} chats seen)",
-        f"Last fetch: {_ago(last_fetch, now)}",
-        f"Last brief: {_ago(last_brief[0] if last_brief else None, now)}",
+        f"Last fetch: {_ago(snap.last_fetch, now)}",
+        f"Last brief: {_ago(snap.last_brief, now)}",
     ]
-    last = next(iter(db.query("select * from broadcasts order by started_at desc limit 1")), None)
     if last:
         lines.append(
             f"Last broadcast: {_ago(last['started_at'], now)}: {last['due']} due, {last['sent']} sent, "
@@ -42,7 +68,22 @@ def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
         )
     else:
         lines.append("Last broadcast: never")
-    feeds_total = db["feeds"].count
-    lines.append(f"Feeds failing: {len(failing)} of {feeds_total}")
-    lines += [f"  - {f['name']}: {f['last_error']} ({f['consecutive_failures']}x)" for f in failing]
+    lines.append(f"Feeds failing: {len(snap.failing)} of {snap.feeds_total}")
+    lines += [
+        f"  - {f['name']}: {f['last_error']} ({f['consecutive_failures']}x)" for f in snap.failing
+    ]
     return lines
+
+
+def health(db: Database, settings: Settings, now: datetime) -> dict:
+    """What /healthz reports; "degraded" when no fetch succeeded for three intervals."""
+    snap = snapshot(db)
+    stale = snap.last_fetch is None or store.from_iso(snap.last_fetch) < now - timedelta(
+        minutes=3 * settings.fetch_interval_minutes
+    )
+    return {
+        "status": "degraded" if stale else "ok",
+        "last_fetch": snap.last_fetch,
+        "last_broadcast": snap.last_broadcast["started_at"] if snap.last_broadcast else None,
+        "failing_feeds": [f["name"] for f in snap.failing],
+    }

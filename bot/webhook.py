@@ -7,15 +7,14 @@ import hmac
 import json
 import logging
 import signal
-from datetime import timedelta
 
 import tornado.httpserver
 import tornado.web
 from telegram import Update
 from telegram.ext import Application
 
-from bot import store
 from bot.config import Settings
+from bot.status import health
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram"
@@ -52,33 +51,13 @@ class Health(tornado.web.RequestHandler):
     def get(self) -> None:
         """Report health as JSON."""
         try:
-            body = health(self.app)
+            svc = self.app.bot_data["services"]
+            body = health(svc.db, svc.settings, svc.clock())
         except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
             self.set_status(503)
             body = {"status": "error", "error": str(exc)}
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
-
-
-def health(app: Application) -> dict:
-    """What /healthz reports: fetch and broadcast recency, failing feeds."""
-    svc = app.bot_data["services"]
-    db = svc.db
-    last_fetch = db.execute("select max(last_fetched) from feeds").fetchone()[0]
-    failing = [
-        r[0]
-        for r in db.execute("select name from feeds where consecutive_failures > 0 order by name")
-    ]
-    last_broadcast = db.execute("select max(started_at) from broadcasts").fetchone()[0]
-    stale = last_fetch is None or store.from_iso(last_fetch) < svc.clock() - timedelta(
-        minutes=3 * svc.settings.fetch_interval_minutes
-    )
-    return {
-        "status": "degraded" if stale else "ok",
-        "last_fetch": last_fetch,
-        "last_broadcast": last_broadcast,
-        "failing_feeds": failing,
-    }
 
 
 def make_web_app(app: Application, secret: str | None) -> tornado.web.Application:

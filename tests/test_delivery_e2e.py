@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 from botharness import Clock, running_bot, subscribe_due, wait_until
 from fake_telegram import FakeTelegram
+from telegram.ext import Application
 
 from bot.app import build_application, started
 from bot.config import Settings
 from bot.delivery import deliver_due
+from bot.status import status_lines
 from bot.store import iso
 from bot.subscribers import get_chat
 
@@ -71,7 +73,10 @@ async def test_brief_arrives_in_the_chosen_minute_once_and_next_day_has_new_stor
         assert len(dates) == len(set(dates)) == 2
 
 
-async def _broadcast_app(fake: FakeTelegram, settings: Settings, chats: list[int], clock: Clock):
+def _broadcast_app(
+    fake: FakeTelegram, settings: Settings, clock: Clock
+) -> tuple[Application, Settings]:
+    """The real application pointed at the fake, paced fast enough for big broadcasts."""
     settings = replace(
         settings, telegram_bot_token=fake.token, telegram_api_url=fake.url, broadcast_rate=800.0
     )
@@ -90,7 +95,7 @@ async def test_faults_still_give_every_chat_exactly_one_brief(
     blocked = chats[5]
     fake.block_by_user(blocked)
     clock = Clock(datetime.now(UTC))
-    app, settings = await _broadcast_app(fake, settings, chats, clock)
+    app, settings = _broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data["services"]
         subscribe_due(svc.db, chats, clock.now)
@@ -114,6 +119,10 @@ async def test_faults_still_give_every_chat_exactly_one_brief(
             "select due, sent, failed, retried from broadcasts order by id limit 1"
         ).fetchone()
         assert last[0] == 300 and last[1] + last[2] == 300 and last[3] > 0
+        stats_line = next(
+            line for line in status_lines(svc.db, settings, clock.now) if "broadcast" in line
+        )
+        assert stats_line.startswith("Last broadcast: ") and "300 due" in stats_line
 
 
 async def test_group_upgraded_to_supergroup_gets_the_brief_at_its_new_id(
@@ -122,7 +131,7 @@ async def test_group_upgraded_to_supergroup_gets_the_brief_at_its_new_id(
     fake.add_group(-500, "Desk", admins={1})
     fake.upgrade_group(-500, -1000500)
     clock = Clock(datetime.now(UTC))
-    app, settings = await _broadcast_app(fake, settings, [-500], clock)
+    app, settings = _broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data["services"]
         subscribe_due(svc.db, [-500], clock.now)
@@ -139,7 +148,7 @@ async def test_interrupted_multi_part_brief_resumes_from_first_unsent_part(
 ) -> None:
     fake.add_private_chats([42])
     clock = Clock(datetime.now(UTC))
-    app, settings = await _broadcast_app(fake, settings, [42], clock)
+    app, settings = _broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data["services"]
         svc.db["contents"].insert(
@@ -187,7 +196,7 @@ async def test_channel_gets_the_daily_brief(fake: FakeTelegram, settings: Settin
     fake.add_channel(-1001234, "briefchannel", "Security Brief channel")
     clock = Clock(datetime.now(UTC))
     settings = replace(settings, channel_id="@briefchannel")
-    app, settings = await _broadcast_app(fake, settings, [], clock)
+    app, settings = _broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data["services"]
         channel = get_chat(svc.db, -1001234)
