@@ -164,11 +164,11 @@ def peak_rss_mb() -> float:
 def build_template_db(path: Path, feeds_file: Path) -> tuple[int, int]:
     """Fetch the fixture feeds once and build a brief into a fresh DB; return (stories, parts)."""
     from bot.config import Settings
-    from bot.db import open_db
-    from bot.feeds import load_feeds
-    from bot.fetch import make_client
-    from bot.pipeline import build_brief, refresh
-    from bot.render import render_html
+    from bot.news.feeds import load_feeds
+    from bot.news.fetch import make_client
+    from bot.news.pipeline import build_brief, refresh
+    from bot.news.render import render_html
+    from bot.storage.db import open_db
 
     settings = Settings(database_path=path, feeds_file=feeds_file, fetch_timeout_seconds=5.0)
     now = datetime.now(UTC)
@@ -273,7 +273,7 @@ def instrument_delivery(times: DeliveryTimes) -> Iterator[DeliveryTimes]:
     deliver_due looks both up at call time, so patching the module and class is enough; if a
     later deliver_due stops calling plan(), planning is timed up to the start of sending.
     """
-    from bot import delivery
+    from bot.delivery import planning as delivery
 
     original_plan: Callable[..., Any] = delivery.plan
     original_run = delivery.Broadcaster.run

@@ -61,10 +61,10 @@ except ImportError:  # imported as bench.broadcast_bench from the repository roo
 
 from feed_server import FeedServer  # tests/ is on sys.path once benchlib is imported
 
-from bot.app import build_application, started
 from bot.config import Settings
-from bot.db import open_db
-from bot.delivery import BroadcastStats, deliver_due
+from bot.delivery.planning import BroadcastStats, deliver_due
+from bot.storage.db import open_db
+from bot.telegram.app import build_application, started
 
 FULL = {
     "subscribers": 10_000,

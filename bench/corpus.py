@@ -76,7 +76,9 @@ def load_labels(name: str) -> dict[str, dict]:
 def _dump(name: str) -> None:
     for i, item in enumerate(items(name)):
         summary = re.sub(r"<[^>]*>", " ", item.summary)[:300]  # display only
-        print(f"{i}\t{item.outlet}\t{item.published}\t{item.link}\n\tT: {item.title}\n\tD: {summary}")
+        print(
+            f"{i}\t{item.outlet}\t{item.published}\t{item.link}\n\tT: {item.title}\n\tD: {summary}"
+        )
 
 
 if __name__ == "__main__":

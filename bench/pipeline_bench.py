@@ -32,16 +32,17 @@ from pathlib import Path
 from time import perf_counter, process_time
 from typing import Any
 
-from bot import pipeline, store
-from bot.cluster import Cluster, Vector, article_terms, cosine, idf_table, tfidf
 from bot.config import Settings
-from bot.db import open_db
 from bot.models import Article, Brief, Story
-from bot.parse import ParsedFeed, parse_feed
-from bot.pipeline import build_brief, score
-from bot.render import render_html, render_json, render_text
-from bot.summarise import summarise
-from bot.text import content_terms, split_sentences, tokens
+from bot.news import pipeline
+from bot.news.cluster import Cluster, Vector, article_terms, cosine, idf_table, tfidf
+from bot.news.parse import ParsedFeed, parse_feed
+from bot.news.pipeline import build_brief, score
+from bot.news.render import render_html, render_json, render_text
+from bot.news.summarise import summarise
+from bot.news.text import content_terms, split_sentences, tokens
+from bot.storage import news_store
+from bot.storage.db import open_db
 
 try:  # run as a script: bench/ is on sys.path
     import benchlib
@@ -135,11 +136,11 @@ def instrumented(clock: Clock) -> Iterator[None]:
         (pipeline, "cluster_articles", "cluster"),
         (pipeline, "summarise", "summarise"),
         (pipeline, "story_score", "rank"),
-        (store, "recent_articles", "load"),
-        (store, "story_assignments", "load:assignments"),
-        (store, "save_stories", "save"),
-        (store, "save_brief", "save:brief"),
-        (store, "prune", "save:prune"),  # newer build_brief versions prune old rows
+        (news_store, "recent_articles", "load"),
+        (news_store, "story_assignments", "load:assignments"),
+        (news_store, "save_stories", "save"),
+        (news_store, "save_brief", "save:brief"),
+        (news_store, "prune", "save:prune"),  # newer build_brief versions prune old rows
     ]
     patches = [p for p in patches if hasattr(p[0], p[1])]
     saved = [(module, attr, getattr(module, attr)) for module, attr, _ in patches]
@@ -183,7 +184,7 @@ def run_pipeline(corpus: Corpus, workdir: Path, settings: Settings) -> Run:
     try:
         with stage(run, "store", len(run.parsed)):
             for result in parsed:
-                store.save_articles(db, result.articles, NOW)
+                news_store.save_articles(db, result.articles, NOW)
         with instrumented(clock), stage(run, "build_brief", 0):
             brief = build_brief(db, settings, NOW)
     finally:
@@ -445,7 +446,7 @@ def _timed_min(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 
 def compare_summarisers(run: Run, count: int = SUMMARY_STORIES) -> None:
-    """Time bot.summarise against sumy's LexRank on the run's top stories; check centrality."""
+    """Time bot.news.summarise against sumy's LexRank on the run's top stories; check centrality."""
     print(f"\n== Summariser vs LexRank: top {count} stories of the {fmt_int(run.size)}-item run ==")
     lexrank = _lexrank()
     if isinstance(lexrank, str):

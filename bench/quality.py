@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from feed_server import OUTLET_NAMES, FeedServer, load_labels  # noqa: E402
 
 from bot.models import Article, FeedSpec  # noqa: E402
-from bot.parse import parse_feed  # noqa: E402
-from bot.pipeline import make_stories, score  # noqa: E402
-from bot.text import canonical_url  # noqa: E402
+from bot.news.parse import parse_feed  # noqa: E402
+from bot.news.pipeline import make_stories, score  # noqa: E402
+from bot.news.text import canonical_url  # noqa: E402
 
 
 def fixture_articles(now: datetime) -> list[Article]:

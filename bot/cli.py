@@ -13,14 +13,14 @@ from pathlib import Path
 import click
 from sqlite_utils import Database
 
-from bot import store
 from bot.config import ConfigError, Settings, load_settings
-from bot.db import open_db
-from bot.feeds import FeedsFileError, export_opml, feeds_to_toml, import_opml, load_feeds
-from bot.fetch import FetchResult, make_client
 from bot.models import Brief, FeedSpec
-from bot.pipeline import RefreshReport, build_brief, refresh, utcnow
-from bot.render import render_html, render_json, render_text
+from bot.news.feeds import FeedsFileError, export_opml, feeds_to_toml, import_opml, load_feeds
+from bot.news.fetch import FetchResult, make_client
+from bot.news.pipeline import RefreshReport, build_brief, refresh, utcnow
+from bot.news.render import render_html, render_json, render_text
+from bot.storage import news_store
+from bot.storage.db import open_db
 
 
 def _settings(ctx: click.Context, feeds: Path | None = None) -> Settings:
@@ -106,7 +106,7 @@ def fetch(ctx: click.Context, feeds: Path | None, force: bool) -> None:
 
 
 async def _full_text(db: Database, settings: Settings, brief: Brief) -> int:
-    from bot.fulltext import enrich
+    from bot.news.fulltext import enrich
 
     async with make_client(settings.fetch_timeout_seconds) as client:
         return await enrich(db, client, brief.stories)
@@ -121,7 +121,7 @@ def is_stale(settings: Settings, now: datetime) -> bool:
         db.close()
     if not row or not row[0]:
         return True
-    return store.from_iso(row[0]) < now - timedelta(minutes=settings.fetch_interval_minutes)
+    return news_store.from_iso(row[0]) < now - timedelta(minutes=settings.fetch_interval_minutes)
 
 
 @cli.command()
@@ -167,7 +167,7 @@ def feeds(ctx: click.Context) -> None:
     specs = _feeds(settings)
     db = open_db(settings.database_path)
     try:
-        health = {row["url"]: row for row in store.feed_health(db)}
+        health = {row["url"]: row for row in news_store.feed_health(db)}
     finally:
         db.close()
     width = max(len(s.name) for s in specs)
@@ -230,14 +230,14 @@ def run(ctx: click.Context, terminal: bool) -> None:
             "(see .env.example), or pass --terminal to use terminal mode with piped input."
         )
     if terminal or not settings.telegram_bot_token:
-        from bot.terminal import chat
+        from bot.telegram.terminal import chat
 
         # Routine INFO lines would interleave with the conversation on the same screen.
         logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
 
         asyncio.run(chat(settings))
         return
-    from bot.app import run as run_bot
+    from bot.telegram.app import run as run_bot
 
     mode = "webhook" if settings.webhook_url else "long polling"
     click.echo(f"Starting the bot ({mode}) against {settings.telegram_api_url}.", err=True)
@@ -248,7 +248,7 @@ def run(ctx: click.Context, terminal: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Subscribers, last fetch, last brief, last broadcast and failing feeds."""
-    from bot.status import status_lines
+    from bot.ops.status import status_lines
 
     settings = _settings(ctx)
     db = open_db(settings.database_path)
@@ -262,7 +262,7 @@ def status(ctx: click.Context) -> None:
 @click.pass_context
 def doctor(ctx: click.Context) -> None:
     """Check settings, database, Telegram and every feed; say plainly what is wrong."""
-    from bot.doctor import report, run_checks
+    from bot.ops.doctor import report, run_checks
 
     if not report(asyncio.run(run_checks(_settings(ctx))), click.echo):
         ctx.exit(1)
@@ -273,8 +273,8 @@ def doctor(ctx: click.Context) -> None:
 @click.pass_context
 def backup(ctx: click.Context, target: Path) -> None:
     """Write a consistent copy of the live database to TARGET (safe while the bot runs)."""
-    from bot.backup import BackupError
-    from bot.backup import backup as make_backup
+    from bot.ops.backup import BackupError
+    from bot.ops.backup import backup as make_backup
 
     source = _settings(ctx).database_path
     try:

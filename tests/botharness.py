@@ -17,9 +17,9 @@ from fake_telegram import FakeTelegram
 from sqlite_utils import Database
 from telegram.ext import Application
 
-from bot.app import build_application, started
 from bot.config import Settings
-from bot.store import iso
+from bot.storage.news_store import iso
+from bot.telegram.app import build_application, started
 
 
 @dataclass

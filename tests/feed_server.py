@@ -52,7 +52,7 @@ OUTLET_NAMES: dict[str, str] = {
     "intl_wire.xml": "Continental Press Wire",
     "stale_outlet.xml": "Frontier Dispatch",
 }
-# Weights as in bot/default_feeds.toml; fixtures not listed get the default (omitted).
+# Weights as in bot/news/data/default_feeds.toml; fixtures not listed get the default (omitted).
 OUTLET_WEIGHTS: dict[str, float] = {"un_news.xml": 1.2, "longwarjournal.xml": 1.2}
 STALE_FIXTURES = frozenset({"stale_outlet.xml"})
 

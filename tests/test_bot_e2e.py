@@ -11,8 +11,8 @@ from fake_telegram import FakeTelegram
 from feed_server import FeedServer
 
 from bot.config import Settings
-from bot.fetch import make_client
-from bot.subscribers import get_chat
+from bot.news.fetch import make_client
+from bot.storage.chats import get_chat
 
 USER = 111
 

@@ -14,10 +14,10 @@ from botharness import subscribe_due
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
-from bot.db import open_db
-from bot.feeds import load_feeds
-from bot.fetch import make_client
-from bot.pipeline import build_brief, refresh
+from bot.news.feeds import load_feeds
+from bot.news.fetch import make_client
+from bot.news.pipeline import build_brief, refresh
+from bot.storage.db import open_db
 
 CHATS = list(range(10_000, 12_000))
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
-from bot.db import open_db
-from bot.delivery import NOTHING_NEW, plan, select_stories
+from bot.delivery.planning import NOTHING_NEW, plan, select_stories
 from bot.models import Brief, Source, Story
-from bot.subscribers import ensure_chat, record_sent, set_filter, set_subscribed
+from bot.storage.chats import ensure_chat, record_sent, set_filter, set_subscribed
+from bot.storage.db import open_db
 
 NOW = datetime(2026, 11, 28, 7, tzinfo=UTC)
 

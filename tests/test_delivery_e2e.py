@@ -11,12 +11,12 @@ from botharness import Clock, running_bot, subscribe_due, wait_until
 from fake_telegram import FakeTelegram
 from telegram.ext import Application
 
-from bot.app import build_application, started
 from bot.config import Settings
-from bot.delivery import deliver_due
-from bot.status import status_lines
-from bot.store import iso
-from bot.subscribers import get_chat
+from bot.delivery.planning import deliver_due
+from bot.ops.status import status_lines
+from bot.storage.chats import get_chat
+from bot.storage.news_store import iso
+from bot.telegram.app import build_application, started
 
 USER = 111
 DAILY = "Your daily Security Brief"

@@ -273,7 +273,7 @@ def test_feeds_toml(server: FeedServer) -> None:
 
 def test_feeds_toml_loads_with_project_parser(server: FeedServer) -> None:
     """The project's own feeds-file parser accepts feeds_toml()."""
-    from bot.feeds import parse_feeds_toml
+    from bot.news.feeds import parse_feeds_toml
 
     specs = parse_feeds_toml(server.feeds_toml(), "fixture feeds")
     assert len(specs) == len(server.fixture_names())

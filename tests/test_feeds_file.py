@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.feeds import (
+from bot.models import FeedSpec
+from bot.news.feeds import (
     FeedsFileError,
     default_feeds,
     export_opml,
@@ -11,7 +12,6 @@ from bot.feeds import (
     load_feeds,
     parse_feeds_toml,
 )
-from bot.models import FeedSpec
 
 
 def test_bundled_default_list_has_the_reputable_outlets() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from feed_server import FeedServer
 
-from bot.db import open_db
+from bot.storage.db import open_db
 
 ARTICLE = """<!DOCTYPE html><html><head><title>{title}</title></head><body>
 <nav>Home | World | Sport</nav><article><h1>{title}</h1>

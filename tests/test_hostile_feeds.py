@@ -11,21 +11,21 @@ import pytest
 from fake_telegram import parse_telegram_html
 from feed_server import SCRIPTS_LINK, WRONG_CHARSET_LINK, FeedServer
 
-from bot import store
 from bot.config import Settings
-from bot.db import open_db
-from bot.fetch import make_client
 from bot.models import FeedSpec
-from bot.pipeline import build_brief, refresh
-from bot.render import render_html, render_json, render_text
-from bot.text import canonical_url
+from bot.news.fetch import make_client
+from bot.news.pipeline import build_brief, refresh
+from bot.news.render import render_html, render_json, render_text
+from bot.news.text import canonical_url
+from bot.storage import news_store
+from bot.storage.db import open_db
 
 
 async def _run(settings: Settings, specs: list[FeedSpec]) -> tuple[dict, dict]:
     db = open_db(settings.database_path)
     async with make_client(settings.fetch_timeout_seconds) as client:
         report = await refresh(db, settings, specs, client)
-    health = {row["name"]: row for row in store.feed_health(db)}
+    health = {row["name"]: row for row in news_store.feed_health(db)}
     db.close()
     return report.failed, health
 
@@ -93,10 +93,10 @@ async def test_failing_feed_backs_off_exponentially(
         for _ in range(4):
             await refresh(db, settings, [spec], client, now=now)
             row = db["feeds"].get(spec.url)
-            waits.append(store.from_iso(row["next_attempt"]) - now)
+            waits.append(news_store.from_iso(row["next_attempt"]) - now)
             skipped = await refresh(db, settings, [spec], client, now=now + timedelta(seconds=1))
             assert skipped.skipped_backoff == 1
-            now = store.from_iso(row["next_attempt"])
+            now = news_store.from_iso(row["next_attempt"])
     assert waits == [timedelta(minutes=30 * 2**i) for i in range(4)]
     db.close()
 

@@ -17,10 +17,10 @@ from botharness import cli, wait_until
 from fake_telegram import FakeTelegram
 from sqlite_utils import Database
 
-from bot.app import build_application, started
 from bot.config import Settings
-from bot.db import MIGRATIONS, open_db, schema_version
-from bot.webhook import serve_webhook
+from bot.storage.db import MIGRATIONS, open_db, schema_version
+from bot.telegram.app import build_application, started
+from bot.telegram.webhook import serve_webhook
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -91,7 +91,7 @@ def test_backup_is_consistent_while_another_process_writes(tmp_path: Path) -> No
             sys.executable,
             "-c",
             (
-                "import sys, time\nfrom bot.db import open_db\ndb = open_db(sys.argv[1])\n"
+                "import sys, time\nfrom bot.storage.db import open_db\ndb = open_db(sys.argv[1])\n"
                 "for i in range(4000):\n"
                 "    db['briefs'].insert({'generated_at': 'x', 'window_hours': 36, 'payload': 'p' * 500})\n"
             ),

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from feed_server import FeedServer
 
-import bot.parse
-from bot.fastrss import fast_entries
+import bot.news.parse
 from bot.models import FeedSpec
-from bot.parse import parse_feed
+from bot.news.fastrss import fast_entries
+from bot.news.parse import parse_feed
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 SERVER = FeedServer(now=NOW)
@@ -23,7 +23,7 @@ def test_fast_path_and_feedparser_give_the_same_articles(
     body = SERVER.render(name).encode()
     spec = FeedSpec(name, f"http://x/{name}")
     fast = parse_feed(body, spec, NOW, timedelta(days=3650), None)
-    monkeypatch.setattr(bot.parse, "fast_entries", lambda *args: None)
+    monkeypatch.setattr(bot.news.parse, "fast_entries", lambda *args: None)
     slow = parse_feed(body, spec, NOW, timedelta(days=3650), None)
     assert fast.articles == slow.articles
     assert fast.declared_language == slow.declared_language
@@ -68,7 +68,7 @@ def test_item_rules() -> None:
 
 
 def test_html_block_page_is_an_error() -> None:
-    with pytest.raises(bot.parse.FeedParseError, match="HTML page"):
+    with pytest.raises(bot.news.parse.FeedParseError, match="HTML page"):
         parse_feed(
             b"<!DOCTYPE html><html><body>Access denied</body></html>",
             FeedSpec("T", "http://t"),

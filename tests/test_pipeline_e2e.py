@@ -11,8 +11,8 @@ from pathlib import Path
 
 from feed_server import FeedServer, load_labels
 
-from bot.db import open_db
-from bot.text import canonical_url, split_sentences
+from bot.news.text import canonical_url, split_sentences
+from bot.storage.db import open_db
 
 LABELS = {canonical_url(url): label for url, label in load_labels().items()}
 

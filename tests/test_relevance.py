@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.relevance import (
+from bot.news.relevance import (
     REGIONS,
     TOPICS,
     Relevance,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from fake_telegram import parse_telegram_html, utf16_len
 
 from bot.models import Brief, Source, Story
-from bot.render import TELEGRAM_LIMIT, render_html, render_text, telegram_length
+from bot.news.render import TELEGRAM_LIMIT, render_html, render_text, telegram_length
 
 NOW = datetime(2026, 11, 28, 7, tzinfo=UTC)
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import Settings
-from bot.db import open_db
-from bot.delivery import plan
+from bot.delivery.planning import plan
 from bot.models import Brief, Source, Story
-from bot.subscribers import ensure_chat, next_due, set_delivery, set_subscribed
+from bot.storage.chats import ensure_chat, next_due, set_delivery, set_subscribed
+from bot.storage.db import open_db
 
 
 def _utc(*args: int) -> datetime:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot import store
-from bot.db import open_db
 from bot.models import Article, Brief, Source, Story
+from bot.storage import news_store
+from bot.storage.db import open_db
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
@@ -32,7 +32,7 @@ def _article(url: str, published: datetime, story_id: str | None = None) -> Arti
 def test_article_round_trip_is_whole(tmp_path: Path) -> None:
     db = open_db(tmp_path / "t.db")
     article = _article("https://a/1", NOW)
-    assert store.save_articles(db, [article, article], NOW) == 1
+    assert news_store.save_articles(db, [article, article], NOW) == 1
     assert db["articles"].get("https://a/1") == {
         "url": "https://a/1",
         "guid": "g",
@@ -49,15 +49,15 @@ def test_article_round_trip_is_whole(tmp_path: Path) -> None:
         "story_id": None,
         "body": None,
     }
-    assert store.recent_articles(db, NOW - timedelta(hours=1)) == [article]
+    assert news_store.recent_articles(db, NOW - timedelta(hours=1)) == [article]
 
 
 def test_brief_round_trip(tmp_path: Path) -> None:
     db = open_db(tmp_path / "t.db")
     source = Source("BBC World", "T", "https://a/1", NOW)
     brief = Brief(NOW, 36, (Story("s1", "H", "S.", None, ("terrorism",), 1.5, (source,), True),))
-    brief_id = store.save_brief(db, brief)
-    assert store.latest_brief(db) == (brief_id, brief)
+    brief_id = news_store.save_brief(db, brief)
+    assert news_store.latest_brief(db) == (brief_id, brief)
 
 
 def test_prune_keeps_what_is_needed(tmp_path: Path) -> None:
@@ -65,18 +65,18 @@ def test_prune_keeps_what_is_needed(tmp_path: Path) -> None:
     old, recent = NOW - timedelta(days=40), NOW - timedelta(hours=2)
     for story_id in ("old", "new"):
         db["stories"].insert({"id": story_id, "headline": "h"})
-    store.save_articles(
+    news_store.save_articles(
         db, [_article("https://a/old", old, "old"), _article("https://a/new", recent, "new")], NOW
     )
-    old_brief = store.save_brief(db, Brief(NOW - timedelta(days=9), 36))
-    store.save_brief(db, Brief(NOW - timedelta(days=8), 36))
+    old_brief = news_store.save_brief(db, Brief(NOW - timedelta(days=9), 36))
+    news_store.save_brief(db, Brief(NOW - timedelta(days=8), 36))
     db["sent_stories"].insert_all(
         [
-            {"chat_id": 1, "story_id": "old", "sent_at": store.iso(old)},
-            {"chat_id": 1, "story_id": "new", "sent_at": store.iso(recent)},
+            {"chat_id": 1, "story_id": "old", "sent_at": news_store.iso(old)},
+            {"chat_id": 1, "story_id": "new", "sent_at": news_store.iso(recent)},
         ]
     )
-    removed = store.prune(db, NOW)
+    removed = news_store.prune(db, NOW)
     assert removed["articles"] == 1 and removed["stories"] == 1 and removed["sent_stories"] == 1
     assert [r["url"] for r in db.query("select url from articles")] == ["https://a/new"]
     assert [r["id"] for r in db.query("select id from stories")] == ["new"]
@@ -86,7 +86,7 @@ def test_prune_keeps_what_is_needed(tmp_path: Path) -> None:
 
 def test_a_later_report_joins_the_existing_story(tmp_path: Path) -> None:
     from bot.config import Settings
-    from bot.pipeline import build_brief
+    from bot.news.pipeline import build_brief
 
     db = open_db(tmp_path / "t.db")
     settings = Settings()
@@ -103,7 +103,7 @@ def test_a_later_report_joins_the_existing_story(tmp_path: Path) -> None:
         ("armed_conflict",),
         "Russia and Ukraine",
     )
-    store.save_articles(db, [first], NOW)
+    news_store.save_articles(db, [first], NOW)
     story_id = build_brief(db, settings, NOW).stories[0].id
     later = Article(
         "https://dw/9",
@@ -118,7 +118,7 @@ def test_a_later_report_joins_the_existing_story(tmp_path: Path) -> None:
         ("armed_conflict",),
         "Russia and Ukraine",
     )
-    store.save_articles(db, [later], NOW)
+    news_store.save_articles(db, [later], NOW)
     brief = build_brief(db, settings, NOW + timedelta(minutes=30))
     assert [s.id for s in brief.stories] == [story_id]
     assert {s.outlet for s in brief.stories[0].sources} == {"BBC World", "DW"}

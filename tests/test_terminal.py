@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.terminal import html_to_terminal
+from bot.telegram.terminal import html_to_terminal
 
 
 def _chat(

@@ -1,7 +1,7 @@
 import pytest
 
-from bot.language import detect_language
-from bot.text import canonical_url, split_sentences, strip_html, truncate
+from bot.news.language import detect_language
+from bot.news.text import canonical_url, split_sentences, strip_html, truncate
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.cluster import Vector, cosine, tfidf
 from bot.models import Article
-from bot.text import content_terms, split_sentences
+from bot.news.cluster import Vector, cosine, tfidf
+from bot.news.text import content_terms, split_sentences
 
 MAX_CHARS = 500
 MAX_SENTENCES = 3

@@ -12,15 +12,16 @@ from telegram.constants import ChatAction, ChatMemberStatus, ChatType
 from telegram.error import BadRequest, RetryAfter, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot import keyboards, store, subscribers
 from bot.config import parse_hhmm
-from bot.delivery import retry_seconds
-from bot.newsroom import for_chat
-from bot.relevance import REGIONS
-from bot.render import render_html, split_messages
-from bot.services import Services
-from bot.status import status_lines
-from bot.store import story_fingerprint
+from bot.delivery.planning import retry_seconds
+from bot.news.newsroom import for_chat
+from bot.news.relevance import REGIONS
+from bot.news.render import render_html, split_messages
+from bot.ops.status import status_lines
+from bot.storage import chats, news_store
+from bot.storage.news_store import story_fingerprint
+from bot.telegram import keyboards
+from bot.telegram.context import Services
 from bot.timezones import UnknownTimezone, parse_timezone
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,12 @@ def services(context: Context) -> Services:
     return context.application.bot_data["services"]
 
 
-def _chat(update: Update, context: Context) -> subscribers.ChatSettings:
+def _chat(update: Update, context: Context) -> chats.ChatSettings:
     svc = services(context)
     chat = update.effective_chat
     assert chat is not None
     title = chat.title or chat.full_name or chat.username
-    return subscribers.ensure_chat(svc.db, chat.id, chat.type, title, svc.settings, svc.clock())
+    return chats.ensure_chat(svc.db, chat.id, chat.type, title, svc.settings, svc.clock())
 
 
 async def _patiently(call: Callable[[], Awaitable[object]]) -> None:
@@ -127,7 +128,7 @@ async def throttle_gate(update: Update, context: Context) -> None:
     raise ApplicationHandlerStop
 
 
-def _when(chat: subscribers.ChatSettings) -> str:
+def _when(chat: chats.ChatSettings) -> str:
     return f"{chat.delivery_time} ({chat.timezone})"
 
 
@@ -157,7 +158,7 @@ async def _subscribe(update: Update, context: Context, on: bool) -> str:
             if on
             else "You're not subscribed. /subscribe to get the daily brief."
         )
-    chat = subscribers.set_subscribed(svc.db, chat.chat_id, on, svc.clock())
+    chat = chats.set_subscribed(svc.db, chat.chat_id, on, svc.clock())
     if on:
         return f"✅ Subscribed. The brief comes every day at {_when(chat)}. Change it in /settings; /latest shows it now."
     return (
@@ -194,7 +195,7 @@ async def latest(update: Update, context: Context) -> None:
         await _reply(update, message)
     if result.problem:
         await _reply(update, "⚠️ " + result.problem)
-    subscribers.record_sent(
+    chats.record_sent(
         svc.db,
         chat.chat_id,
         [(s.id, story_fingerprint(s)) for s in brief.stories],
@@ -230,7 +231,7 @@ async def time_command(update: Update, context: Context) -> None:
         return await _deny(update)
     svc = services(context)
     chat = _chat(update, context)
-    chat = subscribers.set_delivery(
+    chat = chats.set_delivery(
         svc.db, chat.chat_id, svc.clock(), delivery_time=value.strftime("%H:%M")
     )
     await _reply(
@@ -260,7 +261,7 @@ async def timezone_command(update: Update, context: Context) -> None:
         return await _deny(update)
     svc = services(context)
     chat = _chat(update, context)
-    chat = subscribers.set_delivery(svc.db, chat.chat_id, svc.clock(), timezone=name)
+    chat = chats.set_delivery(svc.db, chat.chat_id, svc.clock(), timezone=name)
     await _reply(update, f"🌍 Done: the brief comes at {_when(chat)}.")
 
 
@@ -271,7 +272,7 @@ def _esc(text: str) -> str:
 async def sources(update: Update, context: Context) -> None:
     """/sources: outlets and their health in plain words."""
     svc = services(context)
-    rows = {row["url"]: row for row in store.feed_health(svc.db)}
+    rows = {row["url"]: row for row in news_store.feed_health(svc.db)}
     lines = ["📰 <b>Sources</b>"]
     for spec in svc.newsroom.feeds:
         row = rows.get(spec.url, {})
@@ -347,7 +348,7 @@ async def button(update: Update, context: Context) -> None:
 
 async def _show(
     update: Update,
-    chat: subscribers.ChatSettings,
+    chat: chats.ChatSettings,
     markup: InlineKeyboardMarkup,
     note: str | None = None,
 ) -> None:
@@ -364,8 +365,8 @@ async def _show(
 
 
 def _change(
-    fn: Callable[[Services, subscribers.ChatSettings, str], subscribers.ChatSettings | None],
-    menu: Callable[[subscribers.ChatSettings], InlineKeyboardMarkup],
+    fn: Callable[[Services, chats.ChatSettings, str], chats.ChatSettings | None],
+    menu: Callable[[chats.ChatSettings], InlineKeyboardMarkup],
 ) -> Callable[[Update, Context, str], Awaitable[None]]:
     async def handle(update: Update, context: Context, arg: str) -> None:
         svc = services(context)
@@ -390,11 +391,11 @@ def _index(options: tuple[str, ...], arg: str) -> str:
 
 def _toggle(
     kind: str, options: tuple[str, ...]
-) -> Callable[[Services, subscribers.ChatSettings, str], subscribers.ChatSettings]:
-    def change(svc: Services, chat: subscribers.ChatSettings, arg: str) -> subscribers.ChatSettings:
+) -> Callable[[Services, chats.ChatSettings, str], chats.ChatSettings]:
+    def change(svc: Services, chat: chats.ChatSettings, arg: str) -> chats.ChatSettings:
         current = getattr(chat, kind)
         value = None if arg == "all" else keyboards.toggle(current, _index(options, arg), options)
-        return subscribers.set_filter(svc.db, chat.chat_id, kind, value, svc.clock())
+        return chats.set_filter(svc.db, chat.chat_id, kind, value, svc.clock())
 
     return change
 
@@ -427,19 +428,19 @@ _BUTTONS: dict[str, Callable[[Update, Context, str], Awaitable[None]]] = {
     "reg": _change(lambda svc, chat, arg: None, keyboards.region_menu),
     "top": _change(lambda svc, chat, arg: None, keyboards.topic_menu),
     "t": _change(
-        lambda svc, chat, arg: subscribers.set_delivery(
+        lambda svc, chat, arg: chats.set_delivery(
             svc.db, chat.chat_id, svc.clock(), delivery_time=parse_hhmm(arg).strftime("%H:%M")
         ),
         keyboards.main_menu,
     ),
     "z": _change(
-        lambda svc, chat, arg: subscribers.set_delivery(
+        lambda svc, chat, arg: chats.set_delivery(
             svc.db, chat.chat_id, svc.clock(), timezone=_index(keyboards.COMMON_ZONES, arg)
         ),
         keyboards.main_menu,
     ),
     "len": _change(
-        lambda svc, chat, arg: subscribers.set_length(svc.db, chat.chat_id, arg, svc.clock()),
+        lambda svc, chat, arg: chats.set_length(svc.db, chat.chat_id, arg, svc.clock()),
         keyboards.main_menu,
     ),
     "r": _change(_toggle("regions", REGIONS), keyboards.region_menu),
@@ -472,12 +473,12 @@ async def chat_member(update: Update, context: Context) -> None:
         reason = (
             "blocked by the user" if change.chat.type == Chat.PRIVATE else "removed from the chat"
         )
-        subscribers.mark_inactive(svc.db, change.chat.id, reason, svc.clock())
+        chats.mark_inactive(svc.db, change.chat.id, reason, svc.clock())
         log.info("chat %s: %s", change.chat.id, reason)
     elif status in {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR}:
-        chat = subscribers.get_chat(svc.db, change.chat.id)
+        chat = chats.get_chat(svc.db, change.chat.id)
         if chat is not None and not chat.active:
-            subscribers.set_subscribed(svc.db, chat.chat_id, chat.subscribed, svc.clock())
+            chats.set_subscribed(svc.db, chat.chat_id, chat.subscribed, svc.clock())
 
 
 async def migrated(update: Update, context: Context) -> None:
@@ -487,9 +488,9 @@ async def migrated(update: Update, context: Context) -> None:
         return
     svc = services(context)
     if message.migrate_to_chat_id:
-        subscribers.migrate_chat(svc.db, message.chat.id, message.migrate_to_chat_id, svc.clock())
+        chats.migrate_chat(svc.db, message.chat.id, message.migrate_to_chat_id, svc.clock())
     elif message.migrate_from_chat_id:
-        subscribers.migrate_chat(svc.db, message.migrate_from_chat_id, message.chat.id, svc.clock())
+        chats.migrate_chat(svc.db, message.migrate_from_chat_id, message.chat.id, svc.clock())
 
 
 async def on_error(update: object, context: Context) -> None:

@@ -17,10 +17,10 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 
 from bot.config import Settings
 from bot.models import Brief, Story
-from bot.newsroom import Newsroom, matches
-from bot.render import render_html
-from bot.store import from_iso, iso, story_fingerprint
-from bot.subscribers import ChatSettings, chat_from_row, mark_inactive, migrate_chat, next_due
+from bot.news.newsroom import Newsroom, matches
+from bot.news.render import render_html
+from bot.storage.chats import ChatSettings, chat_from_row, mark_inactive, migrate_chat, next_due
+from bot.storage.news_store import from_iso, iso, story_fingerprint
 from bot.timezones import zone
 
 log = logging.getLogger(__name__)

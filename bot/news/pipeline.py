@@ -10,16 +10,16 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlite_utils import Database
 
-from bot import store
-from bot.cluster import cluster_articles, cosine, tfidf
 from bot.config import Settings
-from bot.fetch import FetchResult, fetch_all
 from bot.models import Article, Brief, FeedSpec, Source, Story
-from bot.parse import FeedParseError, parse_feed
-from bot.rank import majority, merged_topics, story_score
-from bot.relevance import score_article
-from bot.summarise import summarise
-from bot.text import content_terms
+from bot.news.cluster import cluster_articles, cosine, tfidf
+from bot.news.fetch import FetchResult, fetch_all
+from bot.news.parse import FeedParseError, parse_feed
+from bot.news.rank import majority, merged_topics, story_score
+from bot.news.relevance import score_article
+from bot.news.summarise import summarise
+from bot.news.text import content_terms
+from bot.storage import news_store
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def ingest(
     """Parse one fetch result, store its new articles and the feed's health: (new count, error)."""
     interval = timedelta(minutes=settings.fetch_interval_minutes)
     if result.error or result.not_modified:
-        store.save_fetch_result(db, result, now, interval)
+        news_store.save_fetch_result(db, result, now, interval)
         if result.error:
             log.warning("feed %s failed: %s", result.spec.name, result.error)
         return 0, result.error
@@ -67,14 +67,14 @@ def ingest(
             result.content_type,
         )
     except FeedParseError as exc:
-        store.save_fetch_result(db, result, now, interval, error=str(exc))
+        news_store.save_fetch_result(db, result, now, interval, error=str(exc))
         log.warning("feed %s unusable: %s", result.spec.name, exc)
         return 0, str(exc)
     if parsed.warning:
         log.info("feed %s: %s", result.spec.name, parsed.warning)
     score(parsed.articles, result.spec.weight)
-    new = store.save_articles(db, parsed.articles, now)
-    store.save_fetch_result(db, result, now, interval, items=parsed.entries)
+    new = news_store.save_articles(db, parsed.articles, now)
+    news_store.save_fetch_result(db, result, now, interval, items=parsed.entries)
     return new, None
 
 
@@ -89,13 +89,13 @@ async def refresh(
 ) -> RefreshReport:
     """Fetch every due feed and store what is new."""
     now = now or utcnow()
-    store.save_feed_specs(db, specs)
-    due = list(specs) if force else store.feeds_due(db, specs, now)
+    news_store.save_feed_specs(db, specs)
+    due = list(specs) if force else news_store.feeds_due(db, specs, now)
     report = RefreshReport(skipped_backoff=len(specs) - len(due))
     results = await fetch_all(
         client,
         due,
-        store.validators(db),
+        news_store.validators(db),
         settings.fetch_concurrency,
         settings.fetch_timeout_seconds,
         settings.fetch_max_bytes,
@@ -183,10 +183,10 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     """Cluster the window's security articles into ranked stories; store them and the brief."""
     now = now or utcnow()
     since = now - timedelta(hours=settings.brief_window_hours)
-    articles = store.recent_articles(db, since, settings.relevance_threshold)
-    stories, members = make_stories(articles, store.story_assignments(db, since), now)
-    store.save_stories(db, stories, members, now)
+    articles = news_store.recent_articles(db, since, settings.relevance_threshold)
+    stories, members = make_stories(articles, news_store.story_assignments(db, since), now)
+    news_store.save_stories(db, stories, members, now)
     brief = Brief(now, settings.brief_window_hours, tuple(stories[:STORED_STORIES]))
-    store.save_brief(db, brief)
-    store.prune(db, now)
+    news_store.save_brief(db, brief)
+    news_store.prune(db, now)
     return brief

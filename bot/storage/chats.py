@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from sqlite_utils import Database
 
 from bot.config import Settings
-from bot.store import iso
+from bot.storage.news_store import iso
 from bot.timezones import zone
 
 LENGTHS = {"short": 5, "full": 10}

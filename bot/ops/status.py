@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot import store, subscribers
 from bot.config import Settings
+from bot.storage import chats, news_store
 
 
 def _ago(text: str | None, now: datetime) -> str:
     if not text:
         return "never"
-    minutes = int((now - store.from_iso(text)).total_seconds() // 60)
+    minutes = int((now - news_store.from_iso(text)).total_seconds() // 60)
     if minutes < 60:
         return f"{text[:16].replace('T', ' ')} UTC ({minutes} min ago)"
     return f"{text[:16].replace('T', ' ')} UTC ({minutes // 60} h {minutes % 60} min ago)"
@@ -36,7 +36,7 @@ def snapshot(db: Database) -> Snapshot:
     """Read the operator's figures from the database."""
     last_brief = db.execute("select generated_at from briefs order by id desc limit 1").fetchone()
     return Snapshot(
-        counts=subscribers.counts(db),
+        counts=chats.counts(db),
         last_fetch=db.execute("select max(last_fetched) from feeds").fetchone()[0],
         last_brief=last_brief[0] if last_brief else None,
         last_broadcast=next(
@@ -78,7 +78,7 @@ def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
 def health(db: Database, settings: Settings, now: datetime) -> dict:
     """What /healthz reports; "degraded" when no fetch succeeded for three intervals."""
     snap = snapshot(db)
-    stale = snap.last_fetch is None or store.from_iso(snap.last_fetch) < now - timedelta(
+    stale = snap.last_fetch is None or news_store.from_iso(snap.last_fetch) < now - timedelta(
         minutes=3 * settings.fetch_interval_minutes
     )
     return {

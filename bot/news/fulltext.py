@@ -10,8 +10,8 @@ import httpx
 import trafilatura
 from sqlite_utils import Database
 
-from bot.fetch import BodyTooLarge, read_capped
 from bot.models import Story
+from bot.news.fetch import BodyTooLarge, read_capped
 
 log = logging.getLogger(__name__)
 MAX_HTML = 2_000_000

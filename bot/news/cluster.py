@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.models import Article
-from bot.text import content_terms
+from bot.news.text import content_terms
 
 Vector = dict[str, float]
 

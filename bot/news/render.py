@@ -8,8 +8,8 @@ import re
 from collections.abc import Sequence
 
 from bot.models import Brief, Story
-from bot.relevance import TOPICS
-from bot.store import brief_to_dict
+from bot.news.relevance import TOPICS
+from bot.storage.news_store import brief_to_dict
 
 TELEGRAM_LIMIT = 4096
 _MAX_LINKED_SOURCES = 8

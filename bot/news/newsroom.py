@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 import httpx
 from sqlite_utils import Database
 
-from bot import store
 from bot.config import Settings
-from bot.fulltext import enrich
 from bot.models import Brief, FeedSpec, Story
-from bot.pipeline import RefreshReport, build_brief, refresh
-from bot.subscribers import ChatSettings
+from bot.news.fulltext import enrich
+from bot.news.pipeline import RefreshReport, build_brief, refresh
+from bot.storage import news_store
+from bot.storage.chats import ChatSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Newsroom:
         if newest is None:
             return None
         if self._parsed is None or self._parsed.brief_id != newest:
-            found = store.latest_brief(self.db)
+            found = news_store.latest_brief(self.db)
             self._parsed = BriefResult(*found) if found else None
         return self._parsed
 

@@ -14,7 +14,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.config import Settings
-from bot.status import health
+from bot.ops.status import health
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram"

@@ -26,19 +26,19 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import handlers
 from bot.config import Settings
-from bot.db import open_db
-from bot.delivery import deliver_due
-from bot.feeds import load_feeds
-from bot.fetch import make_client
-from bot.newsroom import Newsroom
-from bot.pipeline import utcnow
-from bot.services import Services
-from bot.subscribers import ensure_chat, get_chat, set_subscribed
-from bot.telegram_http import AiohttpRequest
-from bot.throttle import Throttle
-from bot.webhook import serve_webhook, stop_on_signals
+from bot.delivery.planning import deliver_due
+from bot.news.feeds import load_feeds
+from bot.news.fetch import make_client
+from bot.news.newsroom import Newsroom
+from bot.news.pipeline import utcnow
+from bot.storage.chats import ensure_chat, get_chat, set_subscribed
+from bot.storage.db import open_db
+from bot.telegram import handlers
+from bot.telegram.context import Services
+from bot.telegram.throttle import Throttle
+from bot.telegram.transport import AiohttpRequest
+from bot.telegram.webhook import serve_webhook, stop_on_signals
 
 log = logging.getLogger(__name__)
 

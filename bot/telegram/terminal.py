@@ -14,8 +14,8 @@ from typing import IO, Any
 from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
-from bot.app import build_application, started
 from bot.config import Settings
+from bot.telegram.app import build_application, started
 
 TERMINAL_TOKEN = "1:terminal"
 USER_ID = 1000

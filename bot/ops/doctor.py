@@ -11,12 +11,12 @@ from datetime import timedelta
 import httpx
 
 from bot.config import Settings
-from bot.db import MIGRATIONS, open_db
-from bot.feeds import FeedsFileError, load_feeds
-from bot.fetch import fetch_feed, make_client
 from bot.models import FeedSpec
-from bot.parse import FeedParseError, parse_feed
-from bot.pipeline import utcnow
+from bot.news.feeds import FeedsFileError, load_feeds
+from bot.news.fetch import fetch_feed, make_client
+from bot.news.parse import FeedParseError, parse_feed
+from bot.news.pipeline import utcnow
+from bot.storage.db import MIGRATIONS, open_db
 
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 

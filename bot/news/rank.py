@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.cluster import NEAR_COPY_THRESHOLD, Vector, cosine
 from bot.models import Article
+from bot.news.cluster import NEAR_COPY_THRESHOLD, Vector, cosine
 
 HALF_LIFE_HOURS = 18.0
 MAX_RELEVANCE = 8.0

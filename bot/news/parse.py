@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import feedparser
 
-from bot.fastrss import fast_entries
-from bot.language import detect_language
 from bot.models import Article, FeedSpec
-from bot.text import canonical_url, drop_boilerplate, strip_html, truncate
+from bot.news.fastrss import fast_entries
+from bot.news.language import detect_language
+from bot.news.text import canonical_url, drop_boilerplate, strip_html, truncate
 
 MAX_TITLE = 300
 MAX_DESCRIPTION = 1200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.text import tokens
+from bot.news.text import tokens
 
 # Function words are the most reliable short-text signal and cost one set lookup per token;
 # a statistical detector would be 100x slower for the 20,000-item target.

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.relevance import REGIONS, TOPICS
-from bot.subscribers import LENGTHS, ChatSettings
+from bot.news.relevance import REGIONS, TOPICS
+from bot.storage.chats import LENGTHS, ChatSettings
 
 # Bumped whenever the callback format changes, so buttons on old messages are recognised as stale.
 VERSION = "v1"

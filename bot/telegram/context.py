@@ -11,8 +11,8 @@ import httpx
 from sqlite_utils import Database
 
 from bot.config import Settings
-from bot.newsroom import Newsroom
-from bot.throttle import Throttle
+from bot.news.newsroom import Newsroom
+from bot.telegram.throttle import Throttle
 
 
 @dataclass

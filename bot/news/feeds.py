@@ -56,7 +56,7 @@ def _unique(specs: Iterable[FeedSpec]) -> list[FeedSpec]:
 
 def default_feeds() -> list[FeedSpec]:
     """The bundled list of reputable outlets."""
-    text = resources.files("bot").joinpath("default_feeds.toml").read_text("utf-8")
+    text = resources.files("bot.news").joinpath("data", "default_feeds.toml").read_text("utf-8")
     return parse_feeds_toml(text, "bundled default_feeds.toml")
 
 

@@ -1,0 +1,1 @@
+"""Who gets what, when, exactly once: planning and the delivery ledger (no Telegram here)."""

@@ -1,0 +1,1 @@
+"""The news pipeline: fetch → parse → clean → relevance → cluster → summarise → rank → render."""

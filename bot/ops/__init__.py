@@ -1,0 +1,1 @@
+"""Operations: doctor, backup and status."""

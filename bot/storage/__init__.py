@@ -1,0 +1,1 @@
+"""SQLite storage: the schema and its migrations, and one repository module per kind of record."""
