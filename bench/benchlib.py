@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import os
 import platform
@@ -268,37 +267,13 @@ class DeliveryTimes:
 
 @contextmanager
 def instrument_delivery(times: DeliveryTimes) -> Iterator[DeliveryTimes]:
-    """Time plan() and Broadcaster.run() inside deliver_due without touching bot/ code.
+    """Time Broadcaster.run() inside deliver_due without touching bot/ code.
 
-    deliver_due looks both up at call time, so patching the module and class is enough; if a
-    later deliver_due stops calling plan(), planning is timed up to the start of sending.
+    deliver_due plans in batches before sending, so planning is timed up to the start of sending.
     """
-    from bot.delivery import planning as delivery
+    from bot.telegram import broadcast as delivery
 
-    original_plan: Callable[..., Any] = delivery.plan
     original_run = delivery.Broadcaster.run
-
-    def begin() -> None:
-        times.plan.wall_start, times.plan.cpu_start = time.monotonic(), time.process_time()
-
-    def end(result: tuple[int, int]) -> tuple[int, int]:
-        times.plan.wall_end, times.plan.cpu_end = time.monotonic(), time.process_time()
-        times.planned = result
-        if times.planning_over is not None:
-            times.planning_over.set()
-        return result
-
-    if inspect.iscoroutinefunction(original_plan):  # in case plan() becomes async
-
-        async def plan(*args: Any, **kwargs: Any) -> tuple[int, int]:
-            begin()
-            return end(await original_plan(*args, **kwargs))
-
-    else:
-
-        def plan(*args: Any, **kwargs: Any) -> tuple[int, int]:  # type: ignore[misc]
-            begin()
-            return end(original_plan(*args, **kwargs))
 
     async def run(self: Any) -> Any:
         b = times.broadcast
@@ -314,12 +289,10 @@ def instrument_delivery(times: DeliveryTimes) -> Iterator[DeliveryTimes]:
             if times.profile is not None:
                 times.profile.disable()
 
-    delivery.plan = plan  # type: ignore[assignment]
     delivery.Broadcaster.run = run  # type: ignore[method-assign]
     try:
         yield times
     finally:
-        delivery.plan = original_plan  # type: ignore[assignment]
         delivery.Broadcaster.run = original_run  # type: ignore[method-assign]
 
 

@@ -62,9 +62,10 @@ except ImportError:  # imported as bench.broadcast_bench from the repository roo
 from feed_server import FeedServer  # tests/ is on sys.path once benchlib is imported
 
 from bot.config import Settings
-from bot.delivery.planning import BroadcastStats, deliver_due
+from bot.delivery.ledger import BroadcastStats
 from bot.storage.db import open_db
 from bot.telegram.app import build_application, started
+from bot.telegram.broadcast import deliver_due
 
 FULL = {
     "subscribers": 10_000,

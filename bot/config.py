@@ -50,6 +50,9 @@ class Settings:
     delivery_check_seconds: int = 60
     broadcast_rate: float = 28.0
     paid_broadcast: bool = False
+    broadcast_part_gap_seconds: float = 1.05
+    broadcast_group_part_gap_seconds: float = 3.1
+    broadcast_retry_base_seconds: float = 0.2
 
 
 def _parse_bool(raw: str) -> bool:
@@ -101,6 +104,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError("must be zero or a positive number")
+    return value
+
+
 def _url(raw: str) -> str:
     if not re.match(r"https?://[^\s/]+", raw):
         raise ValueError("expected an http:// or https:// URL")
@@ -141,6 +151,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "delivery_check_seconds": _positive_int,
     "broadcast_rate": _positive_float,
     "paid_broadcast": _parse_bool,
+    "broadcast_part_gap_seconds": _non_negative_float,
+    "broadcast_group_part_gap_seconds": _non_negative_float,
+    "broadcast_retry_base_seconds": _non_negative_float,
 }
 
 

@@ -1,9 +1,9 @@
-"""Understanding the time zones people type: IANA names, cities and UTC offsets."""
+"""Time zones: understanding what people type (IANA names, cities, UTC offsets) and local delivery times."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta, timezone, tzinfo
+from datetime import datetime, time, timedelta, timezone, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -60,3 +60,18 @@ def zone(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise UnknownTimezone(f"I don't know the time zone {name!r}") from None
+
+
+def next_due(timezone: str, delivery_time: str, after: datetime) -> datetime:
+    """The first moment after ``after`` when the local clock in ``timezone`` shows ``delivery_time``."""
+    tz = zone(timezone)
+    hour, minute = (int(part) for part in delivery_time.split(":"))
+    local = after.astimezone(tz)
+    day = local.date()
+    for offset in range(3):
+        candidate = datetime.combine(day + timedelta(days=offset), time(hour, minute), tz)
+        # A wall time skipped by a DST jump resolves to the instant just after the jump.
+        candidate = candidate.astimezone(after.tzinfo)
+        if candidate > after:
+            return candidate
+    raise AssertionError("unreachable: a local time recurs within three days")

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
-from bot.delivery.planning import NOTHING_NEW, plan, select_stories
+from bot.delivery.ledger import record_sent_stories
+from bot.delivery.planning import NOTHING_NEW, plan_batches, select_stories
 from bot.models import Brief, Source, Story
-from bot.storage.chats import ensure_chat, record_sent, set_filter, set_subscribed
+from bot.storage.chats import ensure_chat, set_filter, set_subscribed
 from bot.storage.db import open_db
 
 NOW = datetime(2026, 11, 28, 7, tzinfo=UTC)
@@ -54,8 +55,8 @@ def test_nothing_new_is_one_short_line_and_shared_content_is_built_once(tmp_path
         _chat(db, chat_id)
     db.execute("update chats set next_due = ?", [(NOW - timedelta(minutes=1)).isoformat()])
     brief = Brief(NOW, 36, (_story("a", ["BBC"]),))
-    record_sent(db, 3, [("a", "BBC")], "latest", NOW)
-    assert plan(db, 1, brief, NOW, timedelta(hours=12)) == (3, 0)
+    record_sent_stories(db, 3, [("a", "BBC", False)], "latest", NOW)
+    assert plan_all(db, 1, brief, NOW, timedelta(hours=12)) == (3, 0)
     contents = {
         r["key"]: json.loads(r["messages"]) for r in db.query("select key, messages from contents")
     }
@@ -67,3 +68,9 @@ def test_nothing_new_is_one_short_line_and_shared_content_is_built_once(tmp_path
     assert keys[1] == keys[2] != keys[3]
     assert contents[keys[3]] == [NOTHING_NEW]
     assert "H a" in contents[keys[1]][0]
+
+
+def plan_all(db, brief_id, brief, now, grace):  # type: ignore[no-untyped-def]
+    """Run every planning batch, as the delivery job does; (planned, missed) in total."""
+    batches = list(plan_batches(db, brief_id, brief, now, grace))
+    return sum(b[0] for b in batches), sum(b[1] for b in batches)

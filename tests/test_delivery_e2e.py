@@ -12,11 +12,11 @@ from fake_telegram import FakeTelegram
 from telegram.ext import Application
 
 from bot.config import Settings
-from bot.delivery.planning import deliver_due
 from bot.ops.status import status_lines
 from bot.storage.chats import get_chat
 from bot.storage.news_store import iso
 from bot.telegram.app import build_application, started
+from bot.telegram.broadcast import deliver_due
 
 USER = 111
 DAILY = "Your daily Security Brief"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
 from sqlite_utils import Database
 
 from bot.config import Settings
 from bot.storage.news_store import iso
-from bot.timezones import zone
+from bot.timezones import next_due
 
 LENGTHS = {"short": 5, "full": 10}
 
@@ -56,21 +56,6 @@ def chat_from_row(row: dict) -> ChatSettings:
         topics=as_set(row["topics"]),
         next_due=row["next_due"],
     )
-
-
-def next_due(timezone: str, delivery_time: str, after: datetime) -> datetime:
-    """The first moment after ``after`` when the local clock in ``timezone`` shows ``delivery_time``."""
-    tz = zone(timezone)
-    hour, minute = (int(part) for part in delivery_time.split(":"))
-    local = after.astimezone(tz)
-    day = local.date()
-    for offset in range(3):
-        candidate = datetime.combine(day + timedelta(days=offset), time(hour, minute), tz)
-        # A wall time skipped by a DST jump resolves to the instant just after the jump.
-        candidate = candidate.astimezone(after.tzinfo)
-        if candidate > after:
-            return candidate
-    raise AssertionError("unreachable: a local time recurs within three days")
 
 
 def get_chat(db: Database, chat_id: int) -> ChatSettings | None:
@@ -175,25 +160,6 @@ def migrate_chat(db: Database, old_id: int, new_id: int, now: datetime) -> None:
         db.execute(
             "update or ignore sent_stories set chat_id = ? where chat_id = ?", [new_id, old_id]
         )
-
-
-def record_sent(
-    db: Database, chat_id: int, stories: list[tuple[str, str]], via: str, now: datetime
-) -> None:
-    """Remember which stories (id, fingerprint) a chat has been shown."""
-    db["sent_stories"].upsert_all(
-        [
-            {
-                "chat_id": chat_id,
-                "story_id": sid,
-                "fingerprint": fp,
-                "sent_at": iso(now),
-                "via": via,
-            }
-            for sid, fp in stories
-        ],
-        pk=("chat_id", "story_id"),
-    )
 
 
 def counts(db: Database) -> dict[str, int]:

@@ -27,7 +27,6 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.config import Settings
-from bot.delivery.planning import deliver_due
 from bot.news.feeds import load_feeds
 from bot.news.fetch import make_client
 from bot.news.newsroom import Newsroom
@@ -35,6 +34,7 @@ from bot.news.pipeline import utcnow
 from bot.storage.chats import ensure_chat, get_chat, set_subscribed
 from bot.storage.db import open_db
 from bot.telegram import handlers
+from bot.telegram.broadcast import deliver_due
 from bot.telegram.context import Services
 from bot.telegram.throttle import Throttle
 from bot.telegram.transport import AiohttpRequest

@@ -13,7 +13,7 @@ from telegram.error import BadRequest, RetryAfter, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.config import parse_hhmm
-from bot.delivery.planning import retry_seconds
+from bot.delivery.ledger import record_sent_stories
 from bot.news.newsroom import for_chat
 from bot.news.relevance import REGIONS
 from bot.news.render import render_html, split_messages
@@ -21,6 +21,7 @@ from bot.ops.status import status_lines
 from bot.storage import chats, news_store
 from bot.storage.news_store import story_fingerprint
 from bot.telegram import keyboards
+from bot.telegram.broadcast import retry_seconds
 from bot.telegram.context import Services
 from bot.timezones import UnknownTimezone, parse_timezone
 
@@ -195,10 +196,10 @@ async def latest(update: Update, context: Context) -> None:
         await _reply(update, message)
     if result.problem:
         await _reply(update, "⚠️ " + result.problem)
-    chats.record_sent(
+    record_sent_stories(
         svc.db,
         chat.chat_id,
-        [(s.id, story_fingerprint(s)) for s in brief.stories],
+        [(s.id, story_fingerprint(s), False) for s in brief.stories],
         "latest",
         svc.clock(),
     )

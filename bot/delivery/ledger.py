@@ -1,0 +1,168 @@
+"""The delivery ledger: pending deliveries, what each chat was sent, and broadcast records."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from bot.storage.chats import migrate_chat
+from bot.storage.news_store import iso
+
+log = logging.getLogger(__name__)
+
+PENDING_PAGE = 1000
+
+# (story id, fingerprint of its outlets, sent as an update?)
+SentStory = tuple[str, str, bool]
+
+
+@dataclass
+class PendingDelivery:
+    """One chat's unfinished daily brief."""
+
+    chat_id: int
+    local_date: str
+    content_key: str
+    next_part: int
+    attempts: int
+    due_at: str = ""
+
+
+@dataclass
+class BroadcastStats:
+    """Counts for one delivery run, logged and shown in /stats."""
+
+    due: int = 0
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    missed: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def duration(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.started
+
+
+def sent_stories(db: Database, chat_id: int) -> dict[str, tuple[str, int]]:
+    """Stories a chat has been shown: story id → (outlet fingerprint, times sent as an update)."""
+    return {
+        r[0]: (r[1] or "", r[2])
+        for r in db.execute(
+            "select story_id, fingerprint, updates from sent_stories where chat_id = ?", [chat_id]
+        )
+    }
+
+
+def record_sent_stories(
+    db: Database, chat_id: int, stories: Iterable[SentStory], via: str, now: datetime
+) -> None:
+    """Remember that a chat was shown these stories (the one writer of ``sent_stories``)."""
+    db.conn.executemany(
+        "insert into sent_stories (chat_id, story_id, fingerprint, sent_at, via, updates) "
+        "values (?, ?, ?, ?, ?, ?) on conflict(chat_id, story_id) do update set "
+        "fingerprint = excluded.fingerprint, sent_at = excluded.sent_at, via = excluded.via, "
+        "updates = updates + excluded.updates",
+        [(chat_id, sid, fp, iso(now), via, int(update)) for sid, fp, update in stories],
+    )
+
+
+def pending_count(db: Database) -> int:
+    """Deliveries planned but not yet finished."""
+    return db.execute("select count(*) from deliveries where status = 'pending'").fetchone()[0]
+
+
+def pending_page(
+    db: Database, after: tuple[str, int, str], limit: int = PENDING_PAGE
+) -> list[PendingDelivery]:
+    """Up to ``limit`` unfinished deliveries after ``after`` in (due_at, chat_id, local_date) order."""
+    return [
+        PendingDelivery(*r)
+        for r in db.execute(
+            "select chat_id, local_date, content_key, next_part, attempts, due_at "
+            "from deliveries where status = 'pending' and (due_at, chat_id, local_date) > (?, ?, ?) "
+            "order by due_at, chat_id, local_date limit ?",
+            [*after, limit],
+        )
+    ]
+
+
+def content(db: Database, key: str) -> tuple[list[str], list[SentStory]]:
+    """A planned brief's messages and the stories it carries."""
+    row = db.execute("select messages, stories from contents where key = ?", [key]).fetchone()
+    return json.loads(row[0]), [tuple(s) for s in json.loads(row[1])]
+
+
+def record_part_sent(db: Database, item: PendingDelivery, part: int) -> None:
+    """Message ``part`` reached the chat: a restart resumes after it."""
+    db.execute(
+        "update deliveries set next_part = ? where chat_id = ? and local_date = ?",
+        [part + 1, item.chat_id, item.local_date],
+    )
+    item.next_part = part + 1
+
+
+def move_delivery(db: Database, item: PendingDelivery, new_id: int, now: datetime) -> None:
+    """A group became a supergroup: its settings, history and this delivery move to the new id."""
+    migrate_chat(db, item.chat_id, new_id, now)
+    db.execute(
+        "update or replace deliveries set chat_id = ? where chat_id = ? and local_date = ?",
+        [new_id, item.chat_id, item.local_date],
+    )
+    item.chat_id = new_id
+
+
+def record_failure(
+    db: Database, item: PendingDelivery, reason: str, permanent: bool, max_attempts: int
+) -> bool:
+    """Count a failed attempt; return True when the delivery is given up for good."""
+    attempts = item.attempts + 1
+    hopeless = permanent or attempts >= max_attempts
+    db.execute(
+        "update deliveries set attempts = ?, last_error = ?, status = ? where chat_id = ? and local_date = ?",
+        [attempts, reason, "failed" if hopeless else "pending", item.chat_id, item.local_date],
+    )
+    return hopeless
+
+
+def record_delivered(
+    db: Database, item: PendingDelivery, stories: Iterable[SentStory], now: datetime
+) -> None:
+    """The whole brief reached the chat: mark it sent and remember its stories, atomically."""
+    with db.atomic():
+        db.execute(
+            "update deliveries set status = 'sent', sent_at = ? where chat_id = ? and local_date = ?",
+            [iso(now), item.chat_id, item.local_date],
+        )
+        record_sent_stories(db, item.chat_id, stories, "daily", now)
+
+
+def record_broadcast(db: Database, stats: BroadcastStats, started_at: datetime) -> None:
+    """Keep the run's figures for /stats and log them as one structured line."""
+    db["broadcasts"].insert(
+        {
+            "started_at": iso(started_at),
+            "finished_at": iso(started_at + timedelta(seconds=stats.duration)),
+            "due": stats.due,
+            "sent": stats.sent,
+            "failed": stats.failed,
+            "retried": stats.retried,
+            "duration": round(stats.duration, 3),
+        }
+    )
+    log.info(
+        "broadcast due=%d sent=%d failed=%d retried=%d missed=%d duration=%.1fs",
+        stats.due,
+        stats.sent,
+        stats.failed,
+        stats.retried,
+        stats.missed,
+        stats.duration,
+    )
