@@ -14,9 +14,9 @@ import click
 from sqlite_utils import Database
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.models import Brief, FeedSpec
+from bot.models import Brief, FeedSpec, FetchResult
 from bot.news.feeds import FeedsFileError, export_opml, feeds_to_toml, import_opml, load_feeds
-from bot.news.fetch import FetchResult, make_client
+from bot.news.fetch import make_client
 from bot.news.pipeline import RefreshReport, build_brief, refresh, utcnow
 from bot.news.render import render_html, render_json, render_text
 from bot.storage import news_store

@@ -70,3 +70,30 @@ class Brief:
     def top(self, count: int) -> Brief:
         """The same brief cut to its ``count`` best stories."""
         return replace(self, stories=self.stories[:count])
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What the server told us last time, for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class FetchResult:
+    """The outcome of fetching one feed."""
+
+    spec: FeedSpec
+    status: int | None = None
+    body: bytes = b""
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        """True when the server answered 304 to our conditional request."""
+        return self.status == 304

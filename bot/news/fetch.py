@@ -5,46 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import httpx
 
 from bot.config import USER_AGENT
-from bot.models import FeedSpec
+from bot.models import FeedSpec, FetchResult, Validators
 
 ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
-
-
-@dataclass(frozen=True)
-class Validators:
-    """What the server told us last time, for a conditional GET."""
-
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-@dataclass
-class FetchResult:
-    """The outcome of fetching one feed."""
-
-    spec: FeedSpec
-    status: int | None = None
-    body: bytes = b""
-    content_type: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    error: str | None = None
-    elapsed: float = 0.0
-
-    @property
-    def not_modified(self) -> bool:
-        """True when the server answered 304 to our conditional request."""
-        return self.status == 304
-
-    @property
-    def ok(self) -> bool:
-        """True when there is a body to parse or the feed is unchanged."""
-        return self.error is None
 
 
 class BodyTooLarge(Exception):

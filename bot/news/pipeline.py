@@ -11,9 +11,9 @@ import httpx
 from sqlite_utils import Database
 
 from bot.config import Settings
-from bot.models import Article, Brief, FeedSpec, Source, Story
+from bot.models import Article, Brief, FeedSpec, FetchResult, Source, Story
 from bot.news.cluster import cluster_articles, cosine, tfidf
-from bot.news.fetch import FetchResult, fetch_all
+from bot.news.fetch import fetch_all
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
 from bot.news.relevance import score_article

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot.models import Article, Brief, FeedSpec, Source, Story
-from bot.news.fetch import FetchResult, Validators
+from bot.models import Article, Brief, FeedSpec, FetchResult, Source, Story, Validators
 
 MAX_BACKOFF = timedelta(hours=12)
 
