@@ -53,6 +53,7 @@ class Settings:
     broadcast_part_gap_seconds: float = 1.05
     broadcast_group_part_gap_seconds: float = 3.1
     broadcast_retry_base_seconds: float = 0.2
+    delivery_lease_seconds: float = 60.0
 
 
 def _parse_bool(raw: str) -> bool:
@@ -154,6 +155,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "broadcast_part_gap_seconds": _non_negative_float,
     "broadcast_group_part_gap_seconds": _non_negative_float,
     "broadcast_retry_base_seconds": _non_negative_float,
+    "delivery_lease_seconds": _positive_float,
 }
 
 

@@ -462,6 +462,11 @@ class FakeTelegram:
         # Fault injection.
         self.fail_ratio_5xx = 0.0
         self.drop_ratio = 0.0
+        # "after": the message is delivered, then the connection closes before the answer (what a
+        # client sees as a timeout after sending); "before": the request is lost unprocessed.
+        self.drop_mode = "after"
+        # Chats whose sendMessage gets "200 OK" with a body that is not JSON (a broken proxy).
+        self.garbage_for: set[int] = set()
         self.force_429 = 0
         self.retry_after_seconds = 1
         self.fault_methods: set[str] = {"sendmessage"}  # lower-case method names subject to faults
@@ -768,15 +773,23 @@ class FakeTelegram:
             handler = self._methods.get(method.lower())
             if handler is None:
                 raise _ApiError(404, "Not Found")
+            drop = False
+            if (
+                method.lower() == "sendmessage"
+                and _int_or_none(params.get("chat_id")) in self.garbage_for
+            ):
+                return web.Response(body=b"<html>upstream says hi</html>", content_type="text/html")
             if method.lower() in self.fault_methods:
                 if self.hold_after is not None and self.stats["accepted"] >= self.hold_after:
                     # Held requests are never processed: the crash test kills the bot meanwhile,
                     # and aiohttp cancels this handler when the client's connection goes away.
                     await self._released.wait()
-                self._inject_faults(request, method, params)
+                drop = self._inject_faults(request, method, params)
             result = handler(params)
             if asyncio.iscoroutine(result):
                 result = await result
+            if drop:
+                self._drop(request, method, params, processed=True)
         except _Dropped:
             # The transport is already closed; aiohttp discards whatever is returned here.
             return web.Response(status=500)
@@ -803,9 +816,26 @@ class FakeTelegram:
             }
         )
 
-    def _inject_faults(self, request: web.Request, method: str, params: dict[str, Any]) -> None:
+    def _inject_faults(self, request: web.Request, method: str, params: dict[str, Any]) -> bool:
+        """Raise the fault chosen for this call; True if its answer is to be dropped afterwards."""
         if self.drop_ratio > 0 and self._rng.random() < self.drop_ratio:
-            self.stats["dropped"] += 1
+            if self.drop_mode == "after":
+                return True
+            self._drop(request, method, params, processed=False)
+        if self.fail_ratio_5xx > 0 and self._rng.random() < self.fail_ratio_5xx:
+            code = self._rng.choice((500, 502))
+            raise _ApiError(code, "Internal Server Error" if code == 500 else "Bad Gateway")
+        if self.force_429 > 0:
+            self.force_429 -= 1
+            raise _too_many_requests(self.retry_after_seconds)
+        return False
+
+    def _drop(
+        self, request: web.Request, method: str, params: dict[str, Any], *, processed: bool
+    ) -> None:
+        """Close the connection without an answer (after carrying the call out, if ``processed``)."""
+        self.stats["dropped"] += 1
+        if not processed:
             self.stats["rejected"] += 1
             self.rejected.append(
                 {
@@ -815,15 +845,9 @@ class FakeTelegram:
                     "description": "connection dropped without a response",
                 }
             )
-            if request.transport is not None:
-                request.transport.close()
-            raise _Dropped
-        if self.fail_ratio_5xx > 0 and self._rng.random() < self.fail_ratio_5xx:
-            code = self._rng.choice((500, 502))
-            raise _ApiError(code, "Internal Server Error" if code == 500 else "Bad Gateway")
-        if self.force_429 > 0:
-            self.force_429 -= 1
-            raise _too_many_requests(self.retry_after_seconds)
+        if request.transport is not None:
+            request.transport.close()
+        raise _Dropped
 
     # ---------------------------------------------------------------- helpers
 
@@ -1297,6 +1321,13 @@ class FakeTelegram:
 # --------------------------------------------------------------------------------------------
 # Request/response helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _error_response(

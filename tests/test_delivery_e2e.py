@@ -13,7 +13,7 @@ from telegram.ext import Application
 
 from bot.config import Settings
 from bot.ops.status import status_lines
-from bot.storage.chats import get_chat
+from bot.storage.chats import ensure_chat, get_chat, set_subscribed
 from bot.storage.news_store import iso
 from bot.telegram.app import build_application, started
 from bot.telegram.broadcast import deliver_due
@@ -116,9 +116,11 @@ async def test_faults_still_give_every_chat_exactly_one_brief(
             blocked
         ]  # refused once, never retried
         last = svc.db.execute(
-            "select due, sent, failed, retried from broadcasts order by id limit 1"
+            "select due, sent, failed, retried, unconfirmed from broadcasts order by id limit 1"
         ).fetchone()
         assert last[0] == 300 and last[1] + last[2] == 300 and last[3] > 0
+        # Dropped answers: delivered, not confirmed, and (by the at-most-once rule) not re-sent.
+        assert last[4] == fake.stats["dropped"] > 0
         stats_line = next(
             line for line in status_lines(svc.db, settings, clock.now) if "broadcast" in line
         )
@@ -151,6 +153,8 @@ async def test_interrupted_multi_part_brief_resumes_from_first_unsent_part(
     app, settings = _broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data["services"]
+        ensure_chat(svc.db, 42, "private", None, settings, clock.now)
+        set_subscribed(svc.db, 42, True, clock.now)  # next due tomorrow: only the resumption runs
         svc.db["contents"].insert(
             {
                 "key": "k",

@@ -370,15 +370,20 @@ async def test_5xx_and_dropped_connections(bot: Bot, fake: FakeTelegram) -> None
         await bot.send_message(ALICE, "x")
     assert fake.stats["5xx"] == 1
     fake.fail_ratio_5xx = 0.0
-    fake.drop_ratio = 1.0
+    fake.drop_ratio, fake.drop_mode = 1.0, "before"
     with pytest.raises(NetworkError):
         await bot.send_message(ALICE, "lost")
     assert fake.stats["dropped"] == 1
     assert fake.rejected[-1]["error_code"] == 0
     assert fake.messages_to(ALICE) == []
+    fake.drop_mode = "after"  # delivered, but the answer never comes back
+    with pytest.raises(NetworkError):
+        await bot.send_message(ALICE, "arrived unconfirmed")
+    assert fake.stats["dropped"] == 2
+    assert [m["text"] for m in fake.messages_to(ALICE)] == ["arrived unconfirmed"]
     fake.drop_ratio = 0.0
     await bot.send_message(ALICE, "delivered")  # the server survives a dropped connection
-    assert [m["text"] for m in fake.messages_to(ALICE)] == ["delivered"]
+    assert [m["text"] for m in fake.messages_to(ALICE)][-1] == "delivered"
 
 
 @pytest.mark.asyncio

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
@@ -20,10 +21,17 @@ def _free_port() -> int:
 
 
 def _read_until(proc: subprocess.Popen, pattern: str, timeout: float = 60) -> str:
+    """Read the process's output until ``pattern`` appears, failing (never hanging) after ``timeout``."""
     seen, deadline = "", time.monotonic() + timeout
+    fd = proc.stdout.fileno()
     while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        seen += line
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        seen += chunk.decode(errors="replace")
         if re.search(pattern, seen):
             return seen
     raise AssertionError(f"no {pattern!r} in output: {seen[-2000:]}")

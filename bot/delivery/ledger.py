@@ -20,6 +20,8 @@ PENDING_PAGE = 1000
 
 # (story id, fingerprint of its outlets, sent as an update?)
 SentStory = tuple[str, str, bool]
+# The same plus the index of the message that carries it.
+PlannedStory = tuple[str, str, bool, int]
 
 
 @dataclass
@@ -43,6 +45,7 @@ class BroadcastStats:
     failed: int = 0
     retried: int = 0
     missed: int = 0
+    unconfirmed: int = 0  # parts whose send went out but got no answer: not re-sent
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -65,7 +68,7 @@ def record_sent_stories(
     db: Database, chat_id: int, stories: Iterable[SentStory], via: str, now: datetime
 ) -> None:
     """Remember that a chat was shown these stories (the one writer of ``sent_stories``)."""
-    db.conn.executemany(
+    db.conn.executemany(  # sqlite-utils has no executemany of its own
         "insert into sent_stories (chat_id, story_id, fingerprint, sent_at, via, updates) "
         "values (?, ?, ?, ?, ?, ?) on conflict(chat_id, story_id) do update set "
         "fingerprint = excluded.fingerprint, sent_at = excluded.sent_at, via = excluded.via, "
@@ -94,10 +97,25 @@ def pending_page(
     ]
 
 
-def content(db: Database, key: str) -> tuple[list[str], list[SentStory]]:
-    """A planned brief's messages and the stories it carries."""
+def still_wanted(db: Database, chat_id: int) -> bool:
+    """Whether the chat is still subscribed and reachable (it may have left since planning)."""
+    row = db.execute("select subscribed, active from chats where chat_id = ?", [chat_id]).fetchone()
+    return row is not None and bool(row[0]) and bool(row[1])
+
+
+def cancel(db: Database, item: PendingDelivery, reason: str) -> None:
+    """Drop a planned delivery that must not go out any more."""
+    db.execute(
+        "update deliveries set status = 'cancelled', last_error = ? where chat_id = ? and local_date = ?",
+        [reason, item.chat_id, item.local_date],
+    )
+
+
+def content(db: Database, key: str) -> tuple[list[str], list[PlannedStory]]:
+    """A planned brief's messages and the stories it carries, with the message of each."""
     row = db.execute("select messages, stories from contents where key = ?", [key]).fetchone()
-    return json.loads(row[0]), [tuple(s) for s in json.loads(row[1])]
+    # Rows planned before messages were noted per story carry three fields: count them as part 0.
+    return json.loads(row[0]), [(*s[:3], s[3] if len(s) > 3 else 0) for s in json.loads(row[1])]
 
 
 def record_part_sent(db: Database, item: PendingDelivery, part: int) -> None:
@@ -120,20 +138,33 @@ def move_delivery(db: Database, item: PendingDelivery, new_id: int, now: datetim
 
 
 def record_failure(
-    db: Database, item: PendingDelivery, reason: str, permanent: bool, max_attempts: int
+    db: Database,
+    item: PendingDelivery,
+    stories: Iterable[PlannedStory],
+    failure: tuple[str, bool],
+    max_attempts: int,
+    now: datetime,
 ) -> bool:
-    """Count a failed attempt; return True when the delivery is given up for good."""
+    """Count a failed attempt (reason, permanent?); True when the delivery is given up for good.
+
+    Stories in the messages that did reach the chat count as sent, so they are not repeated.
+    """
+    reason, permanent = failure
     attempts = item.attempts + 1
     hopeless = permanent or attempts >= max_attempts
-    db.execute(
-        "update deliveries set attempts = ?, last_error = ?, status = ? where chat_id = ? and local_date = ?",
-        [attempts, reason, "failed" if hopeless else "pending", item.chat_id, item.local_date],
-    )
+    with db.atomic():
+        db.execute(
+            "update deliveries set attempts = ?, last_error = ?, status = ? where chat_id = ? and local_date = ?",
+            [attempts, reason, "failed" if hopeless else "pending", item.chat_id, item.local_date],
+        )
+        if hopeless:
+            delivered = [s[:3] for s in stories if s[3] < item.next_part]
+            record_sent_stories(db, item.chat_id, delivered, "daily", now)
     return hopeless
 
 
 def record_delivered(
-    db: Database, item: PendingDelivery, stories: Iterable[SentStory], now: datetime
+    db: Database, item: PendingDelivery, stories: Iterable[PlannedStory], now: datetime
 ) -> None:
     """The whole brief reached the chat: mark it sent and remember its stories, atomically."""
     with db.atomic():
@@ -141,7 +172,7 @@ def record_delivered(
             "update deliveries set status = 'sent', sent_at = ? where chat_id = ? and local_date = ?",
             [iso(now), item.chat_id, item.local_date],
         )
-        record_sent_stories(db, item.chat_id, stories, "daily", now)
+        record_sent_stories(db, item.chat_id, [s[:3] for s in stories], "daily", now)
 
 
 def record_broadcast(db: Database, stats: BroadcastStats, started_at: datetime) -> None:
@@ -154,15 +185,17 @@ def record_broadcast(db: Database, stats: BroadcastStats, started_at: datetime) 
             "sent": stats.sent,
             "failed": stats.failed,
             "retried": stats.retried,
+            "unconfirmed": stats.unconfirmed,
             "duration": round(stats.duration, 3),
         }
     )
     log.info(
-        "broadcast due=%d sent=%d failed=%d retried=%d missed=%d duration=%.1fs",
+        "broadcast due=%d sent=%d failed=%d retried=%d missed=%d unconfirmed=%d duration=%.1fs",
         stats.due,
         stats.sent,
         stats.failed,
         stats.retried,
         stats.missed,
+        stats.unconfirmed,
         stats.duration,
     )

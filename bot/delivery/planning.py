@@ -14,7 +14,7 @@ from sqlite_utils import Database
 from bot.delivery.ledger import pending_count, sent_stories
 from bot.models import Brief, Story
 from bot.news.newsroom import matches
-from bot.news.render import render_html
+from bot.news.render import render_html, story_html
 from bot.storage.chats import ChatSettings, chat_from_row
 from bot.storage.news_store import from_iso, iso, story_fingerprint
 from bot.timezones import next_due, zone
@@ -56,6 +56,12 @@ def _render(brief: Brief, stories: tuple[Story, ...]) -> list[str]:
     if not stories:
         return [NOTHING_NEW]
     return render_html(replace(brief, stories=stories), title="Your daily Security Brief")
+
+
+def _part_of(messages: list[str], story: Story, number: int) -> int:
+    """Which message carries the story (so a brief cut short records only what was sent)."""
+    block = story_html(story, number)
+    return next((i for i, m in enumerate(messages) if block in m), len(messages) - 1)
 
 
 def plan_batches(
@@ -114,8 +120,13 @@ def _plan_one(
             [
                 key,
                 brief_id,
-                json.dumps(_render(brief, stories)),
-                json.dumps([[s.id, story_fingerprint(s), s.is_update] for s in stories]),
+                json.dumps(messages := _render(brief, stories)),
+                json.dumps(
+                    [
+                        [s.id, story_fingerprint(s), s.is_update, _part_of(messages, s, i)]
+                        for i, s in enumerate(stories, 1)
+                    ]
+                ),
                 iso(now),
             ],
         )

@@ -163,6 +163,13 @@ def _pending_order(db: Database) -> None:
     db.execute("drop index if exists deliveries_status")  # a prefix of the new one
 
 
+@MIGRATIONS(name="0006_leases")
+def _leases(db: Database) -> None:
+    # Who may run the broadcast: one holder at a time across processes (an old and a new deploy).
+    db["leases"].create({"name": str, "holder": str, "expires_at": float}, pk="name")
+    db["broadcasts"].add_column("unconfirmed", int, not_null_default=0)
+
+
 def open_db(path: Path | str) -> Database:
     """Open (creating if needed) the database at ``path``, in WAL mode, fully migrated."""
     path = Path(path)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlite_utils import Database
 from telegram import Bot
@@ -15,10 +19,12 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 
 from bot.config import Settings
 from bot.delivery import ledger
-from bot.delivery.ledger import BroadcastStats, PendingDelivery, SentStory
+from bot.delivery.ledger import BroadcastStats, PendingDelivery, PlannedStory
 from bot.delivery.planning import due_count, plan_batches
 from bot.news.newsroom import Newsroom
+from bot.storage import leases
 from bot.storage.chats import mark_inactive
+from bot.telegram.transport import SendUnconfirmed
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,11 @@ class Sent:
 
 
 @dataclass(frozen=True)
+class Unconfirmed:
+    """The request went out but no answer came; it is not sent again (see README, Daily delivery)."""
+
+
+@dataclass(frozen=True)
 class Migrated:
     """The group became a supergroup with this id."""
 
@@ -70,7 +81,7 @@ class Failed:
     permanent: bool
 
 
-Outcome = Sent | Migrated | Failed
+Outcome = Sent | Unconfirmed | Migrated | Failed
 
 
 class Broadcaster:
@@ -89,7 +100,7 @@ class Broadcaster:
         self.db, self.bot, self.clock, self.pacing = db, bot, clock, pacing
         self.workers, self.paid_broadcast = workers, paid_broadcast
         self._resume_at = 0.0  # monotonic time before which nobody sends (after a 429)
-        self._contents: dict[str, tuple[list[str], list[SentStory]]] = {}
+        self._contents: dict[str, tuple[list[str], list[PlannedStory]]] = {}
 
     async def run(self) -> BroadcastStats:
         """Send everything pending; one chat's failure never stops the others."""
@@ -109,12 +120,28 @@ class Broadcaster:
 
         async def worker() -> None:
             while (item := take()) is not None:
-                await self._deliver(item, stats)
+                await self._deliver_one(item, stats)
 
-        await asyncio.gather(*(worker() for _ in range(min(self.workers, stats.due) or 1)))
+        # Every worker runs to the end even if one fails, so no send outlives the run.
+        results = await asyncio.gather(
+            *(worker() for _ in range(min(self.workers, stats.due) or 1)), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("broadcast worker stopped: %r", result)
         return stats
 
-    def _content(self, key: str) -> tuple[list[str], list[SentStory]]:
+    async def _deliver_one(self, item: PendingDelivery, stats: BroadcastStats) -> None:
+        """Deliver one chat's brief; whatever goes wrong is recorded against that chat alone."""
+        try:
+            if not ledger.still_wanted(self.db, item.chat_id):
+                ledger.cancel(self.db, item, "unsubscribed or unreachable since planning")
+                return
+            await self._deliver(item, stats)
+        except Exception as exc:
+            self._fail(item, Failed(f"unexpected error: {exc!r}", permanent=False), stats)
+
+    def _content(self, key: str) -> tuple[list[str], list[PlannedStory]]:
         if key not in self._contents:
             self._contents[key] = ledger.content(self.db, key)
         return self._contents[key]
@@ -134,6 +161,8 @@ class Broadcaster:
             if isinstance(outcome, Failed):
                 self._fail(item, outcome, stats)
                 return
+            if isinstance(outcome, Unconfirmed):
+                stats.unconfirmed += 1
             # Committed after every part, so a restart resumes from the first unsent message.
             ledger.record_part_sent(self.db, item, part)
         ledger.record_delivered(self.db, item, stories, self.clock())
@@ -148,6 +177,9 @@ class Broadcaster:
             try:
                 await self._post(chat_id, text)
                 return Sent()
+            except SendUnconfirmed as exc:
+                log.warning("send to chat=%s unconfirmed (%s); not sent again", chat_id, exc)
+                return Unconfirmed()
             except RetryAfter as exc:
                 stats.retried += 1
                 self._resume_at = max(self._resume_at, time.monotonic() + retry_seconds(exc))
@@ -182,9 +214,19 @@ class Broadcaster:
         await self.bot.do_api_request("SendMessage", api_kwargs=params)
 
     def _fail(self, item: PendingDelivery, outcome: Failed, stats: BroadcastStats) -> None:
-        hopeless = ledger.record_failure(
-            self.db, item, outcome.reason, outcome.permanent, MAX_ATTEMPTS
-        )
+        try:
+            _, stories = self._content(item.content_key)
+            hopeless = ledger.record_failure(
+                self.db,
+                item,
+                stories,
+                (outcome.reason, outcome.permanent),
+                MAX_ATTEMPTS,
+                self.clock(),
+            )
+        except Exception as exc:  # the database itself failed: say so, keep the others going
+            log.error("could not record the failed delivery to chat=%s: %r", item.chat_id, exc)
+            hopeless = False
         stats.failed += 1
         log.warning(
             "delivery to chat=%s failed (%s)%s",
@@ -194,13 +236,52 @@ class Broadcaster:
         )
 
 
+LEASE = "broadcast"
+
+
+@cache
+def lease_holder() -> str:
+    """This process's name in the lease table."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def _keep_lease(db: Database, ttl: float) -> None:
+    while True:
+        await asyncio.sleep(ttl / 3)
+        leases.acquire(db, LEASE, lease_holder(), ttl)
+
+
 async def deliver_due(
     db: Database, newsroom: Newsroom, bot: Bot, settings: Settings, clock: Callable[[], datetime]
 ) -> BroadcastStats | None:
-    """One delivery check: plan whoever is due, then send everything pending."""
+    """One delivery check: plan whoever is due, then send everything pending.
+
+    Holds the database lease "broadcast" meanwhile, so that two processes on one database (an
+    old and a new deploy overlapping) never both send.
+    """
     now = clock()
     if not due_count(db, now):
         return None
+    ttl = settings.delivery_lease_seconds
+    if not leases.acquire(db, LEASE, lease_holder(), ttl):
+        log.info("delivery skipped: another process holds the broadcast lease")
+        return None
+    keeper = asyncio.create_task(_keep_lease(db, ttl))
+    try:
+        return await _plan_and_send(db, newsroom, bot, settings, clock, now)
+    finally:
+        keeper.cancel()
+        leases.release(db, LEASE, lease_holder())
+
+
+async def _plan_and_send(
+    db: Database,
+    newsroom: Newsroom,
+    bot: Bot,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    now: datetime,
+) -> BroadcastStats:
     cached = newsroom.cached()
     result = cached if newsroom.is_fresh(cached) else await newsroom.current()
     missed = 0

@@ -15,6 +15,10 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 
+class SendUnconfirmed(TimedOut):
+    """The request reached the server but no answer came back: Telegram may have acted on it."""
+
+
 class AiohttpRequest(BaseRequest):
     """A BaseRequest on one aiohttp session; non-file calls are sent as JSON."""
 
@@ -88,10 +92,13 @@ class AiohttpRequest(BaseRequest):
                 method, url, data=data, headers=headers, timeout=timeout
             ) as response:
                 return response.status, await response.read()
-        except TimeoutError as exc:
-            raise TimedOut from exc
-        except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # No connection, so the request certainly never reached the server.
+            raise NetworkError(f"could not connect ({type(exc).__name__})") from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise SendUnconfirmed(
+                f"no answer after the request was sent ({type(exc).__name__})"
+            ) from None
 
 
 def _unset(value: Any) -> bool:

@@ -1,0 +1,149 @@
+"""Exactly-once edges of the daily brief: leases, unexpected errors, chats that left, cut-short briefs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from botharness import Clock, subscribe_due
+from fake_telegram import FakeTelegram
+
+from bot.config import Settings
+from bot.delivery.planning import plan_batches
+from bot.storage import leases
+from bot.storage.chats import ensure_chat, mark_inactive, set_subscribed
+from bot.storage.news_store import iso
+from bot.telegram.app import build_application, started
+from bot.telegram.broadcast import LEASE, MAX_ATTEMPTS, deliver_due
+
+CHATS = list(range(2000, 2040))
+
+
+def _app(fake: FakeTelegram, settings: Settings, clock: Clock):  # type: ignore[no-untyped-def]
+    settings = replace(
+        settings, telegram_bot_token=fake.token, telegram_api_url=fake.url, broadcast_rate=800.0
+    )
+    return build_application(settings, clock=clock, schedule_jobs=False), settings
+
+
+async def test_a_lease_held_by_another_process_stops_this_one_sending(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chats(CHATS)
+    clock = Clock(datetime.now(UTC))
+    app, settings = _app(fake, replace(settings, delivery_lease_seconds=30), clock)
+    async with started(app, polling=False):
+        svc = app.bot_data["services"]
+        subscribe_due(svc.db, CHATS, clock.now)
+        # Another deploy of the bot, on the same database, is mid-broadcast.
+        assert leases.acquire(svc.db, LEASE, "old-deploy:1234", ttl=30)
+        assert await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock) is None
+        assert fake.sent == []
+        # Its lease lapses (it died): now this process sends, to each chat once.
+        svc.db.execute("update leases set expires_at = 0")
+        stats = await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert stats is not None and stats.sent == len(CHATS)
+        assert set(Counter(m["chat_id"] for m in fake.sent).values()) == {1}
+        assert svc.db.execute("select count(*) from leases").fetchone()[0] == 0  # released
+
+
+def test_lease_is_renewed_by_its_holder_and_refused_to_others(settings: Settings) -> None:
+    from bot.storage.db import open_db
+
+    db = open_db(settings.database_path)
+    assert leases.acquire(db, "job", "a", ttl=10, now=100.0)
+    assert not leases.acquire(db, "job", "b", ttl=10, now=105.0)
+    assert leases.acquire(db, "job", "a", ttl=10, now=108.0)  # renewed to 118
+    assert not leases.acquire(db, "job", "b", ttl=10, now=117.0)
+    assert leases.acquire(db, "job", "b", ttl=10, now=118.5)  # lapsed: taken over
+    leases.release(db, "job", "a")  # no longer a's to release
+    assert db.execute("select holder from leases").fetchone()[0] == "b"
+
+
+async def test_an_unexpected_error_for_one_chat_sends_nobody_twice(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chats(CHATS)
+    broken = CHATS[3]
+    fake.garbage_for = {broken}  # answered "200 OK" with HTML instead of JSON
+    clock = Clock(datetime.now(UTC))
+    app, settings = _app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data["services"]
+        subscribe_due(svc.db, CHATS, clock.now)
+        for _ in range(MAX_ATTEMPTS + 2):  # later checks retry only the failing chat
+            await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        per_chat = Counter(m["chat_id"] for m in fake.sent)
+        assert set(per_chat) == set(CHATS) - {broken}
+        assert set(per_chat.values()) == {1}
+        row = svc.db["deliveries"].get((broken, clock.now.date().isoformat()))
+        assert row["status"] == "failed" and row["attempts"] == MAX_ATTEMPTS
+        assert row["last_error"].startswith("unexpected error")
+        first = svc.db.execute(
+            "select due, sent, failed from broadcasts order by id limit 1"
+        ).fetchone()
+        assert first == (len(CHATS), len(CHATS) - 1, 1)
+
+
+async def test_chats_that_leave_after_planning_are_not_sent_their_planned_brief(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chats(CHATS)
+    clock = Clock(datetime.now(UTC))
+    app, settings = _app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data["services"]
+        subscribe_due(svc.db, CHATS, clock.now)
+        result = await svc.newsroom.current()
+        planned = list(
+            plan_batches(svc.db, result.brief_id, result.brief, clock.now, timedelta(hours=12))
+        )
+        assert planned == [(len(CHATS), 0)]
+        set_subscribed(svc.db, CHATS[0], False, clock.now)
+        mark_inactive(svc.db, CHATS[1], "Forbidden: bot was blocked by the user", clock.now)
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert set(m["chat_id"] for m in fake.sent) == set(CHATS[2:])
+        statuses = {
+            chat: svc.db["deliveries"].get((chat, clock.now.date().isoformat()))["status"]
+            for chat in CHATS[:3]
+        }
+        assert statuses == {CHATS[0]: "cancelled", CHATS[1]: "cancelled", CHATS[2]: "sent"}
+
+
+async def test_a_brief_cut_short_by_a_refused_part_records_the_stories_that_arrived(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chats([42])
+    clock = Clock(datetime.now(UTC))
+    app, settings = _app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data["services"]
+        ensure_chat(svc.db, 42, "private", None, settings, clock.now)
+        set_subscribed(svc.db, 42, True, clock.now)
+        svc.db["contents"].insert(
+            {
+                "key": "k",
+                "brief_id": 1,
+                # Part two is HTML Telegram refuses (400 can't parse entities).
+                "messages": '["<b>part one</b>", "<b>part two"]',
+                "stories": '[["s1", "BBC", false, 0], ["s2", "BBC,DW", false, 1]]',
+                "created_at": iso(clock.now),
+            }
+        )
+        svc.db["deliveries"].insert(
+            {
+                "chat_id": 42,
+                "local_date": "2026-11-28",
+                "due_at": iso(clock.now),
+                "content_key": "k",
+                "status": "pending",
+                "created_at": iso(clock.now),
+            }
+        )
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert [m["parsed_text"] for m in fake.messages_to(42)] == ["part one"]
+        row = svc.db["deliveries"].get((42, "2026-11-28"))
+        assert row["status"] == "failed" and "parse entities" in row["last_error"]
+        sent = [r["story_id"] for r in svc.db.query("select story_id from sent_stories")]
+        assert sent == ["s1"]
