@@ -233,3 +233,33 @@ async def test_webhook_mode_takes_updates_with_the_secret_and_serves_healthz(
             assert broken.status_code == 503 and json.loads(broken.text)["status"] == "error"
         stop.set()
         await server
+
+
+def _flag_read_only(path: Path) -> None:
+    """Mark a database file read-only in its header (byte 18, the write version), as SQLite
+    does for files it must not change: every write then fails with SQLITE_READONLY, for any
+    user (chmod would not stop root)."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    with path.open("r+b") as f:
+        f.seek(18)
+        f.write(b"\x03")
+
+
+def test_doctor_and_status_name_a_read_only_database(settings: Settings) -> None:
+    fetched = cli("fetch", **_env(settings))
+    assert fetched.returncode == 0, fetched.stderr
+    healthy = cli("status", **_env(settings))
+    assert healthy.stdout.splitlines()[-1] == "Database: writable"
+    _flag_read_only(settings.database_path)
+    doctor = cli("doctor", **_env(settings))
+    assert doctor.returncode == 1
+    assert (
+        f"✘ Database {settings.database_path}: disk problem: the database is read-only"
+        in doctor.stdout
+    ), doctor.stdout
+    status = cli("status", **_env(settings))
+    assert status.returncode == 0, status.stderr
+    assert "Database: ✘ the database is read-only" in status.stdout, status.stdout
+    assert "Traceback" not in status.stderr + doctor.stderr
