@@ -289,3 +289,20 @@ def test_disk_problems_are_classified_from_real_sqlite_errors(tmp_path: Path) ->
     assert storage_problem("OperationalError: attempt to write a readonly database") == (
         "the database is read-only"
     )
+
+
+async def test_the_scheduled_fetch_tells_admins_about_a_full_disk(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    from bot.telegram.app import _fetch_job
+
+    fake.add_private_chat(ADMIN)
+    settings = replace(settings, admin_chat_ids=frozenset({ADMIN}))
+    async with running_bot(fake, settings) as app:
+        db = app.bot_data.services.db
+        db.execute("VACUUM")
+        # No page may be added: every write that needs room fails with SQLITE_FULL.
+        db.execute(f"PRAGMA max_page_count = {db.execute('pragma page_count').fetchone()[0]}")
+        await _fetch_job(BotContext(app))
+        alert = (await fake.wait_for_messages(ADMIN, 1))[0]["parsed_text"]
+        assert "Disk or database problem: the disk is full" in alert

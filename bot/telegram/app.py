@@ -246,6 +246,9 @@ async def _delivery_job(context: BotContext) -> None:
 async def _fetch_job(context: BotContext) -> None:
     svc = context.services
     result = await svc.newsroom.current(force=True)
+    disk = handlers.refresh_storage_problem(svc) if result.problem else None
+    if disk:
+        await handlers.alert_admins(context, disk)
     log.info(
         "brief rebuilt: %d stories%s",
         len(result.brief.stories),

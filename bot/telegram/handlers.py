@@ -201,10 +201,10 @@ async def latest(update: Update, context: Context) -> None:
         note = "No stories match your region and topic filters right now. /settings changes them."
     for message in render_html(brief, empty_note=note):
         await _reply(update, message)
-    disk = _refresh_storage_problem(svc) if result.problem else None
+    disk = refresh_storage_problem(svc) if result.problem else None
     if disk:
         # Feeds are fine; our disk is not: say so, rather than blame the news feeds.
-        await _alert_admins(context, disk)
+        await alert_admins(context, disk)
         await _reply(
             update,
             "⚠️ I have a problem on my side (my storage is failing), so I couldn't refresh the "
@@ -549,7 +549,7 @@ async def migrated(update: Update, context: Context) -> None:
         chats.migrate_chat(svc.db, message.migrate_from_chat_id, message.chat.id, svc.clock())
 
 
-def _refresh_storage_problem(svc: Services) -> str | None:
+def refresh_storage_problem(svc: Services) -> str | None:
     """Plain words when the last refresh failed because of our disk or database, else None."""
     report = svc.newsroom.last_report
     errors = [svc.newsroom.last_refresh_error, *(report.failed.values() if report else [])]
@@ -560,7 +560,7 @@ def _refresh_storage_problem(svc: Services) -> str | None:
     return probe_storage(svc.db)
 
 
-async def _alert_admins(context: Context, problem: str) -> None:
+async def alert_admins(context: Context, problem: str) -> None:
     """Tell the admins about a disk or database problem, at most once per interval."""
     svc = context.services
     now = time.monotonic()
@@ -584,7 +584,8 @@ async def on_error(update: object, context: Context) -> None:
     """The fault boundary of one update: log it with its chat; the user gets one short reply."""
     error = context.error
     chat = update.effective_chat if isinstance(update, Update) else None
-    where = f"chat {chat.id}" if chat is not None else "no chat"
+    job = context.job.name if context.job is not None else None
+    where = f"chat {chat.id}" if chat is not None else (f"job {job}" if job else "no chat")
     disk = storage_problem(error) if isinstance(error, sqlite3.Error | OSError) else None
     if isinstance(error, Forbidden | NetworkError):
         # Blocked, kicked, or Telegram unreachable: nothing to fix here and no one to tell.
@@ -594,11 +595,11 @@ async def on_error(update: object, context: Context) -> None:
         log.error("update in %s failed: disk or database problem: %s", where, disk)
     else:
         log.error("update in %s failed: %s: %s", where, type(error).__name__, error, exc_info=error)
-    if chat is None:
-        return
     try:
         if disk:
-            await _alert_admins(context, disk)
+            await alert_admins(context, disk)
+        if chat is None:
+            return
         await chat.send_message(
             STORAGE_REPLY
             if disk
