@@ -250,7 +250,10 @@ def status(ctx: click.Context) -> None:
     """Subscribers, last fetch, last brief, last broadcast and failing feeds."""
     from bot.ops.status import status_report
 
-    click.echo("\n".join(status_report(_settings(ctx), utcnow())))
+    lines, healthy = status_report(_settings(ctx), utcnow())
+    click.echo("\n".join(lines))
+    if not healthy:
+        ctx.exit(1)  # the Docker health check relies on this
 
 
 @cli.command()

@@ -251,7 +251,7 @@ def test_doctor_and_status_name_a_read_only_database(settings: Settings) -> None
     fetched = cli("fetch", **_env(settings))
     assert fetched.returncode == 0, fetched.stderr
     healthy = cli("status", **_env(settings))
-    assert healthy.stdout.splitlines()[-1] == "Database: writable"
+    assert healthy.returncode == 0 and healthy.stdout.splitlines()[-1] == "Database: writable"
     _flag_read_only(settings.database_path)
     doctor = cli("doctor", **_env(settings))
     assert doctor.returncode == 1
@@ -260,6 +260,6 @@ def test_doctor_and_status_name_a_read_only_database(settings: Settings) -> None
         in doctor.stdout
     ), doctor.stdout
     status = cli("status", **_env(settings))
-    assert status.returncode == 0, status.stderr
+    assert status.returncode == 1, status.stderr  # unhealthy: the Docker health check fails
     assert "Database: ✘ the database is read-only" in status.stdout, status.stdout
     assert "Traceback" not in status.stderr + doctor.stderr

@@ -139,17 +139,20 @@ def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
     return lines
 
 
-def status_report(settings: Settings, now: datetime) -> list[str]:
-    """``securitybrief status``: the status lines, or plain words when the database fails."""
+def status_report(settings: Settings, now: datetime) -> tuple[list[str], bool]:
+    """``securitybrief status``: the status lines, and False when the database is not usable."""
     try:
         db = open_db(settings.database_path)
     except (sqlite3.Error, OSError) as exc:
         words = storage_problem(exc) or "the database cannot be used"
-        return [f"Database: ✘ {words} ({settings.database_path}): {type(exc).__name__}: {exc}"]
+        return [
+            f"Database: ✘ {words} ({settings.database_path}): {type(exc).__name__}: {exc}"
+        ], False
     try:
-        return status_lines(db, settings, now)
+        lines = status_lines(db, settings, now)
     finally:
         db.close()
+    return lines, lines[-1] == "Database: writable"
 
 
 def health(db: Database, settings: Settings, now: datetime) -> dict:
