@@ -100,6 +100,7 @@ def test_the_token_appears_in_no_output_whatever_the_api_does(
     for name, (code, output) in outputs.items():
         assert code != 0, f"{name}: {output[-2000:]}"
         assert SECRET_PART not in output, f"{name} leaked the token:\n{output}"
+        assert "Unclosed client session" not in output, f"{name}: {output[-2000:]}"
     for name in ("unreachable", "stalling", "not JSON"):
         assert "Could not start: the Bot API at" in outputs[name][1], outputs[name][1][-2000:]
     malformed = outputs["malformed port"][1]

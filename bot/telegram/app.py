@@ -272,7 +272,13 @@ def run(settings: Settings) -> None:
         if settings.webhook_url:
             asyncio.run(_run_webhook(app, settings))
         else:
-            app.run_polling(allowed_updates=Update.ALL_TYPES)
+            try:
+                app.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
+            finally:
+                loop = asyncio.get_event_loop()
+                # A start that failed in getMe leaves the transport open: close it quietly.
+                loop.run_until_complete(app.bot.request.shutdown())
+                loop.close()
     except InvalidToken:
         log.error("Telegram rejected TELEGRAM_BOT_TOKEN; check it with `securitybrief doctor`.")
         sys.exit(1)
@@ -296,7 +302,11 @@ async def _run_webhook(app: Application, settings: Settings) -> None:
 @asynccontextmanager
 async def started(app: Application, polling: bool = True) -> AsyncIterator[Application]:
     """Run ``app`` inside an existing event loop (tests, terminal mode), with post_init/post_shutdown."""
-    await app.initialize()
+    try:
+        await app.initialize()
+    except BaseException:
+        await app.bot.request.shutdown()  # initialize opened the transport before it failed
+        raise
     try:
         if app.post_init:
             await app.post_init(app)
