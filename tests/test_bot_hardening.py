@@ -14,6 +14,9 @@ import pytest
 from botharness import Clock, running_bot, wait_until
 from fake_telegram import FakeTelegram
 from feed_server import FeedServer
+from sqlite_utils import Database
+from telegram import Update
+from telegram.ext import TypeHandler
 
 from bot.config import Settings
 from bot.ops.status import probe_storage, storage_problem
@@ -44,8 +47,6 @@ async def test_handlers_get_typed_services_through_context_types(
         seen.append(context)
 
     async with running_bot(fake, settings) as app:
-        from telegram.ext import TypeHandler
-
         app.add_handler(TypeHandler(object, spy), group=-2)
         fake.send_text(ALICE, "/help")
         await fake.wait_for_messages(ALICE, 1)
@@ -131,8 +132,6 @@ async def test_the_ordered_processor_forgets_idle_chats() -> None:
         order.append(name)
 
     def update(chat_id: int, update_id: int) -> object:
-        from telegram import Update
-
         return Update.de_json(
             {
                 "update_id": update_id,
@@ -232,9 +231,9 @@ async def test_commands_for_other_bots_in_a_group_are_ignored(
         assert not any("I don't know" in t for t in _texts(fake, GROUP))
 
 
-def _make_read_only(db: object) -> None:
+def _make_read_only(db: Database) -> None:
     # query_only makes SQLite refuse every write with SQLITE_READONLY, as a read-only disk does.
-    db.execute("PRAGMA query_only = ON")  # type: ignore[attr-defined]
+    db.execute("PRAGMA query_only = ON")
 
 
 async def test_a_read_only_database_is_named_to_users_and_admins(
@@ -284,6 +283,15 @@ def test_disk_problems_are_classified_from_real_sqlite_errors(tmp_path: Path) ->
     db.execute("VACUUM")  # no free pages left: the next table needs a new one
     db.execute(f"PRAGMA max_page_count = {db.execute('pragma page_count').fetchone()[0]}")
     assert probe_storage(db) == "the disk is full"
+    db.execute("PRAGMA max_page_count = 1000000")
+    # Another process holding the write lock is not a disk problem, and the probe does not wait.
+    other = sqlite3.connect(tmp_path / "x.db")
+    other.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    assert probe_storage(db) is None
+    assert time.monotonic() - started < 1
+    other.rollback()
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 10000  # restored
     assert storage_problem(OSError(28, "No space left on device")) == "the disk is full"
     assert storage_problem(ValueError("readonly")) is None  # not a disk error, whatever it says
     assert storage_problem("OperationalError: attempt to write a readonly database") == (

@@ -61,6 +61,9 @@ def probe_storage(db: Database) -> str | None:
     """Try a small write and roll it back; plain words when the disk or database refuses it."""
     if db.conn.in_transaction:
         return None  # someone is writing right now, so writing works
+    waited = db.execute("PRAGMA busy_timeout").fetchone()[0]
+    # Called on the bot's event loop: never wait long for another process's write lock.
+    db.execute("PRAGMA busy_timeout = 100")
     try:
         db.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -69,7 +72,9 @@ def probe_storage(db: Database) -> str | None:
         finally:
             db.conn.execute("ROLLBACK")
     except (sqlite3.Error, OSError) as exc:
-        return storage_problem(exc) or f"the database refused a write ({exc})"
+        return storage_problem(exc)  # None when merely busy: that is not a disk problem
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(waited)}")
     return None
 
 

@@ -271,9 +271,12 @@ async def timezone_command(update: Update, context: Context) -> None:
     try:
         name = parse_timezone(raw)
     except UnknownTimezone as exc:
+        reason = str(exc).replace(repr(raw), repr(_shorten(raw)))
+        if len(reason) > 3 * ECHO_LIMIT:  # the input was quoted in some other form
+            reason = f"I don't know the time zone “{_shorten(raw)}”"
         return await _reply(
             update,
-            f"{_esc(str(exc).replace(repr(raw), repr(_shorten(raw))))}. Use a name like <code>Europe/Berlin</code>, <code>America/New_York</code>, "
+            f"{_esc(reason)}. Use a name like <code>Europe/Berlin</code>, <code>America/New_York</code>, "
             "<code>Asia/Kolkata</code>, or an offset like <code>UTC+5:30</code>.",
         )
     if not await _may_change(update, context):
