@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
@@ -47,13 +48,20 @@ log = logging.getLogger(__name__)
 MAX_CONCURRENT_UPDATES = 256
 
 
+@dataclass
+class _Turns:
+    """One chat's queue: a FIFO lock and how many of its updates hold or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    count: int = 0
+
+
 class ChatOrderedProcessor(BaseUpdateProcessor):
     """Updates from different chats run concurrently; each chat's updates run one at a time, in order."""
 
     def __init__(self, max_concurrent_updates: int = MAX_CONCURRENT_UPDATES) -> None:
         super().__init__(max_concurrent_updates)
-        # chat id -> [lock, number of updates holding or waiting for it]; dropped at zero.
-        self._chats: dict[int, list] = {}
+        self._chats: dict[int, _Turns] = {}  # only chats with an update running or waiting
 
     async def do_process_update(self, update: object, coroutine: Awaitable[object]) -> None:
         """Wait for this chat's earlier updates (asyncio.Lock wakes waiters in FIFO order)."""
@@ -61,14 +69,14 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
         if key is None:
             await coroutine
             return
-        entry = self._chats.setdefault(key, [asyncio.Lock(), 0])
-        entry[1] += 1
+        turns = self._chats.setdefault(key, _Turns())
+        turns.count += 1
         try:
-            async with entry[0]:
+            async with turns.lock:
                 await coroutine
         finally:
-            entry[1] -= 1
-            if entry[1] == 0:
+            turns.count -= 1
+            if turns.count == 0:
                 del self._chats[key]
 
     def waiting_chats(self) -> int:
