@@ -222,7 +222,7 @@ async def broadcast(
         app = build_application(settings, schedule_jobs=False)
         times = benchlib.DeliveryTimes(profile=profile)
         async with started(app, polling=False):
-            svc = app.bot_data["services"]
+            svc = app.bot_data.services
             fake_cpu0 = fake.stats()["cpu"]
             ticker = (
                 asyncio.create_task(_progress(fake, n, progress_every)) if progress_every else None
@@ -396,7 +396,7 @@ async def latest_run(ctx: Context, name: str, n: int, rate: float | None) -> Lat
     parts = 0
     try:
         async with started(app, polling=True):
-            svc = app.bot_data["services"]
+            svc = app.bot_data.services
             await svc.newsroom.current()  # the brief is built and cached before timing
             begin = time.perf_counter()
             for i, chat in enumerate(chats):
@@ -489,7 +489,7 @@ def memory_child(config: dict[str, Any]) -> None:
         times = benchlib.DeliveryTimes(planning_over=asyncio.Event())
         assert times.planning_over is not None
         async with started(app, polling=False):
-            svc = app.bot_data["services"]
+            svc = app.bot_data.services
             rss_app = benchlib.rss_mb()
             stalls: list[float] = []
             watcher = asyncio.create_task(_watch_loop(stalls))

@@ -248,14 +248,12 @@ def run(ctx: click.Context, terminal: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Subscribers, last fetch, last brief, last broadcast and failing feeds."""
-    from bot.ops.status import status_lines
+    from bot.ops.status import status_report
 
-    settings = _settings(ctx)
-    db = open_db(settings.database_path)
-    try:
-        click.echo("\n".join(status_lines(db, settings, utcnow())))
-    finally:
-        db.close()
+    lines, healthy = status_report(_settings(ctx), utcnow())
+    click.echo("\n".join(lines))
+    if not healthy:
+        ctx.exit(1)  # the Docker health check relies on this
 
 
 @cli.command()

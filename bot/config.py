@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from datetime import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -115,7 +116,22 @@ def _non_negative_float(raw: str) -> float:
 def _url(raw: str) -> str:
     if not re.match(r"https?://[^\s/]+", raw):
         raise ValueError("expected an http:// or https:// URL")
+    try:
+        urlsplit(raw).port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        raise ValueError("the port is not a number from 1 to 65535") from None
     return raw.rstrip("/")
+
+
+WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _webhook_secret(raw: str) -> str:
+    """Telegram's rule for secret_token: 1-256 characters of A-Z, a-z, 0-9, _ and -."""
+    secret = raw.strip()
+    if not WEBHOOK_SECRET_PATTERN.fullmatch(secret):
+        raise ValueError("may only use A-Z, a-z, 0-9, _ and -, 1 to 256 characters")
+    return secret
 
 
 def _log_level(raw: str) -> str:
@@ -136,7 +152,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "admin_chat_ids": _parse_ids,
     "channel_id": str.strip,
     "webhook_url": _url,
-    "webhook_secret": str.strip,
+    "webhook_secret": _webhook_secret,
     "webhook_port": _positive_int,
     "webhook_listen": str.strip,
     "log_level": _log_level,

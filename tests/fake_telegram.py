@@ -458,6 +458,7 @@ class FakeTelegram:
             "rejected": 0,
         }
         self.webhook_url = ""
+        self.webhook_secret: str | None = None  # secret_token given to setWebhook
 
         # Fault injection.
         self.fail_ratio_5xx = 0.0
@@ -645,6 +646,18 @@ class FakeTelegram:
                 {"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}
             ]
         return self._enqueue({"message": message})
+
+    def edit_text(self, update_id: int, text: str) -> int:
+        """Enqueue an edited_message: the user edits the message sent as ``update_id``."""
+        original = next(u for u in self.updates if u["update_id"] == update_id)["message"]
+        message = {**json.loads(json.dumps(original)), "text": text, "edit_date": int(time.time())}
+        message.pop("entities", None)
+        command = _COMMAND_RE.match(text)
+        if command:
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}
+            ]
+        return self._enqueue({"edited_message": message})
 
     def press_button(
         self, chat_id: int, message_id: int, data: str, from_user: int | None = None
@@ -1302,6 +1315,7 @@ class FakeTelegram:
 
     def _set_webhook(self, params: dict[str, Any]) -> bool:
         self.webhook_url = str(params.get("url") or "")
+        self.webhook_secret = params.get("secret_token")
         return True
 
     def _delete_webhook(self, params: dict[str, Any]) -> bool:

@@ -78,7 +78,7 @@ async def test_new_user_subscribes_sets_time_and_zone_and_reads_latest(
         assert "Length: full (10 stories)" in fake.messages_to(USER)[-1]["parsed_text"]
         assert len(fake.messages_to(USER)) == 3, "settings must be edited in place"
 
-        db = app.bot_data["services"].db
+        db = app.bot_data.services.db
         chat = get_chat(db, USER)
         assert (chat.subscribed, chat.timezone, chat.delivery_time, chat.brief_length) == (
             True,
@@ -112,7 +112,7 @@ async def test_only_group_admins_change_a_group(fake: FakeTelegram, settings: Se
         assert "Only group admins" in reply["parsed_text"]
         reply = await _say(fake, -100200, "/subscribe@SecurityBriefBot", from_user=1)
         assert "Subscribed" in reply["parsed_text"]
-        chat = get_chat(app.bot_data["services"].db, -100200)
+        chat = get_chat(app.bot_data.services.db, -100200)
         assert chat.subscribed and chat.type == "group" and chat.delivery_time == "07:00"
     assert refused(fake) == []
 
@@ -147,7 +147,7 @@ async def test_typed_shortcuts_accept_offsets_and_cities(
         assert "UTC+05:30" in (await _say(fake, USER, "/timezone UTC+5:30"))["parsed_text"]
         assert "Europe/Berlin" in (await _say(fake, USER, "/timezone berlin"))["parsed_text"]
         assert "at 06:45" in (await _say(fake, USER, "/time 6:45"))["parsed_text"]
-        chat = get_chat(app.bot_data["services"].db, USER)
+        chat = get_chat(app.bot_data.services.db, USER)
         assert (chat.timezone, chat.delivery_time) == ("Europe/Berlin", "06:45")
 
 
@@ -180,7 +180,7 @@ async def test_unsubscribe_keeps_settings(fake: FakeTelegram, settings: Settings
         await _say(fake, USER, "/subscribe")
         await _say(fake, USER, "/time 10:15")
         assert "Unsubscribed" in (await _say(fake, USER, "/stop"))["parsed_text"]
-        db = app.bot_data["services"].db
+        db = app.bot_data.services.db
         assert get_chat(db, USER).next_due is None
         assert "10:15" in (await _say(fake, USER, "/subscribe"))["parsed_text"]
         assert get_chat(db, USER).subscribed
@@ -196,7 +196,7 @@ async def test_feed_failure_serves_last_good_brief(
         first = _texts(fake, USER)[-1]
         feed_server.stop()
         # Drop pooled keep-alive connections too, as a real network outage would.
-        newsroom = app.bot_data["services"].newsroom
+        newsroom = app.bot_data.services.newsroom
         await newsroom.client.aclose()
         newsroom.client = make_client(2.0)
         clock.advance(hours=2)
@@ -241,7 +241,7 @@ async def test_region_filter_from_the_settings_menu_shapes_latest(
             "Regions: Americas, Central Asia, East Asia and Pacific, Europe" in menu["parsed_text"]
         )
         fake.send_text(USER, "/latest")
-        db = app.bot_data["services"].db
+        db = app.bot_data.services.db
         await wait_until(
             lambda: db.execute("select count(*) from sent_stories").fetchone()[0], timeout=20
         )

@@ -52,7 +52,7 @@ async def test_brief_arrives_in_the_chosen_minute_once_and_next_day_has_new_stor
         first = await wait_until(lambda: _daily(fake, USER), timeout=20, what="daily brief")
         clock.advance(minutes=3)
         await asyncio.sleep(2.5)  # several more delivery checks
-        db = app.bot_data["services"].db
+        db = app.bot_data.services.db
         assert len(_daily(fake, USER)) == len(first) == 1
         day_one = first[0]["parsed_text"]
         assert day_one.startswith("🛡 " + DAILY)
@@ -63,7 +63,7 @@ async def test_brief_arrives_in_the_chosen_minute_once_and_next_day_has_new_stor
         )
         day_two = _daily(fake, USER)[1]["parsed_text"]
         assert _headlines(day_one) and _headlines(day_one).isdisjoint(_headlines(day_two))
-        db = app.bot_data["services"].db
+        db = app.bot_data.services.db
         dates = [
             r[0]
             for r in db.execute(
@@ -97,7 +97,7 @@ async def test_faults_still_give_every_chat_exactly_one_brief(
     clock = Clock(datetime.now(UTC))
     app, settings = _broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
-        svc = app.bot_data["services"]
+        svc = app.bot_data.services
         subscribe_due(svc.db, chats, clock.now)
         for _ in range(5):  # later delivery checks pick up what is still pending
             await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
@@ -135,7 +135,7 @@ async def test_group_upgraded_to_supergroup_gets_the_brief_at_its_new_id(
     clock = Clock(datetime.now(UTC))
     app, settings = _broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
-        svc = app.bot_data["services"]
+        svc = app.bot_data.services
         subscribe_due(svc.db, [-500], clock.now)
         stats = await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
         assert stats.sent == 1
@@ -152,7 +152,7 @@ async def test_interrupted_multi_part_brief_resumes_from_first_unsent_part(
     clock = Clock(datetime.now(UTC))
     app, settings = _broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
-        svc = app.bot_data["services"]
+        svc = app.bot_data.services
         ensure_chat(svc.db, 42, "private", None, settings, clock.now)
         set_subscribed(svc.db, 42, True, clock.now)  # next due tomorrow: only the resumption runs
         svc.db["contents"].insert(
@@ -188,7 +188,7 @@ async def test_blocking_the_bot_marks_the_subscriber_inactive(
         fake.send_text(USER, "/subscribe")
         await fake.wait_for_messages(USER, 1)
         fake.block_by_user(USER)
-        db = app.bot_data["services"].db
+        db = app.bot_data.services.db
         await wait_until(lambda: not get_chat(db, USER).active, what="inactive")
         assert get_chat(db, USER).next_due is None
         fake.unblock_by_user(USER)
@@ -202,7 +202,7 @@ async def test_channel_gets_the_daily_brief(fake: FakeTelegram, settings: Settin
     settings = replace(settings, channel_id="@briefchannel")
     app, settings = _broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
-        svc = app.bot_data["services"]
+        svc = app.bot_data.services
         channel = get_chat(svc.db, -1001234)
         assert channel.subscribed and channel.type == "channel"
         clock.now = datetime.fromisoformat(channel.next_due) + timedelta(minutes=1)

@@ -34,7 +34,7 @@ async def test_a_lease_held_by_another_process_stops_this_one_sending(
     clock = Clock(datetime.now(UTC))
     app, settings = _app(fake, replace(settings, delivery_lease_seconds=30), clock)
     async with started(app, polling=False):
-        svc = app.bot_data["services"]
+        svc = app.bot_data.services
         subscribe_due(svc.db, CHATS, clock.now)
         # Another deploy of the bot, on the same database, is mid-broadcast.
         assert leases.acquire(svc.db, LEASE, "old-deploy:1234", ttl=30)
@@ -70,7 +70,7 @@ async def test_an_unexpected_error_for_one_chat_sends_nobody_twice(
     clock = Clock(datetime.now(UTC))
     app, settings = _app(fake, settings, clock)
     async with started(app, polling=False):
-        svc = app.bot_data["services"]
+        svc = app.bot_data.services
         subscribe_due(svc.db, CHATS, clock.now)
         for _ in range(MAX_ATTEMPTS + 2):  # later checks retry only the failing chat
             await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
@@ -93,7 +93,7 @@ async def test_chats_that_leave_after_planning_are_not_sent_their_planned_brief(
     clock = Clock(datetime.now(UTC))
     app, settings = _app(fake, settings, clock)
     async with started(app, polling=False):
-        svc = app.bot_data["services"]
+        svc = app.bot_data.services
         subscribe_due(svc.db, CHATS, clock.now)
         result = await svc.newsroom.current()
         planned = list(
@@ -118,7 +118,7 @@ async def test_a_brief_cut_short_by_a_refused_part_records_the_stories_that_arri
     clock = Clock(datetime.now(UTC))
     app, settings = _app(fake, settings, clock)
     async with started(app, polling=False):
-        svc = app.bot_data["services"]
+        svc = app.bot_data.services
         ensure_chat(svc.db, 42, "private", None, settings, clock.now)
         set_subscribed(svc.db, 42, True, clock.now)
         svc.db["contents"].insert(

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 
-from bot.config import Settings
+from bot.config import WEBHOOK_SECRET_PATTERN, Settings
 from bot.models import FeedSpec
 from bot.news.feeds import FeedsFileError, load_feeds
 from bot.news.fetch import fetch_feed, make_client
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.pipeline import utcnow
+from bot.ops.status import probe_storage, storage_problem
 from bot.storage.db import MIGRATIONS, open_db
-
-_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 @dataclass(frozen=True)
@@ -41,13 +39,16 @@ def check_database(settings: Settings) -> Check:
     try:
         db = open_db(settings.database_path)
         try:
-            db.execute("create table if not exists _doctor (x)")
-            db.execute("drop table _doctor")
+            problem = probe_storage(db)
             pending = MIGRATIONS.pending(db)
         finally:
             db.close()
     except Exception as exc:  # noqa: BLE001 - any failure here is the finding
-        return Check(False, f"Database {settings.database_path}", f"not usable: {exc}")
+        words = storage_problem(exc)
+        detail = f"disk problem: {words} ({exc})" if words else f"not usable: {exc}"
+        return Check(False, f"Database {settings.database_path}", detail)
+    if problem:
+        return Check(False, f"Database {settings.database_path}", f"disk problem: {problem}")
     if pending:
         return Check(False, "Database", f"migrations not applied: {[m.name for m in pending]}")
     return Check(True, f"Database {settings.database_path}", "writable and migrated")
@@ -101,20 +102,26 @@ def check_webhook_settings(settings: Settings) -> list[Check]:
     if not settings.webhook_url:
         return [Check(True, "Mode", "long polling (WEBHOOK_URL not set)")]
     problems = []
+    notes = []
     if not settings.webhook_url.startswith("https://"):
         problems.append("WEBHOOK_URL must be https:// (Telegram only calls HTTPS webhooks)")
     if not settings.webhook_secret:
-        problems.append(
-            "WEBHOOK_SECRET is not set: anyone who finds the URL could send fake updates"
+        notes.append(
+            Check(
+                True,
+                "Webhook secret",
+                "WEBHOOK_SECRET not set: a random one is made at each start and registered with Telegram",
+            )
         )
-    elif not _SECRET.fullmatch(settings.webhook_secret):
+    elif not WEBHOOK_SECRET_PATTERN.fullmatch(settings.webhook_secret):
         problems.append("WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and -, 1 to 256 characters")
     if not 1 <= settings.webhook_port <= 65535:
         problems.append("WEBHOOK_PORT must be between 1 and 65535")
     if problems:
-        return [Check(False, "Webhook settings", p) for p in problems]
+        return [*(Check(False, "Webhook settings", p) for p in problems), *notes]
     return [
-        Check(True, "Webhook settings", f"{settings.webhook_url} → port {settings.webhook_port}")
+        Check(True, "Webhook settings", f"{settings.webhook_url} → port {settings.webhook_port}"),
+        *notes,
     ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -9,6 +11,71 @@ from sqlite_utils import Database
 
 from bot.config import Settings
 from bot.storage import chats, news_store
+from bot.storage.db import open_db
+
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorname) and errno values that mean
+# the disk or the database file, not our logic and not the network.
+_SQLITE_CODES = {
+    "SQLITE_READONLY": "the database is read-only",
+    "SQLITE_FULL": "the disk is full",
+    "SQLITE_IOERR": "the disk failed to read or write",
+    "SQLITE_CANTOPEN": "the database file cannot be opened",
+    "SQLITE_CORRUPT": "the database file is damaged",
+    "SQLITE_NOTADB": "the database file is damaged",
+}
+_ERRNOS = {
+    errno.EROFS: "the database is read-only",
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk is full",
+    errno.EIO: "the disk failed to read or write",
+}
+_MESSAGES = (
+    ("readonly", "the database is read-only"),
+    ("read-only", "the database is read-only"),
+    ("disk is full", "the disk is full"),
+    ("disk i/o error", "the disk failed to read or write"),
+    ("unable to open database", "the database file cannot be opened"),
+    ("malformed", "the database file is damaged"),
+    ("not a database", "the database file is damaged"),
+)
+
+
+def storage_problem(error: BaseException | str | None) -> str | None:
+    """Plain words for a disk or database-file failure ("the disk is full"); None for anything else."""
+    if error is None:
+        return None
+    if isinstance(error, sqlite3.Error):
+        name = getattr(error, "sqlite_errorname", "") or ""
+        for code, words in _SQLITE_CODES.items():
+            if name == code or name.startswith(code + "_"):
+                return words
+    if isinstance(error, OSError) and error.errno in _ERRNOS:
+        return _ERRNOS[error.errno]
+    if isinstance(error, BaseException) and not isinstance(error, sqlite3.Error | OSError):
+        return None  # only database and file errors are disk problems, whatever they say
+    text = str(error).lower()
+    return next((words for needle, words in _MESSAGES if needle in text), None)
+
+
+def probe_storage(db: Database) -> str | None:
+    """Try a small write and roll it back; plain words when the disk or database refuses it."""
+    if db.conn.in_transaction:
+        return None  # someone is writing right now, so writing works
+    waited = db.execute("PRAGMA busy_timeout").fetchone()[0]
+    # Called on the bot's event loop: never wait long for another process's write lock.
+    db.execute("PRAGMA busy_timeout = 100")
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            # A new table needs a fresh page: this fails on a full disk as well as a read-only one.
+            db.conn.execute("CREATE TABLE _storage_probe (x)")
+        finally:
+            db.conn.execute("ROLLBACK")
+    except (sqlite3.Error, OSError) as exc:
+        return storage_problem(exc)  # None when merely busy: that is not a disk problem
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(waited)}")
+    return None
 
 
 def _ago(text: str | None, now: datetime) -> str:
@@ -72,7 +139,25 @@ def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
     lines += [
         f"  - {f['name']}: {f['last_error']} ({f['consecutive_failures']}x)" for f in snap.failing
     ]
+    problem = probe_storage(db)
+    lines.append(f"Database: ✘ {problem}" if problem else "Database: writable")
     return lines
+
+
+def status_report(settings: Settings, now: datetime) -> tuple[list[str], bool]:
+    """``securitybrief status``: the status lines, and False when the database is not usable."""
+    try:
+        db = open_db(settings.database_path)
+    except (sqlite3.Error, OSError) as exc:
+        words = storage_problem(exc) or "the database cannot be used"
+        return [
+            f"Database: ✘ {words} ({settings.database_path}): {type(exc).__name__}: {exc}"
+        ], False
+    try:
+        lines = status_lines(db, settings, now)
+    finally:
+        db.close()
+    return lines, lines[-1] == "Database: writable"
 
 
 def health(db: Database, settings: Settings, now: datetime) -> dict:

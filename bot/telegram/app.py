@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    BaseUpdateProcessor,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
-    ContextTypes,
     Defaults,
     MessageHandler,
     TypeHandler,
@@ -35,12 +37,65 @@ from bot.storage.chats import ensure_chat, get_chat, set_subscribed
 from bot.storage.db import open_db
 from bot.telegram import handlers
 from bot.telegram.broadcast import deliver_due
-from bot.telegram.context import Services
+from bot.telegram.context import CONTEXT_TYPES, BotContext, BotData, Services
 from bot.telegram.throttle import Throttle
-from bot.telegram.transport import AiohttpRequest
+from bot.telegram.transport import AiohttpRequest, install_redaction
 from bot.telegram.webhook import serve_webhook, stop_on_signals
 
 log = logging.getLogger(__name__)
+# Updates handled at once; updates waiting for their chat's turn hold a slot too, so this is
+# generous (a user can send only a few messages a second, and the throttle drops the excess).
+MAX_CONCURRENT_UPDATES = 256
+
+
+@dataclass
+class _Turns:
+    """One chat's queue: a FIFO lock and how many of its updates hold or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    count: int = 0
+
+
+class ChatOrderedProcessor(BaseUpdateProcessor):
+    """Updates from different chats run concurrently; each chat's updates run one at a time, in order."""
+
+    def __init__(self, max_concurrent_updates: int = MAX_CONCURRENT_UPDATES) -> None:
+        super().__init__(max_concurrent_updates)
+        self._chats: dict[int, _Turns] = {}  # only chats with an update running or waiting
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[object]) -> None:
+        """Wait for this chat's earlier updates (asyncio.Lock wakes waiters in FIFO order)."""
+        key = _chat_key(update)
+        if key is None:
+            await coroutine
+            return
+        turns = self._chats.setdefault(key, _Turns())
+        turns.count += 1
+        try:
+            async with turns.lock:
+                await coroutine
+        finally:
+            turns.count -= 1
+            if turns.count == 0:
+                del self._chats[key]
+
+    def waiting_chats(self) -> int:
+        """How many chats have an update running or waiting (for tests and diagnostics)."""
+        return len(self._chats)
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+
+def _chat_key(update: object) -> int | None:
+    if not isinstance(update, Update):
+        return None
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    return update.effective_user.id if update.effective_user is not None else None
 
 
 def build_application(
@@ -65,9 +120,10 @@ def build_application(
                 parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
             )
         )
+        .context_types(CONTEXT_TYPES)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
-        .concurrent_updates(False)
+        .concurrent_updates(ChatOrderedProcessor())
     )
     # The limiter logs every 429 it passes on as an error with a traceback; delivery retries
     # them and logs its own summary, so that would only be noise.
@@ -85,9 +141,8 @@ def build_application(
             )
         )
     app = builder.build()
-    app.bot_data["settings"] = settings
-    app.bot_data["clock"] = clock
-    app.bot_data["schedule_jobs"] = schedule_jobs
+    data: BotData = app.bot_data
+    data.settings, data.clock, data.schedule_jobs = settings, clock, schedule_jobs
     add_handlers(app)
     return app
 
@@ -109,29 +164,33 @@ def add_handlers(app: Application) -> None:
         "stats": handlers.stats,
         "refresh": handlers.refresh_command,
     }
+    # Only new messages run commands: an edited "/latest" is not a new request (and editing
+    # one message over and over must not get past the throttle).
+    new = filters.UpdateType.MESSAGE
     for name, callback in commands.items():
-        app.add_handler(CommandHandler(name, callback))
+        app.add_handler(CommandHandler(name, callback, filters=new))
     app.add_handler(CallbackQueryHandler(handlers.button))
     app.add_handler(ChatMemberHandler(handlers.chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.migrated))
-    app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
-    app.add_handler(MessageHandler(filters.TEXT & filters.ChatType.PRIVATE, handlers.unknown_text))
+    app.add_handler(MessageHandler(new & filters.COMMAND, handlers.unknown_command))
+    app.add_handler(
+        MessageHandler(new & filters.TEXT & filters.ChatType.PRIVATE, handlers.unknown_text)
+    )
     app.add_error_handler(handlers.on_error)
 
 
 async def _post_init(app: Application) -> None:
-    settings: Settings = app.bot_data["settings"]
-    clock: Callable[[], datetime] = app.bot_data["clock"]
+    data: BotData = app.bot_data
+    settings, clock = data.settings, data.clock
+    assert settings is not None and clock is not None
     db = open_db(settings.database_path)
     client = make_client(settings.fetch_timeout_seconds)
     newsroom = Newsroom(db, settings, load_feeds(settings.feeds_file), client, clock)
-    app.bot_data["services"] = Services(
-        settings, db, client, newsroom, Throttle(limit=8, window=10.0), clock
-    )
+    data.services = Services(settings, db, client, newsroom, Throttle(limit=8, window=10.0), clock)
     await _register_commands(app, settings)
     if settings.channel_id:
         await _register_channel(app, settings)
-    if app.bot_data["schedule_jobs"] and app.job_queue is not None:
+    if data.schedule_jobs and app.job_queue is not None:
         schedule(app, settings)
 
 
@@ -150,7 +209,8 @@ async def _register_commands(app: Application, settings: Settings) -> None:
 
 async def _register_channel(app: Application, settings: Settings) -> None:
     """Subscribe CHANNEL_ID like any chat, so the daily push reaches it through delivery."""
-    svc: Services = app.bot_data["services"]
+    svc = app.bot_data.services
+    assert svc is not None
     try:
         chat = await app.bot.get_chat(settings.channel_id)
     except TelegramError as exc:
@@ -183,17 +243,20 @@ def schedule(app: Application, settings: Settings) -> None:
     )
 
 
-async def _delivery_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc: Services = context.application.bot_data["services"]
+async def _delivery_job(context: BotContext) -> None:
+    svc = context.services
     if svc.delivery_lock.locked():
         return  # a long broadcast is still running; it picks up newly due chats itself
     async with svc.delivery_lock:
         await deliver_due(svc.db, svc.newsroom, context.bot, svc.settings, svc.clock)
 
 
-async def _fetch_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc: Services = context.application.bot_data["services"]
+async def _fetch_job(context: BotContext) -> None:
+    svc = context.services
     result = await svc.newsroom.current(force=True)
+    disk = handlers.refresh_storage_problem(svc) if result.problem else None
+    if disk:
+        await handlers.alert_admins(context, disk)
     log.info(
         "brief rebuilt: %d stories%s",
         len(result.brief.stories),
@@ -202,7 +265,7 @@ async def _fetch_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _post_shutdown(app: Application) -> None:
-    svc: Services | None = app.bot_data.get("services")
+    svc: Services | None = app.bot_data.services
     if svc is not None:
         await svc.client.aclose()
         svc.close()
@@ -210,11 +273,31 @@ async def _post_shutdown(app: Application) -> None:
 
 def run(settings: Settings) -> None:
     """Run the real bot: webhook when WEBHOOK_URL is set, long polling otherwise."""
+    # Second line of defence: whatever a library puts in a log record, the token never leaves.
+    install_redaction(settings.telegram_bot_token, settings.webhook_secret)
     app = build_application(settings)
-    if settings.webhook_url:
-        asyncio.run(_run_webhook(app, settings))
-    else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        if settings.webhook_url:
+            asyncio.run(_run_webhook(app, settings))
+        else:
+            try:
+                app.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
+            finally:
+                loop = asyncio.get_event_loop()
+                # A start that failed in getMe leaves the transport open: close it quietly.
+                loop.run_until_complete(app.bot.request.shutdown())
+                loop.close()
+    except InvalidToken:
+        log.error("Telegram rejected TELEGRAM_BOT_TOKEN; check it with `securitybrief doctor`.")
+        sys.exit(1)
+    except TelegramError as exc:  # unreachable, timed out, or not answering like Telegram
+        log.error(
+            "Could not start: the Bot API at %s did not answer properly (%s: %s).",
+            settings.telegram_api_url,
+            type(exc).__name__,
+            exc,
+        )
+        sys.exit(1)
 
 
 async def _run_webhook(app: Application, settings: Settings) -> None:
@@ -227,7 +310,11 @@ async def _run_webhook(app: Application, settings: Settings) -> None:
 @asynccontextmanager
 async def started(app: Application, polling: bool = True) -> AsyncIterator[Application]:
     """Run ``app`` inside an existing event loop (tests, terminal mode), with post_init/post_shutdown."""
-    await app.initialize()
+    try:
+        await app.initialize()
+    except BaseException:
+        await app.bot.request.shutdown()  # initialize opened the transport before it failed
+        raise
     try:
         if app.post_init:
             await app.post_init(app)

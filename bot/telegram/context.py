@@ -1,4 +1,8 @@
-"""What handlers and jobs share: settings, database, newsroom, throttle, clock."""
+"""What handlers and jobs share (settings, database, newsroom, throttle, clock), typed for PTB.
+
+Handlers receive a ``BotContext`` (python-telegram-bot's ``ContextTypes`` pattern), so they
+write ``context.services`` and a type checker knows what it is.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 from sqlite_utils import Database
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.config import Settings
 from bot.news.newsroom import Newsroom
@@ -26,7 +32,42 @@ class Services:
     throttle: Throttle
     clock: Callable[[], datetime]
     delivery_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Monotonic time of the last "database problem" notice to the admins (None: never sent).
+    storage_alerted_at: float | None = None
 
     def close(self) -> None:
         """Close the database (the HTTP client is closed asynchronously by the caller)."""
         self.db.close()
+
+
+class BotData:
+    """The application's ``bot_data``: what is known at build time, and the services once open."""
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.clock: Callable[[], datetime] | None = None
+        self.schedule_jobs: bool = True
+        self.services: Services | None = None
+
+
+class BotContext(CallbackContext[ExtBot, dict, dict, BotData]):
+    """The ``context`` every handler, error handler and job receives."""
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        chat_id: int | None = None,
+        user_id: int | None = None,
+    ) -> None:
+        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+
+    @property
+    def services(self) -> Services:
+        """The shared resources; set in post_init, before any update or job runs."""
+        services = self.bot_data.services
+        if services is None:
+            raise RuntimeError("services are not open yet (post_init has not run)")
+        return services
+
+
+CONTEXT_TYPES = ContextTypes(context=BotContext, bot_data=BotData)

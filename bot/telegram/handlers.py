@@ -5,28 +5,40 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from telegram import Chat, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType
-from telegram.error import BadRequest, RetryAfter, TelegramError
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import ApplicationHandlerStop
 
 from bot.config import parse_hhmm
 from bot.delivery.ledger import record_sent_stories
 from bot.news.newsroom import for_chat
 from bot.news.relevance import REGIONS
 from bot.news.render import render_html, split_messages
-from bot.ops.status import status_lines
+from bot.ops.status import probe_storage, status_lines, storage_problem
 from bot.storage import chats, news_store
 from bot.storage.news_store import story_fingerprint
 from bot.telegram import keyboards
 from bot.telegram.broadcast import retry_seconds
-from bot.telegram.context import Services
+from bot.telegram.context import BotContext, Services
+from bot.telegram.keyboards import Action
 from bot.timezones import UnknownTimezone, parse_timezone
 
 log = logging.getLogger(__name__)
-Context = ContextTypes.DEFAULT_TYPE
+Context = BotContext
+# User input quoted back in a reply is cut to this many characters (a reply has 4096 at most).
+ECHO_LIMIT = 64
+# Admins hear about a disk or database problem at most this often.
+STORAGE_ALERT_INTERVAL = 600.0
+STORAGE_REPLY = (
+    "Sorry — I have a problem on my side (my storage is failing), so I can't do that right now. "
+    "The bot's admins have been told."
+)
 
 COMMANDS = [
     ("latest", "The latest security brief, now"),
@@ -52,13 +64,8 @@ _ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 _ANONYMOUS_ADMIN = 1087968824  # Telegram's GroupAnonymousBot: messages sent "as the group"
 
 
-def services(context: Context) -> Services:
-    """The shared resources of this application."""
-    return context.application.bot_data["services"]
-
-
 def _chat(update: Update, context: Context) -> chats.ChatSettings:
-    svc = services(context)
+    svc = context.services
     chat = update.effective_chat
     assert chat is not None
     title = chat.title or chat.full_name or chat.username
@@ -119,7 +126,7 @@ async def throttle_gate(update: Update, context: Context) -> None:
     # Only typed messages count: tapping through the settings menu is not hammering.
     if user is None or update.message is None:
         return
-    throttle = services(context).throttle
+    throttle = context.services.throttle
     verdict = throttle.check(user.id)
     if verdict == "ok":
         return
@@ -151,7 +158,7 @@ async def start(update: Update, context: Context) -> None:
 
 
 async def _subscribe(update: Update, context: Context, on: bool) -> str:
-    svc = services(context)
+    svc = context.services
     chat = _chat(update, context)
     if chat.subscribed == on:
         return (
@@ -183,7 +190,7 @@ async def unsubscribe(update: Update, context: Context) -> None:
 
 async def latest(update: Update, context: Context) -> None:
     """/latest: the freshest brief, now; its stories count as sent to this chat."""
-    svc = services(context)
+    svc = context.services
     chat = _chat(update, context)
     if not svc.newsroom.is_fresh(svc.newsroom.cached()) and update.effective_chat:
         await update.effective_chat.send_action(ChatAction.TYPING)
@@ -194,6 +201,16 @@ async def latest(update: Update, context: Context) -> None:
         note = "No stories match your region and topic filters right now. /settings changes them."
     for message in render_html(brief, empty_note=note):
         await _reply(update, message)
+    disk = refresh_storage_problem(svc) if result.problem else None
+    if disk:
+        # Feeds are fine; our disk is not: say so, rather than blame the news feeds.
+        await alert_admins(context, disk)
+        await _reply(
+            update,
+            "⚠️ I have a problem on my side (my storage is failing), so I couldn't refresh the "
+            "news: this is the last brief I have. The bot's admins have been told.",
+        )
+        return
     if result.problem:
         await _reply(update, "⚠️ " + result.problem)
     record_sent_stories(
@@ -226,11 +243,12 @@ async def time_command(update: Update, context: Context) -> None:
         value = parse_hhmm(raw)
     except ValueError as exc:
         return await _reply(
-            update, f"“{_esc(raw)}” isn't a time I understand: {exc}. Try <code>/time 07:30</code>."
+            update,
+            f"“{_echo(raw)}” isn't a time I understand: {exc}. Try <code>/time 07:30</code>.",
         )
     if not await _may_change(update, context):
         return await _deny(update)
-    svc = services(context)
+    svc = context.services
     chat = _chat(update, context)
     chat = chats.set_delivery(
         svc.db, chat.chat_id, svc.clock(), delivery_time=value.strftime("%H:%M")
@@ -253,14 +271,17 @@ async def timezone_command(update: Update, context: Context) -> None:
     try:
         name = parse_timezone(raw)
     except UnknownTimezone as exc:
+        reason = str(exc).replace(repr(raw), repr(_shorten(raw)))
+        if len(reason) > 3 * ECHO_LIMIT:  # the input was quoted in some other form
+            reason = f"I don't know the time zone “{_shorten(raw)}”"
         return await _reply(
             update,
-            f"{_esc(str(exc))}. Use a name like <code>Europe/Berlin</code>, <code>America/New_York</code>, "
+            f"{_esc(reason)}. Use a name like <code>Europe/Berlin</code>, <code>America/New_York</code>, "
             "<code>Asia/Kolkata</code>, or an offset like <code>UTC+5:30</code>.",
         )
     if not await _may_change(update, context):
         return await _deny(update)
-    svc = services(context)
+    svc = context.services
     chat = _chat(update, context)
     chat = chats.set_delivery(svc.db, chat.chat_id, svc.clock(), timezone=name)
     await _reply(update, f"🌍 Done: the brief comes at {_when(chat)}.")
@@ -270,9 +291,18 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def _shorten(text: str, limit: int = ECHO_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _echo(text: str) -> str:
+    """User input quoted back: shortened (a long echo would make the reply too long), escaped."""
+    return _esc(_shorten(text))
+
+
 async def sources(update: Update, context: Context) -> None:
     """/sources: outlets and their health in plain words."""
-    svc = services(context)
+    svc = context.services
     rows = {row["url"]: row for row in news_store.feed_health(svc.db)}
     lines = ["📰 <b>Sources</b>"]
     for spec in svc.newsroom.feeds:
@@ -296,14 +326,14 @@ async def help_command(update: Update, context: Context) -> None:
 
 def _is_admin(update: Update, context: Context) -> bool:
     user = update.effective_user
-    return user is not None and user.id in services(context).settings.admin_chat_ids
+    return user is not None and user.id in context.services.settings.admin_chat_ids
 
 
 async def stats(update: Update, context: Context) -> None:
     """/stats (admins): subscribers, last brief, failing feeds."""
     if not _is_admin(update, context):
         return await _reply(update, "/stats is for the bot's admins only.")
-    svc = services(context)
+    svc = context.services
     await _reply(
         update, "\n".join(_esc(line) for line in status_lines(svc.db, svc.settings, svc.clock()))
     )
@@ -313,7 +343,7 @@ async def refresh_command(update: Update, context: Context) -> None:
     """/refresh (admins): fetch and rebuild now."""
     if not _is_admin(update, context):
         return await _reply(update, "/refresh is for the bot's admins only.")
-    svc = services(context)
+    svc = context.services
     if update.effective_chat:
         await update.effective_chat.send_action(ChatAction.TYPING)
     result = await svc.newsroom.current(force=True)
@@ -329,22 +359,13 @@ async def button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
     callback = keyboards.parse(query.data)
-    if callback is None or update.effective_chat is None:
-        await query.answer(
-            "That button is from an old message. Send /settings for a fresh menu.", show_alert=True
-        )
+    entry = BUTTONS.get(callback.action) if callback is not None else None
+    if callback is None or entry is None or update.effective_chat is None:
+        await query.answer(STALE_BUTTON, show_alert=True)
         return
-    if callback.action not in {"menu", "reg", "top", "time", "tz"} and not await _may_change(
-        update, context
-    ):
+    if entry.changes and not await _may_change(update, context):
         return await _deny(update)
-    handler = _BUTTONS.get(callback.action)
-    if handler is None:
-        await query.answer(
-            "That button is from an old message. Send /settings for a fresh menu.", show_alert=True
-        )
-        return
-    await handler(update, context, callback.arg)
+    await entry.handle(update, context, callback.arg)
 
 
 async def _show(
@@ -370,16 +391,13 @@ def _change(
     menu: Callable[[chats.ChatSettings], InlineKeyboardMarkup],
 ) -> Callable[[Update, Context, str], Awaitable[None]]:
     async def handle(update: Update, context: Context, arg: str) -> None:
-        svc = services(context)
+        svc = context.services
         chat = _chat(update, context)
         try:
             changed = fn(svc, chat, arg)
         except (ValueError, IndexError):
             assert update.callback_query is not None
-            await update.callback_query.answer(
-                "That button is from an old message. Send /settings for a fresh menu.",
-                show_alert=True,
-            )
+            await update.callback_query.answer(STALE_BUTTON, show_alert=True)
             return
         await _show(update, changed or chat, menu(changed or chat))
 
@@ -420,40 +438,80 @@ async def _done(update: Update, context: Context, arg: str) -> None:
     )
 
 
-_BUTTONS: dict[str, Callable[[Update, Context, str], Awaitable[None]]] = {
-    "sub": _subscribe_button,
-    "done": _done,
-    "menu": _change(lambda svc, chat, arg: None, keyboards.main_menu),
-    "time": _change(lambda svc, chat, arg: None, keyboards.time_menu),
-    "tz": _change(lambda svc, chat, arg: None, keyboards.timezone_menu),
-    "reg": _change(lambda svc, chat, arg: None, keyboards.region_menu),
-    "top": _change(lambda svc, chat, arg: None, keyboards.topic_menu),
-    "t": _change(
-        lambda svc, chat, arg: chats.set_delivery(
-            svc.db, chat.chat_id, svc.clock(), delivery_time=parse_hhmm(arg).strftime("%H:%M")
+STALE_BUTTON = "That button is from an old message. Send /settings for a fresh menu."
+
+
+@dataclass(frozen=True)
+class Button:
+    """What a button prefix does, and whether it changes the chat (group admins only)."""
+
+    handle: Callable[[Update, Context, str], Awaitable[None]]
+    changes: bool
+
+
+def _menu(menu: Callable[[chats.ChatSettings], InlineKeyboardMarkup]) -> Button:
+    return Button(_change(lambda svc, chat, arg: None, menu), changes=False)
+
+
+# Every prefix a keyboard can put on a button; a prefix missing here is a stale button.
+BUTTONS: dict[str, Button] = {
+    Action.SUBSCRIBE: Button(_subscribe_button, changes=True),
+    Action.DONE: Button(_done, changes=True),
+    Action.MENU: _menu(keyboards.main_menu),
+    Action.TIME_MENU: _menu(keyboards.time_menu),
+    Action.ZONE_MENU: _menu(keyboards.timezone_menu),
+    Action.REGION_MENU: _menu(keyboards.region_menu),
+    Action.TOPIC_MENU: _menu(keyboards.topic_menu),
+    Action.TIME: Button(
+        _change(
+            lambda svc, chat, arg: chats.set_delivery(
+                svc.db, chat.chat_id, svc.clock(), delivery_time=parse_hhmm(arg).strftime("%H:%M")
+            ),
+            keyboards.main_menu,
         ),
-        keyboards.main_menu,
+        changes=True,
     ),
-    "z": _change(
-        lambda svc, chat, arg: chats.set_delivery(
-            svc.db, chat.chat_id, svc.clock(), timezone=_index(keyboards.COMMON_ZONES, arg)
+    Action.ZONE: Button(
+        _change(
+            lambda svc, chat, arg: chats.set_delivery(
+                svc.db, chat.chat_id, svc.clock(), timezone=_index(keyboards.COMMON_ZONES, arg)
+            ),
+            keyboards.main_menu,
         ),
-        keyboards.main_menu,
+        changes=True,
     ),
-    "len": _change(
-        lambda svc, chat, arg: chats.set_length(svc.db, chat.chat_id, arg, svc.clock()),
-        keyboards.main_menu,
+    Action.LENGTH: Button(
+        _change(
+            lambda svc, chat, arg: chats.set_length(svc.db, chat.chat_id, arg, svc.clock()),
+            keyboards.main_menu,
+        ),
+        changes=True,
     ),
-    "r": _change(_toggle("regions", REGIONS), keyboards.region_menu),
-    "p": _change(_toggle("topics", keyboards.TOPIC_KEYS), keyboards.topic_menu),
+    Action.REGION: Button(_change(_toggle("regions", REGIONS), keyboards.region_menu), True),
+    Action.TOPIC: Button(
+        _change(_toggle("topics", keyboards.TOPIC_KEYS), keyboards.topic_menu), True
+    ),
 }
 
 
-async def unknown_command(update: Update, context: Context) -> None:
-    """Any command we don't have."""
+def _addressed_elsewhere(update: Update, context: Context) -> bool:
+    """True for ``/cmd@OtherBot``, and in groups for any command not addressed to us by name."""
     message = update.effective_message
-    command = (message.text or "").split()[0] if message else "that"
-    await _reply(update, f"I don't know {_esc(command)}. Here's what I can do:\n\n" + HELP)
+    command = (message.text or "").split()[0] if message and message.text else ""
+    _, at, target = command.partition("@")
+    if at:
+        return target.lower() != (context.bot.username or "").lower()
+    chat = update.effective_chat
+    return chat is not None and chat.type != ChatType.PRIVATE
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    """Any command we don't have; silence for commands meant for other bots in a group."""
+    if _addressed_elsewhere(update, context):
+        return
+    message = update.effective_message
+    command = (message.text or "").split()[0] if message and message.text else "that"
+    await _reply(update, f"I don't know {_echo(command)}. Here's what I can do:\n\n" + HELP)
 
 
 async def unknown_text(update: Update, context: Context) -> None:
@@ -465,7 +523,7 @@ async def unknown_text(update: Update, context: Context) -> None:
 
 async def chat_member(update: Update, context: Context) -> None:
     """The bot was blocked, kicked, unblocked or re-added."""
-    svc = services(context)
+    svc = context.services
     change = update.my_chat_member
     if change is None:
         return
@@ -487,20 +545,68 @@ async def migrated(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None:
         return
-    svc = services(context)
+    svc = context.services
     if message.migrate_to_chat_id:
         chats.migrate_chat(svc.db, message.chat.id, message.migrate_to_chat_id, svc.clock())
     elif message.migrate_from_chat_id:
         chats.migrate_chat(svc.db, message.migrate_from_chat_id, message.chat.id, svc.clock())
 
 
-async def on_error(update: object, context: Context) -> None:
-    """Log the error; tell the user something went wrong instead of going silent."""
-    log.error("error while handling an update", exc_info=context.error)
-    if isinstance(update, Update) and update.effective_chat is not None:
+def refresh_storage_problem(svc: Services) -> str | None:
+    """Plain words when the last refresh failed because of our disk or database, else None."""
+    report = svc.newsroom.last_report
+    errors = [svc.newsroom.last_refresh_error, *(report.failed.values() if report else [])]
+    for error in errors:
+        words = storage_problem(error)
+        if words:
+            return words
+    return probe_storage(svc.db)
+
+
+async def alert_admins(context: Context, problem: str) -> None:
+    """Tell the admins about a disk or database problem, at most once per interval."""
+    svc = context.services
+    now = time.monotonic()
+    if svc.storage_alerted_at is not None and now - svc.storage_alerted_at < STORAGE_ALERT_INTERVAL:
+        return
+    svc.storage_alerted_at = now
+    log.error("disk or database problem: %s (%s)", problem, svc.settings.database_path)
+    text = (
+        f"⚠️ <b>Disk or database problem</b>: {_esc(problem)}.\n"
+        f"Database: <code>{_esc(str(svc.settings.database_path))}</code>. Users get old or no briefs "
+        "until it is fixed; <code>securitybrief doctor</code> checks it."
+    )
+    for chat_id in svc.settings.admin_chat_ids:
         try:
-            await update.effective_chat.send_message(
-                "Sorry — something went wrong on my side. Please try again in a minute."
-            )
-        except TelegramError:
-            log.warning("could not tell chat %s about the error", update.effective_chat.id)
+            await context.bot.send_message(chat_id, text)
+        except TelegramError as exc:
+            log.warning("could not alert admin %s: %s", chat_id, exc)
+
+
+async def on_error(update: object, context: Context) -> None:
+    """The fault boundary of one update: log it with its chat; the user gets one short reply."""
+    error = context.error
+    chat = update.effective_chat if isinstance(update, Update) else None
+    job = context.job.name if context.job is not None else None
+    where = f"chat {chat.id}" if chat is not None else (f"job {job}" if job else "no chat")
+    disk = storage_problem(error) if isinstance(error, sqlite3.Error | OSError) else None
+    if isinstance(error, Forbidden | NetworkError):
+        # Blocked, kicked, or Telegram unreachable: nothing to fix here and no one to tell.
+        log.warning("update in %s: %s: %s", where, type(error).__name__, error)
+        return
+    if disk:
+        log.error("update in %s failed: disk or database problem: %s", where, disk)
+    else:
+        log.error("update in %s failed: %s: %s", where, type(error).__name__, error, exc_info=error)
+    try:
+        if disk:
+            await alert_admins(context, disk)
+        if chat is None:
+            return
+        await chat.send_message(
+            STORAGE_REPLY
+            if disk
+            else "Sorry — something went wrong on my side. Please try again in a minute."
+        )
+    except Exception as exc:  # noqa: BLE001 - the error handler itself must never raise
+        log.warning("could not tell %s about the error: %s", where, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -32,6 +33,23 @@ COMMON_ZONES = (
 TOPIC_KEYS = tuple(TOPICS)
 
 
+class Action(StrEnum):
+    """The prefix of each button's callback data; handlers.BUTTONS maps every one to its handler."""
+
+    SUBSCRIBE = "sub"
+    DONE = "done"
+    MENU = "menu"
+    TIME_MENU = "time"
+    ZONE_MENU = "tz"
+    REGION_MENU = "reg"
+    TOPIC_MENU = "top"
+    TIME = "t"
+    ZONE = "z"
+    LENGTH = "len"
+    REGION = "r"
+    TOPIC = "p"
+
+
 @dataclass(frozen=True)
 class Callback:
     """A decoded button press."""
@@ -40,7 +58,7 @@ class Callback:
     arg: str = ""
 
 
-def data(action: str, arg: str = "") -> str:
+def data(action: Action, arg: str = "") -> str:
     """Encode a button's callback data (always well under Telegram's 64 bytes)."""
     return f"{VERSION}:{action}:{arg}"
 
@@ -53,13 +71,13 @@ def parse(raw: str | None) -> Callback | None:
     return Callback(parts[1], parts[2])
 
 
-def _b(text: str, action: str, arg: str = "") -> InlineKeyboardButton:
+def _b(text: str, action: Action, arg: str = "") -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=data(action, arg))
 
 
 def subscribe_keyboard() -> InlineKeyboardMarkup:
     """The single Subscribe button under /start."""
-    return InlineKeyboardMarkup([[_b("✅ Subscribe to the daily brief", "sub")]])
+    return InlineKeyboardMarkup([[_b("✅ Subscribe to the daily brief", Action.SUBSCRIBE)]])
 
 
 def _describe(chosen: frozenset[str] | None, labels: dict[str, str] | None = None) -> str:
@@ -86,15 +104,18 @@ def settings_text(chat: ChatSettings) -> str:
 def main_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
     """The top-level settings keyboard."""
     lengths = [
-        _b(("• " if chat.brief_length == key else "") + f"{key.title()} ({n})", "len", key)
+        _b(("• " if chat.brief_length == key else "") + f"{key.title()} ({n})", Action.LENGTH, key)
         for key, n in LENGTHS.items()
     ]
     return InlineKeyboardMarkup(
         [
-            [_b(f"🕖 Time {chat.delivery_time}", "time"), _b(f"🌍 {chat.timezone}", "tz")],
+            [
+                _b(f"🕖 Time {chat.delivery_time}", Action.TIME_MENU),
+                _b(f"🌍 {chat.timezone}", Action.ZONE_MENU),
+            ],
             lengths,
-            [_b("🗺 Regions", "reg"), _b("🏷 Topics", "top")],
-            [_b("Done", "done")],
+            [_b("🗺 Regions", Action.REGION_MENU), _b("🏷 Topics", Action.TOPIC_MENU)],
+            [_b("Done", Action.DONE)],
         ]
     )
 
@@ -106,39 +127,39 @@ def _rows(buttons: list[InlineKeyboardButton], width: int) -> list[list[InlineKe
 def time_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
     """Hours of the day; minutes are kept (use /time for exact minutes)."""
     minute = chat.delivery_time[3:]
-    hours = [_b(f"{h:02d}:{minute}", "t", f"{h:02d}:{minute}") for h in range(24)]
-    return InlineKeyboardMarkup([*_rows(hours, 6), [_b("« Back", "menu")]])
+    hours = [_b(f"{h:02d}:{minute}", Action.TIME, f"{h:02d}:{minute}") for h in range(24)]
+    return InlineKeyboardMarkup([*_rows(hours, 6), [_b("« Back", Action.MENU)]])
 
 
 def timezone_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
     """Common time zones; any other via /timezone."""
     zones = [
-        _b(("• " if z == chat.timezone else "") + z, "z", str(i))
+        _b(("• " if z == chat.timezone else "") + z, Action.ZONE, str(i))
         for i, z in enumerate(COMMON_ZONES)
     ]
-    return InlineKeyboardMarkup([*_rows(zones, 2), [_b("« Back", "menu")]])
+    return InlineKeyboardMarkup([*_rows(zones, 2), [_b("« Back", Action.MENU)]])
 
 
 def _toggles(
-    action: str, options: list[tuple[str, str]], chosen: frozenset[str] | None
+    action: Action, options: list[tuple[str, str]], chosen: frozenset[str] | None
 ) -> InlineKeyboardMarkup:
     buttons = [
         _b(("✅ " if chosen is None or key in chosen else "▫️ ") + label, action, str(i))
         for i, (key, label) in enumerate(options)
     ]
     return InlineKeyboardMarkup(
-        [*_rows(buttons, 2), [_b("All", action, "all"), _b("« Back", "menu")]]
+        [*_rows(buttons, 2), [_b("All", action, "all"), _b("« Back", Action.MENU)]]
     )
 
 
 def region_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
     """Toggle regions to follow."""
-    return _toggles("r", [(r, r) for r in REGIONS], chat.regions)
+    return _toggles(Action.REGION, [(r, r) for r in REGIONS], chat.regions)
 
 
 def topic_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
     """Toggle topics to follow."""
-    return _toggles("p", [(k, TOPICS[k]) for k in TOPIC_KEYS], chat.topics)
+    return _toggles(Action.TOPIC, [(k, TOPICS[k]) for k in TOPIC_KEYS], chat.topics)
 
 
 def toggle(

@@ -8,7 +8,11 @@ from time import monotonic
 
 
 class Throttle:
-    """Allow ``limit`` actions per ``window`` seconds per key; say so once when exceeded."""
+    """Allow ``limit`` actions per ``window`` seconds per key; say so once when exceeded.
+
+    Entries of keys idle for a whole window are swept once per window, so memory follows the
+    number of users active in the last two windows, not everyone ever seen.
+    """
 
     def __init__(
         self, limit: int = 6, window: float = 10.0, clock: Callable[[], float] = monotonic
@@ -16,10 +20,17 @@ class Throttle:
         self.limit, self.window, self.clock = limit, window, clock
         self._hits: dict[int, deque[float]] = {}
         self._warned: set[int] = set()
+        self._swept_at = clock()
+
+    def __len__(self) -> int:
+        """Keys currently remembered."""
+        return len(self._hits)
 
     def check(self, key: int) -> str:
         """``"ok"``, ``"warn"`` (first refusal: tell the user) or ``"drop"`` (stay quiet)."""
         now = self.clock()
+        if now - self._swept_at >= self.window:
+            self._sweep(now)
         hits = self._hits.setdefault(key, deque())
         while hits and hits[0] <= now - self.window:
             hits.popleft()
@@ -31,6 +42,14 @@ class Throttle:
             return "drop"
         self._warned.add(key)
         return "warn"
+
+    def _sweep(self, now: float) -> None:
+        cutoff = now - self.window
+        idle = [key for key, hits in self._hits.items() if not hits or hits[-1] <= cutoff]
+        for key in idle:
+            del self._hits[key]
+            self._warned.discard(key)
+        self._swept_at = now
 
     def retry_in(self, key: int) -> int:
         """Whole seconds until ``key`` may act again."""

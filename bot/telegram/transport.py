@@ -8,6 +8,11 @@ getUpdates keeps PTB's default request (one long poll at a time).
 
 from __future__ import annotations
 
+import logging
+import re
+import sys
+import traceback
+from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -87,18 +92,90 @@ class AiohttpRequest(BaseRequest):
         elif request_data is not None:
             data = request_data.json_payload
             headers = {"Content-Type": "application/json"}
+        # The URL holds the bot token, and aiohttp puts it into some of its exceptions: raise
+        # PTB's errors with a cleaned message and without chaining (``from None``), so no
+        # traceback can show the original.
         try:
             async with self._session.request(
                 method, url, data=data, headers=headers, timeout=timeout
             ) as response:
                 return response.status, await response.read()
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
             # No connection, so the request certainly never reached the server.
-            raise NetworkError(f"could not connect ({type(exc).__name__})") from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SendUnconfirmed(
-                f"no answer after the request was sent ({type(exc).__name__})"
-            ) from None
+            raise NetworkError(f"Could not connect to call {_method(url)}") from None
+        except ValueError as exc:  # an unusable URL (aiohttp's InvalidURL too): nothing was sent
+            raise NetworkError(f"{type(exc).__name__}: {scrub(str(exc), url)}") from None
+        except TimeoutError:
+            raise SendUnconfirmed(f"Timed out waiting for the answer to {_method(url)}") from None
+        except aiohttp.ClientError as exc:
+            # The connection was up, so the request may have arrived: see SendUnconfirmed.
+            detail = scrub(str(exc), url)
+            raise SendUnconfirmed(f"aiohttp.{type(exc).__name__}: {detail}") from None
+
+
+_TOKEN_IN_PATH = re.compile(r"/bot[^/\s]*")
+_TOKEN_SHAPE = re.compile(r"\b\d{3,}:[A-Za-z0-9_-]{20,}")
+
+
+def _method(url: str) -> str:
+    return url.rsplit("/", 1)[-1] or "the Bot API"
+
+
+def scrub(text: str, url: str = "") -> str:
+    """``text`` with the request URL and anything shaped like a bot token taken out."""
+    if url:
+        text = text.replace(url, f"<Bot API URL>/{_method(url)}")
+    text = _TOKEN_IN_PATH.sub("/bot<token>", text)
+    return _TOKEN_SHAPE.sub("<token>", text)
+
+
+class Redactor(logging.Filter):
+    """A logging filter that replaces secrets in the message, its arguments and any traceback."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret replaced by ``<redacted>``."""
+        for secret in self.secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place; never drop it."""
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string is logged as it is
+            message = str(record.msg)
+        record.msg, record.args = self.redact(message), None
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = self.redact("".join(traceback.format_exception(*record.exc_info)))
+            record.exc_text = record.exc_text.rstrip("\n")
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+def install_redaction(*secrets: str | None) -> Redactor:
+    """Redact ``secrets`` from every log handler now installed and from uncaught tracebacks."""
+    redactor = Redactor([s for s in secrets if s])
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, Redactor) for f in handler.filters):
+            handler.addFilter(redactor)
+    previous = sys.excepthook
+
+    def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(kind, exc, tb))
+        sys.stderr.write(redactor.redact(text))
+
+    if previous is sys.__excepthook__:
+        sys.excepthook = excepthook
+    return redactor
 
 
 def _unset(value: Any) -> bool:

@@ -1,4 +1,9 @@
-"""Webhook mode: Telegram's updates over HTTPS (behind a proxy), plus a /healthz endpoint."""
+"""Webhook mode: Telegram's updates over HTTPS (behind a proxy), plus a /healthz endpoint.
+
+Safe by default: without WEBHOOK_SECRET a random secret is made at start and registered with
+Telegram, so forged updates get 403; the secret is checked before the body is read; bodies
+over MAX_UPDATE_BYTES are refused unread; anything that is not an update gets 400, never 500.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import asyncio
 import hmac
 import json
 import logging
+import secrets
 import signal
 
 import tornado.httpserver
@@ -18,24 +24,62 @@ from bot.ops.status import health
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram"
+# Telegram's updates are a few KB (a 4096-character message plus entities); 1 MiB is ample.
+MAX_UPDATE_BYTES = 1024 * 1024
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
+def new_secret() -> str:
+    """A random secret_token in Telegram's alphabet (A-Z, a-z, 0-9, _ and -)."""
+    return secrets.token_urlsafe(32)
+
+
+def secret_matches(sent: str, expected: str) -> bool:
+    """Constant-time comparison that accepts any header text (non-ASCII included)."""
+    return hmac.compare_digest(sent.encode("utf-8", "replace"), expected.encode("utf-8"))
+
+
+@tornado.web.stream_request_body
 class TelegramUpdates(tornado.web.RequestHandler):
     """POST /telegram: one update from Telegram, checked against the secret token."""
 
-    def initialize(self, app: Application, secret: str | None) -> None:
-        """Tornado passes the application and the expected secret."""
-        self.app, self.secret = app, secret
+    def initialize(self, app: Application, secret: str, max_bytes: int = MAX_UPDATE_BYTES) -> None:
+        """Tornado passes the application, the expected secret and the body size limit."""
+        self.app, self.secret, self.max_bytes = app, secret, max_bytes
+        self.chunks: list[bytes] = []
+        self.size = 0
 
-    async def post(self) -> None:
-        """Queue the update for the application; 403 without the right secret."""
-        sent = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if self.secret and not hmac.compare_digest(sent, self.secret):
+    def prepare(self) -> None:
+        """Runs on the headers alone: refuse a wrong secret or an oversized body unread."""
+        if self.request.method != "POST":
+            return
+        sent = self.request.headers.get(SECRET_HEADER, "")
+        if not secret_matches(sent, self.secret):
             log.warning("webhook call with a wrong secret token from %s", self.request.remote_ip)
             raise tornado.web.HTTPError(403)
+        declared = self.request.headers.get("Content-Length", "0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            raise tornado.web.HTTPError(413 if declared.isdigit() else 400)
+        # A chunked body has no length up front: tornado stops reading past this limit.
+        self.request.connection.set_max_body_size(self.max_bytes)  # type: ignore[union-attr]
+
+    def data_received(self, chunk: bytes) -> None:
+        """Collect the body as it streams in."""
+        self.size += len(chunk)
+        if self.size <= self.max_bytes:
+            self.chunks.append(chunk)
+
+    async def post(self) -> None:
+        """Queue the update for the application; 400 for anything that is not an update."""
+        if self.size > self.max_bytes:
+            raise tornado.web.HTTPError(413)
         try:
-            update = Update.de_json(json.loads(self.request.body), self.app.bot)
-        except (ValueError, TypeError, KeyError):
+            payload = json.loads(b"".join(self.chunks))
+            if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
+                raise ValueError("not an update object")
+            update = Update.de_json(payload, self.app.bot)
+        except Exception as exc:  # noqa: BLE001 - whatever the body does, the answer is 400
+            log.warning("webhook body is not a valid update (%s)", type(exc).__name__)
             raise tornado.web.HTTPError(400) from None
         await self.app.update_queue.put(update)
         self.set_status(200)
@@ -51,7 +95,7 @@ class Health(tornado.web.RequestHandler):
     def get(self) -> None:
         """Report health as JSON."""
         try:
-            svc = self.app.bot_data["services"]
+            svc = self.app.bot_data.services
             body = health(svc.db, svc.settings, svc.clock())
         except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
             self.set_status(503)
@@ -60,11 +104,17 @@ class Health(tornado.web.RequestHandler):
         self.finish(json.dumps(body))
 
 
-def make_web_app(app: Application, secret: str | None) -> tornado.web.Application:
+def make_web_app(
+    app: Application, secret: str, max_bytes: int = MAX_UPDATE_BYTES
+) -> tornado.web.Application:
     """The HTTP routes webhook mode serves."""
     return tornado.web.Application(
         [
-            (WEBHOOK_PATH, TelegramUpdates, {"app": app, "secret": secret}),
+            (
+                WEBHOOK_PATH,
+                TelegramUpdates,
+                {"app": app, "secret": secret, "max_bytes": max_bytes},
+            ),
             ("/healthz", Health, {"app": app}),
         ]
     )
@@ -73,11 +123,16 @@ def make_web_app(app: Application, secret: str | None) -> tornado.web.Applicatio
 async def serve_webhook(app: Application, settings: Settings, stop: asyncio.Event) -> None:
     """Register the webhook with Telegram and serve until ``stop`` is set."""
     assert settings.webhook_url
-    server = tornado.httpserver.HTTPServer(make_web_app(app, settings.webhook_secret))
+    secret = settings.webhook_secret or new_secret()
+    if not settings.webhook_secret:
+        log.info("WEBHOOK_SECRET not set: registered a random secret for this run")
+    server = tornado.httpserver.HTTPServer(
+        make_web_app(app, secret), max_body_size=MAX_UPDATE_BYTES
+    )
     server.listen(settings.webhook_port, settings.webhook_listen)
     await app.bot.set_webhook(
         f"{settings.webhook_url.rstrip('/')}{WEBHOOK_PATH}",
-        secret_token=settings.webhook_secret,
+        secret_token=secret,
         allowed_updates=Update.ALL_TYPES,
     )
     log.info("webhook mode: listening on %s:%s", settings.webhook_listen, settings.webhook_port)
