@@ -115,6 +115,8 @@ async def fetch_feed(
         result.error = str(exc)
     except httpx.HTTPError as exc:
         result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except Exception as exc:  # InvalidURL, an IDNA host that cannot be encoded, ...: this feed only
+        result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     finally:
         result.elapsed = time.monotonic() - started
     return result

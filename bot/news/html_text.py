@@ -30,10 +30,12 @@ _PARSER = etree.HTMLParser(
 
 def html_to_text(raw: str) -> str:
     """The text of an HTML fragment: dropped elements skipped, entities decoded, words kept apart."""
+    if not raw.isascii():
+        raw = raw.encode("utf-8", "replace").decode("utf-8")  # lone surrogates cannot be stored
     if "<" not in raw and "&" not in raw:
         return raw
     # NUL ends a C string inside libxml2; the text after it must not be lost.
-    data = raw.replace("\x00", "").encode("utf-8", "replace")
+    data = raw.replace("\x00", "").encode("utf-8")
     root = etree.fromstring(data, _PARSER) if data.strip() else None
     text = _walk(root) if root is not None else ""
     # Feeds often escape twice ("&amp;amp;", "&amp;#8217;"): one parse leaves an entity behind.

@@ -289,6 +289,7 @@ def _usable_link(value: object) -> str | None:
     if not value.startswith(("http://", "https://")):
         return None
     try:
+        value.encode("utf-8")  # a lone surrogate: not a link anyone can follow
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port such as 99999
     except ValueError:
