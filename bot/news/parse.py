@@ -195,7 +195,7 @@ def _repair(data: bytes) -> tuple[bytes, str | None]:
 
 def _entry_time(entry: dict) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        value = dict.get(entry, key)  # the stored value: feedparser's aliases warn
         if value:
             try:
                 return datetime.fromtimestamp(calendar.timegm(value), UTC)
