@@ -44,6 +44,13 @@ def fast_entries(
         root = etree.fromstring(body, _FAST_XML)
     except (UnicodeDecodeError, etree.XMLSyntaxError):
         return None
+    return entries_from_root(root, limit)
+
+
+def entries_from_root(
+    root: etree._Element, limit: int | None = None
+) -> tuple[list[dict], str | None] | None:
+    """Entries of a parsed plain RSS 2.0 document as feedparser would give them, else None."""
     channel = root.find("channel") if root.tag == "rss" else None
     if channel is None or len(root) != 1:
         return None
@@ -56,8 +63,8 @@ def fast_entries(
             tag = child.tag
             if tag == "category":
                 continue
-            if tag not in _FAST_ITEM_TAGS or tag in fields:
-                return None  # unknown or repeated element: feedparser's rules apply
+            if tag not in _FAST_ITEM_TAGS or tag in fields or len(child):
+                return None  # unknown, repeated or nested elements: feedparser's rules apply
             fields[tag] = child
         entry: dict = {}
         for key, tag in (("title", "title"), ("link", "link"), ("id", "guid")):

@@ -16,7 +16,7 @@ from feedparser.encodings import convert_to_utf8
 from lxml import etree
 
 from bot.models import Article, FeedSpec
-from bot.news.fastrss import fast_entries
+from bot.news.fastrss import entries_from_root, fast_entries
 from bot.news.language import detect_language
 from bot.news.text import canonical_url, drop_boilerplate, strip_html, truncate
 
@@ -38,7 +38,7 @@ LOOSE_MAX = 64_000
 REPAIRED_TEXT = 16_000
 REPAIRED_ATTRIBUTE = 2_000
 REPAIRED_MAX = 1_000_000
-REPAIRED_ELEMENTS = 50_000
+REPAIRED_NODES = 50_000
 # Decoders that are superlinear (punycode) or raise outside UnicodeDecodeError (idna).
 UNSAFE_CODECS = frozenset({"punycode", "idna"})
 
@@ -56,8 +56,14 @@ _WIDE_STARTS = (
 # The root element: "<" and a character that cannot start a declaration or instruction.
 _ROOT = re.compile(rb"<[^?!]")
 _HTML_ROOTS = (b"<!doctype html", b"<html", b"<head", b"<body")
-# After every "&" became "&amp;", XML's own entities and character references are restored.
-_XML_REFERENCE = re.compile(rb"&amp;((?:amp|lt|gt|quot|apos|#[0-9]{1,8}|#x[0-9a-fA-F]{1,8});)")
+# "&" that starts none of XML's own entities or a character reference: a bare "&" or an
+# HTML entity such as "&nbsp;", which lxml would drop.
+_REFERENCE = rb"(?:amp|lt|gt|quot|apos|#[0-9]{1,8}|#x[0-9a-fA-F]{1,8});"
+_STRAY_AMPERSAND = re.compile(rb"&(?!" + _REFERENCE + rb")")
+_XML_REFERENCE = re.compile(rb"&amp;(" + _REFERENCE + rb")")
+_REFERENCE_STARTS = (b"&amp;", b"&lt;", b"&gt;", b"&quot;", b"&apos;", b"&#")
+# Numeric character references long enough to name a surrogate or a code point past U+10FFFF.
+_LONG_CHAR_REF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{4,8})|0*([0-9]{5,10}));")
 _FEED_HEADERS = {"content-type": "application/xml; charset=utf-8"}
 
 
@@ -146,15 +152,41 @@ def _neutralise_doctype(data: bytes) -> bytes:
     return data[: doctype.start()] + b"\n" + data[end:]
 
 
+def _fix_char_ref(match: re.Match[bytes]) -> bytes:
+    hex_digits, decimal = match.groups()
+    code = int(hex_digits, 16) if hex_digits else int(decimal)
+    if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return b"&#xFFFD;"
+    return match.group(0)
+
+
+def _fix_char_refs(data: bytes) -> bytes:
+    """References to surrogates or past U+10FFFF as U+FFFD: feedparser's loose parser raises."""
+    return _LONG_CHAR_REF.sub(_fix_char_ref, data) if b"&#" in data else data
+
+
 def _escape_stray_ampersands(data: bytes) -> bytes:
     """Bare "&" and HTML entities ("&nbsp;") as text, which strip_html decodes later."""
+    if _STRAY_AMPERSAND.search(data) is None:
+        return data
+    # Either way costs time per replacement: replace the stray ones when they are fewer,
+    # else escape every "&" and restore the references (bytes.replace runs at C speed).
+    references = sum(data.count(token) for token in _REFERENCE_STARTS)
+    if references > data.count(b"&") - references:
+        return _STRAY_AMPERSAND.sub(b"&amp;", data)
     return _XML_REFERENCE.sub(rb"&\1", data.replace(b"&", b"&amp;"))
 
 
-def _repair(data: bytes) -> tuple[bytes, str | None]:
-    """A well-formed, bounded copy of a large or malformed document, read with lxml."""
+def _repair(data: bytes) -> tuple[etree._Element, str | None]:
+    """A large or malformed document read with lxml and cut to bounded size: (root, first error)."""
     parser = etree.XMLParser(
-        recover=True, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+        recover=True,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
     )
     try:
         root = etree.fromstring(_escape_stray_ampersands(data), parser)
@@ -167,8 +199,8 @@ def _repair(data: bytes) -> tuple[bytes, str | None]:
     items = root.xpath("//*[local-name()='item' or local-name()='entry']")
     for item in items[MAX_ENTRIES:]:
         item.getparent().remove(item)
-    if root.xpath("count(//*)") > REPAIRED_ELEMENTS:
-        raise FeedParseError(f"not a feed: more than {REPAIRED_ELEMENTS:,} elements")
+    if root.xpath("count(//*) + count(//@*)") > REPAIRED_NODES:
+        raise FeedParseError(f"not a feed: more than {REPAIRED_NODES:,} elements and attributes")
     for text in root.xpath(f"//text()[string-length(.) > {REPAIRED_TEXT}]"):
         parent = text.getparent()
         if text.is_text:
@@ -181,16 +213,13 @@ def _repair(data: bytes) -> tuple[bytes, str | None]:
                 element.set(name, value[:REPAIRED_ATTRIBUTE])
     budget = REPAIRED_MAX
     for item in items[:MAX_ENTRIES]:
-        budget -= len(etree.tostring(item)) if budget > 0 else 0
+        budget -= len(etree.tostring(item, encoding="utf-8")) if budget > 0 else 0
         if budget < 0:
             item.getparent().remove(item)
     # Elements whose namespace prefix was never declared would fail feedparser's XML parser.
     for element in root.xpath("//*[contains(name(), ':') and namespace-uri() = '']"):
         element.getparent().remove(element)
-    out = etree.tostring(root, encoding="utf-8", xml_declaration=True)
-    if len(out) > 2 * REPAIRED_MAX:
-        raise FeedParseError("not a feed: too much text outside its items")
-    return out, warning
+    return root, warning
 
 
 def _entry_time(entry: dict) -> datetime | None:
@@ -224,15 +253,23 @@ def parse_feed(
     data, encoding_problem = _to_utf8(body, content_type)
     if _looks_like_html(data):
         raise FeedParseError("got an HTML page where a feed was expected (block page or paywall?)")
-    data = _neutralise_doctype(data)
-    fast = fast_entries(data, "application/xml; charset=utf-8", MAX_ENTRIES)
+    data = _fix_char_refs(_neutralise_doctype(data))
+    repaired = None
+    if len(data) <= LOOSE_MAX:
+        fast = fast_entries(data, "application/xml; charset=utf-8", MAX_ENTRIES)
+    else:
+        # Read once with lxml's recovering parser, then bounded; well-formed plain RSS
+        # is taken from that tree, anything else goes to feedparser at a bounded size.
+        root, repaired = _repair(data)
+        fast = entries_from_root(root, MAX_ENTRIES) if repaired is None else None
+        if fast is None:
+            data = etree.tostring(root, encoding="utf-8", xml_declaration=True)
+            if len(data) > 2 * REPAIRED_MAX:
+                raise FeedParseError("not a feed: too much text outside its items")
     if fast is not None:
         entries, feed_language = fast
         declared = _language(spec.language) or _language(feed_language)
         return _collect(entries, spec, now, window, brief_language, declared, None)
-    repaired = None
-    if len(data) > LOOSE_MAX:
-        data, repaired = _repair(data)
     # A stream, never bytes: feedparser opens a bytes value that names a file ("/dev/zero").
     # No sanitising: every field goes through strip_html to plain text, and renderers escape it.
     parsed = feedparser.parse(io.BytesIO(data), response_headers=_FEED_HEADERS, sanitize_html=False)
