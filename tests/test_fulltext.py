@@ -159,7 +159,7 @@ def test_digest_never_fetches_article_links_on_this_machine(
     assert feed_server.requests_to("/custom/article-a.html") == []
     assert feed_server.requests_to("/custom/article-b.html") == []
     assert "mortars" not in brief["stories"][0]["summary"]
-    assert "refused (127.0.0.1 is at 127.0.0.1)" in stderr
+    assert "refused (127.0.0.1 is not a public address)" in stderr
     db = open_db(tmp_path / "fttrue.db")
     assert [r[0] for r in db.execute("select body from articles")] == [None, None]
     db.close()

@@ -67,7 +67,7 @@ async def _addresses(host: str, port: int) -> list[IPAddress]:
 
 
 async def checked_url(url: httpx.URL, allow: AddressCheck = is_public) -> tuple[httpx.URL, dict]:
-    """The URL to request and its headers, or RefusedAddress if any address of its host is not allowed.
+    """The URL to request and its headers; RefusedAddress if any address of its host is not allowed.
 
     Plain-http requests go to the checked address itself, so a second DNS answer cannot move
     them elsewhere; https ones keep the name, whose certificate no other host can present.
@@ -80,8 +80,11 @@ async def checked_url(url: httpx.URL, allow: AddressCheck = is_public) -> tuple[
     except (OSError, UnicodeError) as exc:
         raise httpx.ConnectError(f"cannot resolve {url.host}: {exc}") from None
     refused = [a for a in addresses if not allow(a)]
-    if refused or not addresses:
-        raise RefusedAddress(f"{url.host} is at {refused[0] if refused else 'no address'}")
+    if not addresses:
+        raise RefusedAddress(f"{url.host} has no address")
+    if refused:
+        where = "" if url.host == str(refused[0]) else f" resolves to {refused[0]}, which"
+        raise RefusedAddress(f"{url.host}{where} is not a public address")
     if url.scheme == "https":
         return url, {}
     host_header = url.host if url.port is None else f"{url.host}:{url.port}"

@@ -20,9 +20,10 @@ from bot.news.fastrss import entries_from_root, fast_entries
 from bot.news.language import detect_language
 from bot.news.text import canonical_url, drop_boilerplate, strip_html, truncate
 
+log = logging.getLogger(__name__)
+
 MAX_TITLE = 300
 MAX_DESCRIPTION = 1200
-log = logging.getLogger(__name__)
 # Feeds with slightly fast clocks are common; only clearly future dates are clamped.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
