@@ -244,3 +244,17 @@ def test_digest_prints_the_brief_whatever_a_feed_sends(
     assert result.stdout.startswith("Security Brief — ")
     assert "Airstrike destroys weapons depot outside the capital" in result.stdout
     assert "BBC World: https://" in result.stdout
+
+
+async def test_a_feed_url_httpx_cannot_use_fails_alone(
+    feed_server: FeedServer, settings: Settings
+) -> None:
+    # Not an httpx.HTTPError: the port fails inside the connection attempt.
+    specs = [
+        FeedSpec("Bad Port", "http://127.0.0.1:99999/feed.xml"),
+        FeedSpec("BBC World", feed_server.feed_url("bbc_world.xml"), "en"),
+    ]
+    failed, health = await _run(settings, specs)
+    assert list(failed) == ["Bad Port"]
+    assert "port must be 0-65535" in health["Bad Port"]["last_error"]
+    assert health["BBC World"]["item_count"] > 5
