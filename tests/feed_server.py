@@ -361,6 +361,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path.startswith("/feeds/"):
                 self._serve_fixture(path.removeprefix("/feeds/"), head)
+            elif path.startswith("/custom/") and fs._redirect_to(path.removeprefix("/custom/")):
+                location, status = fs._redirect_to(path.removeprefix("/custom/"))
+                self.send_response(status)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif path.startswith("/custom/"):
                 custom = fs._custom_body(path.removeprefix("/custom/"))
                 if custom is None:
@@ -533,8 +539,18 @@ class _Handler(BaseHTTPRequestHandler):
 class FeedServer:
     """Serve the fixture feeds over real HTTP on 127.0.0.1 from a daemon thread."""
 
-    def __init__(self, fixtures_dir: Path = FIXTURES_FEEDS, now: datetime | None = None) -> None:
-        """Prepare a server for ``fixtures_dir`` whose placeholders render relative to ``now``."""
+    def __init__(
+        self,
+        fixtures_dir: Path = FIXTURES_FEEDS,
+        now: datetime | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        """Prepare a server for ``fixtures_dir`` whose placeholders render relative to ``now``.
+
+        ``host`` is a loopback address to bind (127.0.0.2 gives a second, distinct machine).
+        """
+        self.host = host
+        self._redirects: dict[str, tuple[str, int]] = {}
         self.fixtures_dir = Path(fixtures_dir)
         self.now = (now or datetime.now(UTC)).astimezone(UTC)
         self.stall_seconds = STALL_SECONDS
@@ -554,10 +570,10 @@ class FeedServer:
         if self._httpd is not None:
             return
         self._stopping.clear()
-        httpd = _Server(("127.0.0.1", 0), _Handler)
+        httpd = _Server((self.host, 0), _Handler)
         httpd.feed_server = self
         self._httpd = httpd
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        self.url = f"http://{self.host}:{httpd.server_address[1]}"
         self._thread = threading.Thread(
             target=httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -614,6 +630,11 @@ class FeedServer:
         with self._lock:
             self._custom[path.lstrip("/")] = (body, content_type, status)
 
+    def set_redirect(self, path: str, location: str, status: int = 302) -> None:
+        """Answer /custom/<path> with a redirect to ``location``."""
+        with self._lock:
+            self._redirects[path.lstrip("/")] = (location, status)
+
     def fixture_names(self) -> list[str]:
         """File names of all fixture feeds served under /feeds/."""
         return [p.name for p in fixture_files(self.fixtures_dir)]
@@ -660,6 +681,10 @@ class FeedServer:
             self.requests.clear()
 
     # -- internals -------------------------------------------------------------------------
+
+    def _redirect_to(self, path: str) -> tuple[str, int] | None:
+        with self._lock:
+            return self._redirects.get(path)
 
     def _custom_body(self, path: str) -> tuple[bytes, str, int] | None:
         with self._lock:

@@ -6,13 +6,16 @@ import json
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from botharness import cli
 from fake_telegram import parse_telegram_html
 from feed_server import SCRIPTS_LINK, WRONG_CHARSET_LINK, FeedServer
 
 from bot.config import Settings
 from bot.models import FeedSpec
+from bot.news import pipeline
 from bot.news.fetch import make_client
 from bot.news.pipeline import build_brief, refresh
 from bot.news.render import render_html, render_json, render_text
@@ -136,3 +139,122 @@ async def test_script_and_stray_characters_are_escaped_in_every_output(
     as_json = json.loads(render_json(brief))
     assert any(s["headline"] == story.headline for s in as_json["stories"])
     assert "onerror" not in render_json(brief)
+
+
+ODD_ITEMS = """<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Odd Wire</title>
+<language>en</language>
+<item><title>Gunmen attack army checkpoint near Zarqan, killing four soldiers</title>
+<link>https://odd.example/impossible-port</link><link>https://odd.example:99999/news/port</link>
+<description>The link of this item has a port no URL can have.</description></item>
+<item><title>Militants shell border town as ceasefire talks stall</title>
+<link>https://odd.example/news/far-future</link><pubDate>Fri, 31 Dec 9999 23:59:59 -1200</pubDate>
+<description>Its date is in year 9999.</description></item>
+<item><title>Airstrike destroys weapons depot outside the capital, army says</title>
+<link>https://odd.example/news/depot</link><pubDate>{{ago:1h}}</pubDate>
+<description>An airstrike destroyed a weapons depot, the army said.</description></item>
+</channel></rss>"""
+ODD_PORT = """<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Port Wire</title>
+<item><title>Rebels seize airport after heavy fighting, officials say</title>
+<link>https://port.example:99999/news/airport</link><pubDate>{{ago:1h}}</pubDate></item>
+<item><title>Troops retake airport after rebels withdraw overnight, army says</title>
+<link>https://port.example/news/retaken</link><pubDate>{{ago:1h}}</pubDate></item>
+</channel></rss>"""
+
+
+def _bad_feeds(server: FeedServer) -> list[FeedSpec]:
+    server.set_body("empty.xml", b"")
+    server.set_body("odd.xml", ODD_ITEMS.encode())
+    server.set_body("port.xml", ODD_PORT.encode())
+    return [
+        FeedSpec("Empty Wire", server.custom_url("empty.xml")),
+        FeedSpec("Odd Wire", server.custom_url("odd.xml"), "en"),
+        FeedSpec("Port Wire", server.custom_url("port.xml"), "en"),
+        FeedSpec("BBC World", server.feed_url("bbc_world.xml"), "en"),
+    ]
+
+
+async def test_one_bad_feed_never_stops_the_others(
+    feed_server: FeedServer, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 9, item 1: an empty 200, a port of 99999 and a year-9999 date each aborted the round.
+    with caplog.at_level("WARNING"):
+        failed, health = await _run(settings, _bad_feeds(feed_server))
+    assert list(failed) == ["Empty Wire"]
+    assert "feed Empty Wire unusable: empty body" in caplog.text
+    assert health["Empty Wire"]["consecutive_failures"] == 1
+    assert health["Empty Wire"]["next_attempt"] is not None  # backing off
+    assert "empty body" in health["Empty Wire"]["last_error"]
+    for name in ("Odd Wire", "Port Wire", "BBC World"):
+        assert health[name]["last_error"] is None and health[name]["item_count"] > 0
+    db = open_db(settings.database_path)
+    urls = {row["url"]: row for row in db["articles"].rows}
+    db.close()
+    # The item with the impossible port is dropped; the year-9999 one is kept as undated.
+    assert "https://odd.example/news/depot" in urls
+    assert "https://odd.example/news/far-future" in urls
+    assert not any("99999" in url for url in urls)
+    assert "https://port.example/news/retaken" in urls
+    assert (
+        sum(row["feed_url"] == feed_server.feed_url("bbc_world.xml") for row in urls.values()) > 5
+    )
+
+
+async def test_an_unforeseen_fault_in_one_feed_is_that_feeds_error(
+    feed_server: FeedServer,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Parsing has no known way left to raise anything but FeedParseError, so a fault is
+    # injected: whatever one feed raises must stay that feed's error.
+    real = pipeline.parse_feed
+
+    def parse(body: bytes, spec: FeedSpec, *args: object) -> object:
+        if spec.name == "Cursed":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(body, spec, *args)
+
+    monkeypatch.setattr(pipeline, "parse_feed", parse)
+    specs = [
+        FeedSpec("Cursed", feed_server.feed_url("aljazeera.xml")),
+        FeedSpec("BBC World", feed_server.feed_url("bbc_world.xml"), "en"),
+    ]
+    with caplog.at_level("WARNING"):
+        failed, health = await _run(settings, specs)
+    assert list(failed) == ["Cursed"]
+    assert "RecursionError" in health["Cursed"]["last_error"]
+    assert health["Cursed"]["next_attempt"] is not None
+    assert "feed Cursed failed: could not be read (RecursionError" in caplog.text
+    assert health["BBC World"]["item_count"] > 5
+
+
+def test_digest_prints_the_brief_whatever_a_feed_sends(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    lines = [
+        f'[[feeds]]\nname = "{spec.name}"\nurl = "{spec.url}"\n' for spec in _bad_feeds(feed_server)
+    ]
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text("\n".join(lines))
+    result = cli("digest", "--feeds", str(feeds), DATABASE_PATH=str(tmp_path / "d.db"))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "1 feed(s) failed" in result.stderr
+    assert "feed Empty Wire unusable: empty body" in result.stderr
+    assert result.stdout.startswith("Security Brief — ")
+    assert "Airstrike destroys weapons depot outside the capital" in result.stdout
+    assert "BBC World: https://" in result.stdout
+
+
+async def test_a_feed_url_httpx_cannot_use_fails_alone(
+    feed_server: FeedServer, settings: Settings
+) -> None:
+    # Not an httpx.HTTPError: the port fails inside the connection attempt.
+    specs = [
+        FeedSpec("Bad Port", "http://127.0.0.1:99999/feed.xml"),
+        FeedSpec("BBC World", feed_server.feed_url("bbc_world.xml"), "en"),
+    ]
+    failed, health = await _run(settings, specs)
+    assert list(failed) == ["Bad Port"]
+    assert "port must be 0-65535" in health["Bad Port"]["last_error"]
+    assert health["BBC World"]["item_count"] > 5

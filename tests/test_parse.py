@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from feed_server import FeedServer
@@ -10,7 +12,8 @@ from feed_server import FeedServer
 import bot.news.parse
 from bot.models import FeedSpec
 from bot.news.fastrss import fast_entries
-from bot.news.parse import parse_feed
+from bot.news.parse import FeedParseError, parse_feed
+from bot.news.text import strip_html
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 SERVER = FeedServer(now=NOW)
@@ -74,3 +77,102 @@ def test_html_block_page_is_an_error() -> None:
             FeedSpec("T", "http://t"),
             NOW,
         )
+
+
+def _spec() -> FeedSpec:
+    return FeedSpec("T", "http://t")
+
+
+def test_empty_and_blank_bodies_are_parse_errors() -> None:
+    # Issue 9, item 1: an empty 200 gave AttributeError, which no caller expected.
+    for body in (b"", b"   \r\n", b"\xef\xbb\xbf"):
+        with pytest.raises(FeedParseError):
+            parse_feed(body, _spec(), NOW)
+
+
+def test_odd_items_are_dropped_or_repaired_never_the_feed() -> None:
+    items = (
+        "<item><title>Impossible port</title><link>https://a:99999/1</link></item>"
+        "<item><title>Broken IPv6</title><link>http://[::1/2</link></item>"
+        "<item><title>Year 9999, west of UTC</title><link>https://a/3</link>"
+        "<pubDate>Fri, 31 Dec 9999 23:59:59 -1200</pubDate></item>"
+        "<item><title>Year 9999, east of UTC</title><link>https://a/4</link>"
+        "<pubDate>Fri, 31 Dec 9999 23:59:59 +1400</pubDate></item>"
+        "<item><title>Fine</title><link>https://a/5</link></item>"
+    )
+    parsed = parse_feed(_rss(items), _spec(), NOW, brief_language=None)
+    by_url = {a.url: a for a in parsed.articles}
+    assert list(by_url) == ["https://a/3", "https://a/4", "https://a/5"]
+    assert by_url["https://a/3"].published == NOW  # an impossible date counts as none
+
+
+def test_a_body_naming_a_file_is_not_opened(tmp_path: Path) -> None:
+    # feedparser opens a bytes argument that names a file: a feed answering "/dev/zero"
+    # would read forever, one answering a path would have it read local files.
+    local = tmp_path / "local.xml"
+    local.write_text(SERVER.render("bbc_world.xml"))
+    with pytest.raises(FeedParseError):
+        parse_feed(str(local).encode(), _spec(), NOW)
+
+
+BOMB_ENTITIES = (
+    '<!DOCTYPE rss [<!ENTITY a "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ">'
+    + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(6))
+    + "]>"
+)
+
+
+def _bomb_feed(entity: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="{encoding}"?>' + BOMB_ENTITIES + '<rss version="2.0">'
+        "<channel><title>T</title><item><title>Troops &" + entity + "; reached the town</title>"
+        "<link>https://a/1</link></item></channel></rss>"
+    )
+
+
+@pytest.mark.parametrize("entity", ["a", "g"])
+def test_doctype_on_the_declaration_line_declares_nothing(entity: str) -> None:
+    # Issue 9, item 10: feedparser's own guard missed a DOCTYPE on the declaration's line,
+    # and "&g;" (10^6 copies of "&a;") took the CPU and the memory with it.
+    body = _bomb_feed(entity).replace("{encoding}", "UTF-8").encode()
+    started = time.monotonic()
+    parsed = parse_feed(body, _spec(), NOW, brief_language=None)
+    assert time.monotonic() - started < 0.5
+    [article] = parsed.articles
+    assert "ZZZZ" not in article.title
+    assert article.title.startswith("Troops") and article.title.endswith("reached the town")
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_gets_the_same_guard(codec: str) -> None:
+    # Issue 9, item 10: the fast path's DOCTYPE check looked for UTF-8 bytes only, so lxml
+    # read the DTD and silently dropped the text after the entity reference.
+    body = _bomb_feed("a").replace("{encoding}", "UTF-16").encode(codec)
+    assert not body.startswith((b"\xff\xfe", b"\xfe\xff"))
+    [article] = parse_feed(body, _spec(), NOW, brief_language=None).articles
+    assert "ZZZZ" not in article.title
+    assert article.title.startswith("Troops") and article.title.endswith("reached the town")
+
+
+def test_utf16_feed_without_a_doctype_reads_like_utf8() -> None:
+    plain = _rss("<item><title>Café owners flee Goma</title><link>https://a/1</link></item>")
+    utf16 = plain.decode().replace("UTF-8", "UTF-16").encode("utf-16-le")
+    expected = parse_feed(plain, _spec(), NOW, brief_language=None).articles
+    assert parse_feed(utf16, _spec(), NOW, brief_language=None).articles == expected
+
+
+def test_html_cleaning_is_linear() -> None:
+    # Issue 9, item 2: the comment pattern backtracked; 78 KiB of "<!--" took 8.5 s.
+    started = time.monotonic()
+    assert strip_html("<!--" * 20_000 + "tail") == ""
+    assert strip_html("<b>Troops</b>" + "<!--" * 20_000) == "Troops"
+    assert time.monotonic() - started < 0.5
+
+
+def test_five_megabytes_of_unclosed_comments_in_a_feed_parse_quickly() -> None:
+    head = _rss("<item><title>Troops</title><link>https://a/1</link><description>")
+    body = head.split(b"</channel>")[0] + b"&lt;!--" * 700_000
+    started = time.monotonic()
+    parsed = parse_feed(body, _spec(), NOW, brief_language=None)
+    assert time.monotonic() - started < 2
+    assert [a.title for a in parsed.articles] == ["Troops"]

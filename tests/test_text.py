@@ -14,6 +14,14 @@ from bot.news.text import canonical_url, split_sentences, strip_html, truncate
         ("<iframe src=x></iframe>Text<img src=x onerror=alert(1)>", "Text"),
         ("It&#8217;s\n\n  spaced\tout", "It’s spaced out"),
         (None, ""),
+        ("<p>Troops moved.</p><p>Officials said</p>", "Troops moved. Officials said"),
+        ("one<br>two<li>three</li>", "one two three"),
+        ("Before<!-- a comment -->after", "Beforeafter"),
+        ("Kept <!-- never closed", "Kept"),
+        ("<style>p{color:red}</style><noscript>x</noscript>Text", "Text"),
+        ("<script>unclosed script swallowing the rest", ""),
+        ("A\x00B\x01C", "ABC"),
+        ("&lt;b&gt;escaped&lt;/b&gt; stays text", "<b>escaped</b> stays text"),
     ],
 )
 def test_strip_html(raw: str | None, expected: str) -> None:
@@ -31,6 +39,11 @@ def test_strip_html(raw: str | None, expected: str) -> None:
         ("HTTPS://Example.COM:443/a?id=5&fbclid=abc", "https://example.com/a?id=5"),
         ("http://example.com:8080/a?b=1", "http://example.com:8080/a?b=1"),
         ("https://example.com", "https://example.com/"),
+        ("http://[2001:db8::1]:8080/a#x", "http://[2001:db8::1]:8080/a"),
+        # Not URLs anyone can normalise: returned as they are, never an exception.
+        ("https://example.com:99999/a", "https://example.com:99999/a"),
+        ("http://[::1/a", "http://[::1/a"),
+        ("https://example.com/\udc80", "https://example.com/\udc80"),
     ],
 )
 def test_canonical_url(raw: str, expected: str) -> None:

@@ -24,9 +24,12 @@ _FAST_ITEM_TAGS = frozenset(
 _UTF8 = (None, "utf-8", "utf8")
 _XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([\w.-]+)", re.I)
 _CHARSET = re.compile(r"charset=\"?([\w.-]+)", re.I)
+_DECLARATIONS = re.compile(rb"<!(doctype|entity)", re.I)
 
 
-def fast_entries(body: bytes, content_type: str | None) -> tuple[list[dict], str | None] | None:
+def fast_entries(
+    body: bytes, content_type: str | None, limit: int | None = None
+) -> tuple[list[dict], str | None] | None:
     """Entries of a plain UTF-8 RSS 2.0 feed as feedparser would give them, else None."""
     declared = _XML_ENCODING.match(body[:200])
     header = _CHARSET.search(content_type or "")
@@ -34,25 +37,34 @@ def fast_entries(body: bytes, content_type: str | None) -> tuple[list[dict], str
         header and header.group(1).lower() not in _UTF8
     ):
         return None
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        return None
+    if _DECLARATIONS.search(body):
+        return None  # unexpanded entities would silently cut text short
     try:
         body.decode("utf-8")
         root = etree.fromstring(body, _FAST_XML)
     except (UnicodeDecodeError, etree.XMLSyntaxError):
         return None
+    return entries_from_root(root, limit)
+
+
+def entries_from_root(
+    root: etree._Element, limit: int | None = None
+) -> tuple[list[dict], str | None] | None:
+    """Entries of a parsed plain RSS 2.0 document as feedparser would give them, else None."""
     channel = root.find("channel") if root.tag == "rss" else None
     if channel is None or len(root) != 1:
         return None
     entries: list[dict] = []
     for item in channel.iterfind("item"):
+        if limit is not None and len(entries) >= limit:
+            break
         fields: dict = {}
         for child in item:
             tag = child.tag
             if tag == "category":
                 continue
-            if tag not in _FAST_ITEM_TAGS or tag in fields:
-                return None  # unknown or repeated element: feedparser's rules apply
+            if tag not in _FAST_ITEM_TAGS or tag in fields or len(child):
+                return None  # unknown, repeated or nested elements: feedparser's rules apply
             fields[tag] = child
         entry: dict = {}
         for key, tag in (("title", "title"), ("link", "link"), ("id", "guid")):
@@ -79,10 +91,10 @@ def _rfc822(text: str) -> time.struct_time | None:
     """An RSS date as the UTC struct_time feedparser would give, or None."""
     try:
         moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.timetuple()  # RFC 822 without a zone: taken as UTC, as feedparser does
-    return moment.utctimetuple()
+        if moment is None:
+            return None
+        if moment.tzinfo is None:
+            return moment.timetuple()  # RFC 822 without a zone: taken as UTC, as feedparser does
+        return moment.utctimetuple()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # year 9999 with a zone west of UTC overflows: feedparser decides

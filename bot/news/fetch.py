@@ -82,6 +82,10 @@ async def fetch_feed(
         result.error = str(exc)
     except httpx.HTTPError as exc:
         result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except Exception as exc:  # a port out of range, an IDNA host that cannot be encoded, ...
+        while isinstance(exc, ExceptionGroup) and exc.exceptions:  # anyio's task groups wrap it
+            exc = exc.exceptions[0]
+        result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     finally:
         result.elapsed = time.monotonic() - started
     return result

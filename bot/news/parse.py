@@ -3,25 +3,69 @@
 from __future__ import annotations
 
 import calendar
+import codecs
+import io
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
+from lxml import etree
 
 from bot.models import Article, FeedSpec
-from bot.news.fastrss import fast_entries
+from bot.news.fastrss import entries_from_root, fast_entries
 from bot.news.language import detect_language
 from bot.news.text import canonical_url, drop_boilerplate, strip_html, truncate
+
+log = logging.getLogger(__name__)
 
 MAX_TITLE = 300
 MAX_DESCRIPTION = 1200
 # Feeds with slightly fast clocks are common; only clearly future dates are clamped.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
-_HTML_START = re.compile(
-    rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!doctype\s+html|<html|<head|<body)", re.I | re.S
+# Feeds carry tens of items; a body with more is cut here so that work per feed stays bounded.
+MAX_ENTRIES = 200
+# Raw HTML per field before it is turned into text: far more than a 1,200-character description.
+MAX_FIELD_HTML = 64_000
+# feedparser's fallback ("loose") parser slows down superlinearly on some malformed input
+# (deeply nested tags); malformed bodies larger than this are repaired with lxml first.
+LOOSE_MAX = 64_000
+# What a repaired document may keep: bounded text per node and in total, so feedparser's
+# time (about 0.6 s per MB) stays well inside the per-feed budget.
+REPAIRED_TEXT = 16_000
+REPAIRED_ATTRIBUTE = 2_000
+REPAIRED_MAX = 1_000_000
+REPAIRED_NODES = 50_000
+# Decoders that are superlinear (punycode) or raise outside UnicodeDecodeError (idna).
+UNSAFE_CODECS = frozenset({"punycode", "idna"})
+
+_DECLARED_ENCODING = re.compile(r"""encoding\s*=\s*["']?([\w.:-]{1,40})""", re.I)
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]{1,40})""", re.I)
+_PROLOGUE_CODECS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp037")
+_DOCTYPE = re.compile(rb"<!doctype", re.I)
+# "<" as the first character in UTF-32 and UTF-16, both byte orders (XML 1.0, appendix F).
+_WIDE_STARTS = (
+    ("utf-32-le", re.compile(rb"<\x00\x00\x00", re.S)),
+    ("utf-32-be", re.compile(rb"\x00\x00\x00<", re.S)),
+    ("utf-16-le", re.compile(rb"<\x00[^\x00]\x00", re.S)),
+    ("utf-16-be", re.compile(rb"\x00<\x00[^\x00]", re.S)),
 )
+# The root element: "<" and a character that cannot start a declaration or instruction.
+_ROOT = re.compile(rb"<[^?!]")
+_HTML_ROOTS = (b"<!doctype html", b"<html", b"<head", b"<body")
+# "&" that starts none of XML's own entities or a character reference: a bare "&" or an
+# HTML entity such as "&nbsp;", which lxml would drop.
+_REFERENCE = rb"(?:amp|lt|gt|quot|apos|#[0-9]{1,8}|#x[0-9a-fA-F]{1,8});"
+_STRAY_AMPERSAND = re.compile(rb"&(?!" + _REFERENCE + rb")")
+_XML_REFERENCE = re.compile(rb"&amp;(" + _REFERENCE + rb")")
+_REFERENCE_STARTS = (b"&amp;", b"&lt;", b"&gt;", b"&quot;", b"&apos;", b"&#")
+# Numeric character references long enough to name a surrogate or a code point past U+10FFFF.
+_LONG_CHAR_REF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{4,8})|0*([0-9]{5,10}));")
+_FEED_HEADERS = {"content-type": "application/xml; charset=utf-8"}
 
 
 class FeedParseError(ValueError):
@@ -37,26 +81,161 @@ class ParsedFeed:
     entries: int = 0
     skipped_old: int = 0
     skipped_language: int = 0
+    skipped_broken: int = 0
     warning: str | None = None
 
 
-def _looks_like_html(body: bytes) -> bool:
-    return bool(_HTML_START.match(body[:2048]))
+def _check_codecs(body: bytes, content_type: str | None) -> None:
+    """Refuse a charset whose decoder would be slow or raise an unexpected error."""
+    names = _CHARSET.findall(content_type or "")
+    head = body[:512]
+    for codec in _PROLOGUE_CODECS:
+        names += _DECLARED_ENCODING.findall(head.decode(codec, "ignore"))
+    for name in names:
+        try:
+            canonical = codecs.lookup(name).name
+        except LookupError:
+            continue  # unknown names are skipped by feedparser's own fallbacks
+        if canonical in UNSAFE_CODECS:
+            raise FeedParseError(f"unsupported character set {name!r}")
+
+
+def _unmarked_utf16_or_32(body: bytes) -> str | None:
+    """The codec of a UTF-16/32 body without a byte-order mark, told by how "<" is encoded."""
+    head = body[:4]
+    for codec, pattern in _WIDE_STARTS:
+        if pattern.match(head):
+            return codec
+    return None
+
+
+def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
+    """The body as UTF-8 (feedparser's detection rules) and what was odd about its encoding."""
+    _check_codecs(body, content_type)
+    wide = _unmarked_utf16_or_32(body)
+    if wide:
+        # feedparser would read these as UTF-8 (NULs and all); a UTF-8 byte-order mark
+        # makes it take the text as it is, declaration and all.
+        body = codecs.BOM_UTF8 + body.decode(wide, "replace").encode("utf-8", "replace")
+    info: dict = {}
+    headers = {"content-type": content_type} if content_type else {}
+    try:
+        data = convert_to_utf8(headers, body, info)
+    except Exception as exc:  # any codec may fail its own way; the feed is unusable, not the run
+        raise FeedParseError(f"unreadable character encoding: {type(exc).__name__}") from None
+    if not info.get("encoding"):
+        data = data.decode("utf-8", "replace").encode("utf-8")
+    problem = info.get("bozo_exception")
+    return data, (str(problem) if problem else None)
+
+
+def _looks_like_html(data: bytes) -> bool:
+    """True when the document's first element (after declarations and comments) is HTML."""
+    head = data[:2048].lstrip().lower()
+    while True:
+        if head.startswith(b"<?"):
+            end = head.find(b"?>")
+            head = head[end + 2 :].lstrip() if end >= 0 else b""
+        elif head.startswith(b"<!--"):
+            end = head.find(b"-->", 4)
+            head = head[end + 3 :].lstrip() if end >= 0 else b""
+        else:
+            return head.startswith(_HTML_ROOTS)
+
+
+def _neutralise_doctype(data: bytes) -> bytes:
+    """Drop a DOCTYPE (and its internal subset) from the prologue: no entity is ever declared."""
+    root = _ROOT.search(data)
+    end = root.start() if root else len(data)
+    doctype = _DOCTYPE.search(data, 0, end)
+    if doctype is None:
+        return data
+    return data[: doctype.start()] + b"\n" + data[end:]
+
+
+def _fix_char_ref(match: re.Match[bytes]) -> bytes:
+    hex_digits, decimal = match.groups()
+    code = int(hex_digits, 16) if hex_digits else int(decimal)
+    if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return b"&#xFFFD;"
+    return match.group(0)
+
+
+def _fix_char_refs(data: bytes) -> bytes:
+    """References to surrogates or past U+10FFFF as U+FFFD: feedparser's loose parser raises."""
+    return _LONG_CHAR_REF.sub(_fix_char_ref, data) if b"&#" in data else data
+
+
+def _escape_stray_ampersands(data: bytes) -> bytes:
+    """Bare "&" and HTML entities ("&nbsp;") as text, which strip_html decodes later."""
+    if _STRAY_AMPERSAND.search(data) is None:
+        return data
+    # Either way costs time per replacement: replace the stray ones when they are fewer,
+    # else escape every "&" and restore the references (bytes.replace runs at C speed).
+    references = sum(data.count(token) for token in _REFERENCE_STARTS)
+    if references > data.count(b"&") - references:
+        return _STRAY_AMPERSAND.sub(b"&amp;", data)
+    return _XML_REFERENCE.sub(rb"&\1", data.replace(b"&", b"&amp;"))
+
+
+def _repair(data: bytes) -> tuple[etree._Element, str | None]:
+    """A large or malformed document read with lxml and cut to bounded size: (root, first error)."""
+    parser = etree.XMLParser(
+        recover=True,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    try:
+        root = etree.fromstring(_escape_stray_ampersands(data), parser)
+    except etree.XMLSyntaxError as exc:
+        raise FeedParseError(f"not a valid feed: {exc}") from None
+    if root is None:
+        raise FeedParseError("not a valid feed: no XML elements")
+    errors = parser.error_log.filter_from_errors()
+    warning = f"{errors[0].message.strip()} (line {errors[0].line})" if errors else None
+    items = root.xpath("//*[local-name()='item' or local-name()='entry']")
+    for item in items[MAX_ENTRIES:]:
+        item.getparent().remove(item)
+    if root.xpath("count(//*) + count(//@*)") > REPAIRED_NODES:
+        raise FeedParseError(f"not a feed: more than {REPAIRED_NODES:,} elements and attributes")
+    for text in root.xpath(f"//text()[string-length(.) > {REPAIRED_TEXT}]"):
+        parent = text.getparent()
+        if text.is_text:
+            parent.text = text[:REPAIRED_TEXT]
+        elif text.is_tail:
+            parent.tail = text[:REPAIRED_TEXT]
+    for element in root.xpath(f"//*[@*[string-length(.) > {REPAIRED_ATTRIBUTE}]]"):
+        for name, value in element.attrib.items():
+            if len(value) > REPAIRED_ATTRIBUTE:
+                element.set(name, value[:REPAIRED_ATTRIBUTE])
+    budget = REPAIRED_MAX
+    for item in items[:MAX_ENTRIES]:
+        budget -= len(etree.tostring(item, encoding="utf-8")) if budget > 0 else 0
+        if budget < 0:
+            item.getparent().remove(item)
+    # Elements whose namespace prefix was never declared would fail feedparser's XML parser.
+    for element in root.xpath("//*[contains(name(), ':') and namespace-uri() = '']"):
+        element.getparent().remove(element)
+    return root, warning
 
 
 def _entry_time(entry: dict) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        value = dict.get(entry, key)  # the stored value: feedparser's aliases warn
         if value:
             try:
                 return datetime.fromtimestamp(calendar.timegm(value), UTC)
-            except (OverflowError, ValueError):
-                continue
+            except (OverflowError, ValueError, OSError, TypeError):
+                continue  # year 9999, year 0 and friends: as if undated
     return None
 
 
 def _language(declared: str | None) -> str | None:
-    if not declared:
+    if not declared or not isinstance(declared, str):
         return None
     return declared.strip().lower().replace("_", "-").split("-")[0] or None
 
@@ -69,27 +248,40 @@ def parse_feed(
     brief_language: str | None = "en",
     content_type: str | None = None,
 ) -> ParsedFeed:
-    """Parse a feed body into cleaned, windowed, same-language articles."""
-    if _looks_like_html(body):
+    """Parse a feed body into cleaned, windowed, same-language articles, or FeedParseError."""
+    if not body.strip():
+        raise FeedParseError("empty body where a feed was expected")
+    data, encoding_problem = _to_utf8(body, content_type)
+    if _looks_like_html(data):
         raise FeedParseError("got an HTML page where a feed was expected (block page or paywall?)")
-    fast = fast_entries(body, content_type)
+    data = _fix_char_refs(_neutralise_doctype(data))
+    repaired = None
+    if len(data) <= LOOSE_MAX:
+        fast = fast_entries(data, "application/xml; charset=utf-8", MAX_ENTRIES)
+    else:
+        # Read once with lxml's recovering parser, then bounded; well-formed plain RSS
+        # is taken from that tree, anything else goes to feedparser at a bounded size.
+        root, repaired = _repair(data)
+        fast = entries_from_root(root, MAX_ENTRIES) if repaired is None else None
+        if fast is None:
+            data = etree.tostring(root, encoding="utf-8", xml_declaration=True)
+            if len(data) > 2 * REPAIRED_MAX:
+                raise FeedParseError("not a feed: too much text outside its items")
     if fast is not None:
         entries, feed_language = fast
         declared = _language(spec.language) or _language(feed_language)
         return _collect(entries, spec, now, window, brief_language, declared, None)
-    headers = {"content-type": content_type} if content_type else None
+    # A stream, never bytes: feedparser opens a bytes value that names a file ("/dev/zero").
     # No sanitising: every field goes through strip_html to plain text, and renderers escape it.
-    # feedparser's sanitiser re-parses each HTML field: ~15-20% of its time.
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
+    parsed = feedparser.parse(io.BytesIO(data), response_headers=_FEED_HEADERS, sanitize_html=False)
+    problem = repaired or encoding_problem or (parsed.bozo_exception if parsed.bozo else None)
     if not parsed.entries:
-        if parsed.bozo:
-            raise FeedParseError(f"not a valid feed: {parsed.bozo_exception}")
-        if not parsed.version:
+        if problem:
+            raise FeedParseError(f"not a valid feed: {problem}")
+        if not parsed.get("version"):
             raise FeedParseError("not an RSS or Atom feed")
     declared = _language(spec.language) or _language(parsed.feed.get("language"))
-    warning = None
-    if parsed.bozo and parsed.entries:
-        warning = f"feed has errors but was readable: {parsed.bozo_exception}"
+    warning = f"feed has errors but was readable: {problem}" if problem else None
     return _collect(parsed.entries, spec, now, window, brief_language, declared, warning)
 
 
@@ -104,8 +296,13 @@ def _collect(
 ) -> ParsedFeed:
     result = ParsedFeed(declared_language=declared, entries=len(entries), warning=warning)
     seen: set[str] = set()
-    for entry in entries:
-        article = _article(entry, spec, now)
+    for entry in entries[:MAX_ENTRIES]:
+        try:
+            article = _article(entry, spec, now)
+        except Exception:  # one odd item is dropped; it must never cost the feed
+            log.debug("feed %s: dropped an item", spec.name, exc_info=True)
+            result.skipped_broken += 1
+            continue
         if article is None or article.url in seen or (article.guid and article.guid in seen):
             continue
         seen.add(article.url)
@@ -122,19 +319,37 @@ def _collect(
     return result
 
 
-def _article(entry: dict, spec: FeedSpec, now: datetime) -> Article | None:
-    title = truncate(strip_html(entry.get("title")), MAX_TITLE)
-    link = entry.get("link") or ""
-    guid = entry.get("id") or None
-    if (
-        not link.startswith(("http://", "https://"))
-        and guid
-        and guid.startswith(("http://", "https://"))
-    ):
-        link = guid
-    if not title or not link.startswith(("http://", "https://")):
+def _usable_link(value: object) -> str | None:
+    """``value`` when it is an absolute http(s) URL with a host and a possible port."""
+    if not isinstance(value, str):
         return None
-    description = drop_boilerplate(strip_html(entry.get("summary") or entry.get("description")))
+    value = value.strip()
+    if not value.startswith(("http://", "https://")):
+        return None
+    try:
+        value.encode("utf-8")  # a lone surrogate: not a link anyone can follow
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port such as 99999
+    except ValueError:
+        return None
+    return value if parts.hostname else None
+
+
+def _field(entry: dict, *keys: str) -> str:
+    for key in keys:
+        value = entry.get(key)
+        if value and isinstance(value, str):
+            return value[:MAX_FIELD_HTML]
+    return ""
+
+
+def _article(entry: dict, spec: FeedSpec, now: datetime) -> Article | None:
+    title = truncate(strip_html(_field(entry, "title")), MAX_TITLE)
+    guid = entry.get("id") if isinstance(entry.get("id"), str) else None
+    link = _usable_link(entry.get("link")) or _usable_link(guid)
+    if not title or not link:
+        return None
+    description = drop_boilerplate(strip_html(_field(entry, "summary", "description")))
     if description == title:
         description = ""
     published = _entry_time(entry) or now
@@ -147,5 +362,5 @@ def _article(entry: dict, spec: FeedSpec, now: datetime) -> Article | None:
         title=title,
         description=truncate(description, MAX_DESCRIPTION),
         published=published,
-        guid=guid,
+        guid=guid or None,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,25 @@ def ingest(
 ) -> tuple[int, str | None]:
     """Parse one fetch result, store its new articles and the feed's health: (new count, error)."""
     interval = timedelta(minutes=settings.fetch_interval_minutes)
+    try:
+        return _ingest(db, result, settings, now, interval)
+    except sqlite3.OperationalError:
+        raise  # a database that cannot be written is every feed's problem, not this one's
+    except Exception as exc:  # anything else one feed causes is that feed's error alone
+        error = f"could not be read ({type(exc).__name__}: {exc})"[:_MAX_ERROR]
+        error = error.encode("utf-8", "replace").decode("utf-8")  # storable whatever it quotes
+        log.warning("feed %s failed: %s", result.spec.name, error, exc_info=True)
+        news_store.save_fetch_result(db, result, now, interval, error=error)
+        return 0, error
+
+
+# Feed errors are shown in `securitybrief feeds` and /status: one line, not a dump.
+_MAX_ERROR = 300
+
+
+def _ingest(
+    db: Database, result: FetchResult, settings: Settings, now: datetime, interval: timedelta
+) -> tuple[int, str | None]:
     if result.error or result.not_modified:
         news_store.save_fetch_result(db, result, now, interval)
         if result.error:
@@ -67,11 +87,14 @@ def ingest(
             result.content_type,
         )
     except FeedParseError as exc:
-        news_store.save_fetch_result(db, result, now, interval, error=str(exc))
-        log.warning("feed %s unusable: %s", result.spec.name, exc)
-        return 0, str(exc)
+        error = str(exc)[:_MAX_ERROR]
+        news_store.save_fetch_result(db, result, now, interval, error=error)
+        log.warning("feed %s unusable: %s", result.spec.name, error)
+        return 0, error
     if parsed.warning:
         log.info("feed %s: %s", result.spec.name, parsed.warning)
+    if parsed.skipped_broken:
+        log.info("feed %s: %d unreadable items dropped", result.spec.name, parsed.skipped_broken)
     score(parsed.articles, result.spec.weight)
     new = news_store.save_articles(db, parsed.articles, now)
     news_store.save_fetch_result(db, result, now, interval, items=parsed.entries)

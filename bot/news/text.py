@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import html
 import re
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-_BLOCK_RE = re.compile(r"<(script|style|iframe|noscript|template)\b.*?(</\1\s*>|$)", re.I | re.S)
-# A tag needs a name right after "<", so "5 < 10" survives as text.
-_TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>|<!--.*?-->", re.S)
-_BREAK_RE = re.compile(r"</?(br|p|div|li|h\d)\b[^>]*>", re.I)
+from bot.news.html_text import html_to_text
+
 # WordPress and friends append "The post X appeared first on Y." to every description.
 _BOILERPLATE_RE = re.compile(
     r"\s*(The post .{1,300}? appeared first on .{1,120}?\.|Continue reading\.*|Read more\.*)\s*$",
@@ -59,17 +56,17 @@ def strip_html(raw: str | None) -> str:
     """HTML fragment to plain text: scripts dropped, tags removed, entities unescaped."""
     if not raw:
         return ""
-    text = _BLOCK_RE.sub(" ", raw)
-    text = _BREAK_RE.sub(" ", text)
-    text = _TAG_RE.sub("", text)
-    # Twice, because feeds often double-escape ("&amp;amp;", "&amp;#8217;").
-    text = html.unescape(html.unescape(text)) if "&amp;" in text else html.unescape(text)
-    return normalise_space(text)
+    return normalise_space(html_to_text(raw))
+
+
+# Longer than any boilerplate the pattern can match, so only the tail is ever searched.
+_BOILERPLATE_TAIL = 600
 
 
 def drop_boilerplate(text: str) -> str:
     """Remove trailing feed boilerplate such as "The post … appeared first on …"."""
-    return _BOILERPLATE_RE.sub("", text)
+    head, tail = text[:-_BOILERPLATE_TAIL], text[-_BOILERPLATE_TAIL:]
+    return head + _BOILERPLATE_RE.sub("", tail) if head else _BOILERPLATE_RE.sub("", tail)
 
 
 def normalise_space(text: str) -> str:
@@ -81,27 +78,34 @@ def truncate(text: str, limit: int) -> str:
     """Cut ``text`` to at most ``limit`` characters at a word boundary, with an ellipsis."""
     if len(text) <= limit:
         return text
+    if limit < 2:
+        return "…"[:limit]
     cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:- ")
     return cut + "…"
 
 
 def canonical_url(url: str) -> str:
-    """The URL that identifies an article: no fragment, no tracking parameters."""
+    """The URL that identifies an article: no fragment, no tracking parameters; never raises."""
     url = url.strip()
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower() or "http"
-    host = (parts.hostname or "").lower()
-    if parts.port and not (
-        (scheme == "http" and parts.port == 80) or (scheme == "https" and parts.port == 443)
-    ):
-        host = f"{host}:{parts.port}"
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith("utm_") and k.lower() not in TRACKING_PARAMS
-    ]
-    path = parts.path or "/"
-    return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        scheme = parts.scheme.lower() or "http"
+        host = (parts.hostname or "").lower()
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 literal keeps its brackets
+        if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+            host = f"{host}:{port}"
+        query = [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.lower().startswith("utm_") and k.lower() not in TRACKING_PARAMS
+        ]
+        return urlunsplit((scheme, host, parts.path or "/", urlencode(query, doseq=True), ""))
+    except ValueError:
+        # An impossible port, a broken IPv6 literal or unencodable text: not a URL we can
+        # normalise, so it identifies itself (items with such links are dropped by parse).
+        return url
 
 
 _TOKEN_RE = re.compile(r"[a-z0-9\u00c0-\u024f\u0400-\u04ff]+(?:['’-][a-z0-9\u00c0-\u024f]+)*")

@@ -1,0 +1,63 @@
+"""HTML fragments to plain text with lxml's HTML parser: linear in the input, never raises."""
+
+from __future__ import annotations
+
+import html
+
+from lxml import etree
+
+# Their content is code or embedded documents, never prose worth keeping.
+DROPPED = frozenset({"script", "style", "iframe", "noscript", "template", "object", "svg"})
+# Elements that separate words: "<p>One</p><p>Two</p>" must not become "OneTwo".
+BREAKS = frozenset(
+    {"br", "p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "td", "th"}
+    | {"blockquote", "section", "article", "figure", "figcaption", "hr", "dt", "dd", "table"}
+    | {"title", "head", "body"}
+)
+
+# libxml2's HTML parser: no network, no DTDs; comments and processing instructions go at parse
+# time. Without huge_tree it stops at 256 levels of nesting, which bounds the walk below.
+_PARSER = etree.HTMLParser(
+    encoding="utf-8",
+    recover=True,
+    no_network=True,
+    remove_comments=True,
+    remove_pis=True,
+    default_doctype=False,
+    huge_tree=False,
+)
+
+
+def html_to_text(raw: str) -> str:
+    """The text of an HTML fragment: dropped elements skipped, entities decoded, words kept apart."""
+    if not raw.isascii():
+        raw = raw.encode("utf-8", "replace").decode("utf-8")  # lone surrogates cannot be stored
+    if "<" not in raw and "&" not in raw:
+        return raw
+    # NUL ends a C string inside libxml2; the text after it must not be lost.
+    data = raw.replace("\x00", "").encode("utf-8")
+    root = etree.fromstring(data, _PARSER) if data.strip() else None
+    text = _walk(root) if root is not None else ""
+    # Feeds often escape twice ("&amp;amp;", "&amp;#8217;"): one parse leaves an entity behind.
+    return html.unescape(text) if "&amp;" in raw and "&" in text else text
+
+
+def _walk(root: etree._Element) -> str:
+    parts: list[str] = []
+    walker = etree.iterwalk(root, events=("start", "end"))
+    for event, element in walker:
+        tag = element.tag.lower() if isinstance(element.tag, str) else ""
+        if event == "start":
+            if tag in BREAKS:
+                parts.append(" ")
+            if tag in DROPPED:
+                parts.append(" ")
+                walker.skip_subtree()
+            elif element.text:
+                parts.append(element.text)
+        else:
+            if tag in BREAKS:
+                parts.append(" ")
+            if element.tail and element is not root:
+                parts.append(element.tail)
+    return "".join(parts)
