@@ -55,7 +55,7 @@ GOALS = {
     "stale": ("<=", 0),
 }
 _SCORE = {"yes": 1.0, "borderline": 0.5, "no": 0.0}
-_ATTRIBUTION = re.compile(r"(?:^|(?<=\s))([\w .&'’-]{2,40}?) (?:reports|adds|quotes|says):\s")
+_VERBS = "(?:reports|adds|quotes|says)"
 
 
 @dataclass
@@ -119,10 +119,14 @@ def grounded(story: Story, articles: dict[str, Article]) -> str | None:
     outlets = {s.outlet for s in story.sources}
     if len(summary) > 600:
         return f"{len(summary)} characters"
-    named = _ATTRIBUTION.findall(summary)
-    if not named or any(n.strip() not in outlets for n in named):
-        return f"names {named}, cites {sorted(outlets)}"
-    body = _ATTRIBUTION.sub(" ", summary).strip()
+    attribution = re.compile(
+        "(?:^|(?<=\\s))(" + "|".join(re.escape(o) for o in outlets) + f") {_VERBS}:\\s"
+    )
+    if not attribution.search(summary):
+        return f"names no cited outlet ({sorted(outlets)})"
+    body = attribution.sub(" ", summary).strip()
+    if re.search(rf"(?:^|\s)[A-Z][\w.&' -]{{1,40}} {_VERBS}:\s", body):
+        return "attributes a sentence to an outlet it does not cite"
     sentences = split_sentences(body)
     if not 1 <= len(sentences) <= 3:
         return f"{len(sentences)} sentences"
