@@ -6,7 +6,8 @@ capture's ``captured_at`` as now, exactly like ``securitybrief digest --json``. 
 are then matched to bench/labels/<capture>.json by canonical URL. Figures (issue #10):
 
 - precision: mean over stories of 1 (security), 0.5 (borderline), 0 (not), by the headline article;
-- recall: share of security events reported by >= 3 outlets that appear as a story;
+- recall: share of security events reported by >= 3 outlets that appear as a story, out of
+  as many of them as the brief has stories (a 7-story brief cannot carry 15 such events);
 - coverage: the stories' event outlet counts, over the best possible pick of as many events;
 - duplicates: stories whose majority event is another story's majority event;
 - purity: share of stories whose sources are all one event;
@@ -185,7 +186,8 @@ def measure(run: Run) -> None:
     run.figures = {
         "stories": len(stories),
         "precision": precision / n,
-        "recall": sum(e in shown for e in must) / len(must) if must else 1.0,
+        # A brief of n stories can carry at most n must-have events.
+        "recall": sum(e in shown for e in must) / min(len(must), n) if must else 1.0,
         "coverage": picked / best if best else 1.0,
         "duplicates": sum(c - 1 for c in shown.values()),
         "purity": purity / n,

@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from bot.config import Settings
 from bot.models import Article, Brief, FeedSpec, Source, Story
-from bot.news.cluster import cluster_articles, cosine, tfidf
+from bot.news.cluster import Vector, cluster_articles, cosine, tfidf
 from bot.news.fetch import FetchResult, fetch_all
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
@@ -133,12 +133,16 @@ def make_stories(
     for cluster in clusters:
         group = sorted((articles[i] for i in cluster.members), key=lambda a: a.published)
         vecs = [vectors[i] for i in sorted(cluster.members, key=lambda i: articles[i].published)]
-        lead = max(
-            group,
-            key=lambda a: (
-                _centrality(a, cluster.centroid, idf, default_idf),
-                -a.published.timestamp(),
-            ),
+        lead = (
+            articles[cluster.centre]
+            if cluster.centre is not None
+            else max(
+                group,
+                key=lambda a: (
+                    _centrality(a, cluster.centroid, idf, default_idf),
+                    -a.published.timestamp(),
+                ),
+            )
         )
         stories.append(
             Story(
@@ -148,7 +152,7 @@ def make_stories(
                 region=majority([a.region for a in group]),
                 topics=merged_topics(group),
                 score=story_score(group, vecs, now),
-                sources=_sources(group, lead),
+                sources=_sources(group, lead, {articles[i].url: vectors[i] for i in cluster.members}),
             )
         )
         members[cluster.id] = [a.url for a in group]
@@ -159,10 +163,15 @@ def make_stories(
 MAX_SOURCES = 20
 
 
-def _sources(group: Sequence[Article], lead: Article) -> tuple[Source, ...]:
-    """One source per outlet (the lead first, then each outlet's first report), capped."""
+def _sources(
+    group: Sequence[Article], lead: Article, vectors: dict[str, Vector]
+) -> tuple[Source, ...]:
+    """One source per outlet: the lead, then each outlet's report closest to the lead, capped."""
+    # The closest report, not the first: an outlet's other article in the story may be its
+    # comment or a side event, and the source listed must be the one that reports the headline.
+    closeness = {a.url: cosine(vectors[a.url], vectors[lead.url]) for a in group}
     chosen: dict[str, Article] = {lead.outlet: lead}
-    for article in group:  # oldest first
+    for article in sorted(group, key=lambda a: -closeness[a.url]):
         chosen.setdefault(article.outlet, article)
     return tuple(
         Source(a.outlet, a.title, a.url, a.published) for a in list(chosen.values())[:MAX_SOURCES]

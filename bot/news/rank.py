@@ -33,7 +33,9 @@ def story_score(articles: Sequence[Article], vectors: Sequence[Vector], now: dat
     newest = max(a.published for a in articles)
     age_hours = max((now - newest).total_seconds() / 3600, 0.0)
     recency = 0.5 ** (age_hours / HALF_LIFE_HOURS)
-    return outlets * relevance * recency
+    # Outlets lead: an event more independent outlets carry always ranks above one fewer carry;
+    # relevance and recency (together below 1) only order stories with as many outlets.
+    return outlets + relevance / MAX_RELEVANCE * recency * 0.999
 
 
 def majority(values: Sequence[str | None]) -> str | None:
