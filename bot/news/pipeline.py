@@ -144,15 +144,19 @@ def make_stories(
                 ),
             )
         )
+        sources = _sources(group, lead, {articles[i].url: vectors[i] for i in cluster.members})
+        cited = {s.url for s in sources}
+        # Only the articles a reader can open: every sentence must come from a linked source.
+        linked = [lead] + [a for a in group if a.url in cited and a is not lead]
         stories.append(
             Story(
                 id=cluster.id,
                 headline=lead.title,
-                summary=summarise(group, cluster.centroid, idf, default_idf),
+                summary=summarise(linked, cluster.centroid, idf, default_idf),
                 region=majority([a.region for a in group]),
                 topics=merged_topics(group),
                 score=story_score(group, vecs, now),
-                sources=_sources(group, lead, {articles[i].url: vectors[i] for i in cluster.members}),
+                sources=sources,
             )
         )
         members[cluster.id] = [a.url for a in group]
