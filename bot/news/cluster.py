@@ -17,6 +17,7 @@ Vector = dict[str, float]
 SIMILARITY_THRESHOLD = 0.18
 NEAR_COPY_THRESHOLD = 0.85
 EVENT_LINK = 0.2  # a story's reports must each be this close to its central report
+SAME_REPORT = 0.35  # ... or this close over title and lede together
 MERGE_FACTOR = 1.4  # centroids are smoother than single articles, so merging needs more overlap
 _QUERY_TERMS = 10  # an article looks for clusters through its strongest terms only
 _POSTINGS_SCANNED = 40  # newest clusters per term; keeps each lookup O(1)
@@ -181,7 +182,9 @@ def split_event(
         near = [
             i
             for i in members
-            if i == centre or cosine(event_vectors[i], event_vectors[centre]) >= EVENT_LINK
+            if i == centre
+            or cosine(event_vectors[i], event_vectors[centre]) >= EVENT_LINK
+            or cosine(vectors[i], vectors[centre]) >= SAME_REPORT
         ]
         rest = [i for i in members if i not in set(near)]
         first = current.id if not parts else new_story_id(articles[centre])
@@ -254,7 +257,9 @@ def _best_match(
             shared.update(ids[-_POSTINGS_SCANNED:])
     best_id, best = None, threshold
     for cid, _ in shared.most_common(_CANDIDATES):
-        sim = link(vec, clusters[cid])
+        cluster = clusters[cid]
+        # Half centroid (a big story's shared core), half average link (no drift to a theme).
+        sim = 0.5 * (cosine(vec, cluster.centroid) + link(vec, cluster))
         if sim >= best:
             best_id, best = cid, sim
     return best_id

@@ -12,6 +12,7 @@ import feedparser
 from bot.models import Article, FeedSpec
 from bot.news.fastrss import fast_entries
 from bot.news.language import detect_language
+from bot.news.staleness import published_time
 from bot.news.text import canonical_url, drop_boilerplate, strip_html, truncate
 
 MAX_TITLE = 300
@@ -137,7 +138,7 @@ def _article(entry: dict, spec: FeedSpec, now: datetime) -> Article | None:
     description = drop_boilerplate(strip_html(entry.get("summary") or entry.get("description")))
     if description == title:
         description = ""
-    published = _entry_time(entry) or now
+    published = published_time(_entry_time(entry), link, now)
     if published > now + FUTURE_TOLERANCE:
         published = now
     return Article(

@@ -17,6 +17,7 @@ from bot.news.fetch import FetchResult, fetch_all
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
 from bot.news.relevance import score_article
+from bot.news.staleness import baseline_undated
 from bot.news.summarise import summarise
 from bot.news.text import content_terms
 from bot.storage import news_store
@@ -197,6 +198,15 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     now = now or utcnow()
     since = now - timedelta(hours=settings.brief_window_hours)
     articles = news_store.recent_articles(db, since, settings.relevance_threshold)
+    carried = baseline_undated(
+        db.query(
+            "select url, feed_url, published, first_seen from articles where feed_url in "
+            "(select feed_url from articles where published = first_seen and published >= ?)",
+            [news_store.iso(since)],
+        )
+    )
+    if carried:
+        articles = [a for a in articles if a.url not in carried]
     stories, members = make_stories(articles, news_store.story_assignments(db, since), now)
     news_store.save_stories(db, stories, members, now)
     brief = Brief(now, settings.brief_window_hours, tuple(stories[:STORED_STORIES]))
