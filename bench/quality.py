@@ -207,7 +207,11 @@ def _ok(key: str, value: float) -> bool:
 
 
 def _fmt(key: str, value: float) -> str:
-    text = f"{value:.2f}" if isinstance(value, float) and key not in ("duplicates", "stale") else f"{value:g}"
+    text = (
+        f"{value:.2f}"
+        if isinstance(value, float) and key not in ("duplicates", "stale")
+        else f"{value:g}"
+    )
     return text + ("" if _ok(key, value) else " ✗")
 
 

@@ -68,5 +68,6 @@ def baseline_undated(rows: Iterable[dict]) -> set[str]:
     return {
         row["url"]
         for row in rows
-        if row["published"] == row["first_seen"] and row["first_seen"] == first_fetch[row["feed_url"]]
+        if row["published"] == row["first_seen"]
+        and row["first_seen"] == first_fetch[row["feed_url"]]
     }

@@ -7,6 +7,10 @@ import re
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import Stemmer
+
+from bot.news import lexicon
+
 _BLOCK_RE = re.compile(r"<(script|style|iframe|noscript|template)\b.*?(</\1\s*>|$)", re.I | re.S)
 # A tag needs a name right after "<", so "5 < 10" survives as text.
 _TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>|<!--.*?-->", re.S)
@@ -19,40 +23,8 @@ _BOILERPLATE_RE = re.compile(
 _WS_RE = re.compile(r"\s+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
 
-TRACKING_PARAMS = frozenset(
-    {
-        "fbclid",
-        "gclid",
-        "dclid",
-        "msclkid",
-        "mc_cid",
-        "mc_eid",
-        "ocid",
-        "cmpid",
-        "cmp",
-        "at_medium",
-        "at_campaign",
-        "at_custom1",
-        "at_custom2",
-        "at_custom3",
-        "at_custom4",
-        "ns_mchannel",
-        "ns_source",
-        "ns_campaign",
-        "ns_linkname",
-        "ns_fee",
-        "igshid",
-        "yclid",
-        "_hsenc",
-        "_hsmi",
-        "mkt_tok",
-        "sr_share",
-        "taid",
-        "xtor",
-        "rss",
-        "ito",
-    }
-)
+# From bot/news/data/text.toml (plus LEXICON_FILE); rebound by _use_lexicon when that changes.
+TRACKING_PARAMS: frozenset[str] = lexicon.current().tracking_params
 
 
 def strip_html(raw: str | None) -> str:
@@ -106,163 +78,10 @@ def canonical_url(url: str) -> str:
 
 _TOKEN_RE = re.compile(r"[a-z0-9\u00c0-\u024f\u0400-\u04ff]+(?:['’-][a-z0-9\u00c0-\u024f]+)*")
 
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "also",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "him",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "out",
-        "over",
-        "own",
-        "said",
-        "says",
-        "say",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "new",
-        "after",
-        "amid",
-        "over",
-        "week",
-        "year",
-        "years",
-        "day",
-        "days",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "one",
-        "two",
-        "three",
-        "first",
-        "last",
-        "least",
-        "according",
-        "told",
-        "reported",
-        "report",
-        "reports",
-        "news",
-        "latest",
-        "live",
-        "update",
-        "updates",
-        "people",
-    ]
-)
+STOPWORDS: frozenset[str] = lexicon.current().stopwords
+# Outlets alternate between country and adjective ("Chinese coast guard", "China's coast guard"):
+# places.toml marks the spellings that name a place ("chinese>china", "kremlin>russia").
+DEMONYMS: dict[str, str] = lexicon.current().same_place
 
 
 def tokens(text: str) -> list[str]:
@@ -276,88 +95,28 @@ def content_terms(text: str) -> list[str]:
     return [s for s in stems if s not in STOPWORDS]
 
 
-# Outlets alternate between country and adjective ("Chinese coast guard", "China's coast guard").
-DEMONYMS = {
-    "chinese": "china",
-    "russian": "russia",
-    "ukrainian": "ukraine",
-    "israeli": "israel",
-    "iranian": "iran",
-    "german": "germany",
-    "french": "france",
-    "british": "britain",
-    "uk": "britain",
-    "american": "us",
-    "philippine": "philippines",
-    "filipino": "philippines",
-    "japanese": "japan",
-    "korean": "korea",
-    "pakistani": "pakistan",
-    "indian": "india",
-    "afghan": "afghanistan",
-    "syrian": "syria",
-    "iraqi": "iraq",
-    "yemeni": "yemen",
-    "lebanese": "lebanon",
-    "palestinian": "palestine",
-    "sudanese": "sudan",
-    "somali": "somalia",
-    "nigerian": "nigeria",
-    "malian": "mali",
-    "burkinabe": "burkina",
-    "burkinabé": "burkina",
-    "congolese": "congo",
-    "ethiopian": "ethiopia",
-    "libyan": "libya",
-    "egyptian": "egypt",
-    "turkish": "turkey",
-    "polish": "poland",
-    "taiwanese": "taiwan",
-    "venezuelan": "venezuela",
-    "colombian": "colombia",
-    "mexican": "mexico",
-    "haitian": "haiti",
-    "belarusian": "belarus",
-    "georgian": "georgia",
-    "armenian": "armenia",
-    "azerbaijani": "azerbaijan",
-    "saudi": "saudi",
-    "emirati": "uae",
-    "qatari": "qatar",
-    "burmese": "myanmar",
-    # Capitals standing for their governments ("Moscow denies…").
-    "moscow": "russia",
-    "kremlin": "russia",
-    "beijing": "china",
-    "kyiv": "ukraine",
-    "kiev": "ukraine",
-    "tehran": "iran",
-    "pyongyang": "korea",
-    "seoul": "korea",
-    "kinshasa": "congo",
-    "drc": "congo",
-}
+_STEMMER = Stemmer.Stemmer("english")
 
 
 @lru_cache(maxsize=1 << 16)  # news vocabulary repeats: most tokens are seen thousands of times
 def _stem(token: str) -> str:
-    # Just enough folding that "strike"/"strikes", "missile"/"missiles" meet.
-    if token in DEMONYMS:
-        return DEMONYMS[token]
-    if token.endswith("'s") or token.endswith("’s"):
+    # Snowball (Porter 2) folds "strikes"/"striking", "Houthis"/"Houthi", "evacuated"/"evacuation";
+    # place spellings fold first, so "Israeli", "Israelis" and "Israel's" all meet "Israel".
+    if token.endswith(("'s", "’s")):
         token = token[:-2]
-        if token in DEMONYMS:
-            return DEMONYMS[token]
-    if len(token) > 4 and token.endswith("ies"):
-        return token[:-3] + "y"
-    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
-        token = token[:-1]
-        return DEMONYMS.get(token, token)
-    if len(token) > 5 and token.endswith("ing"):
-        return token[:-3]
-    if len(token) > 5 and token.endswith("ed") and not token.endswith("eed"):
-        return token[:-2]
-    return token
+    place = DEMONYMS.get(token) or (DEMONYMS.get(token[:-1]) if token.endswith("s") else None)
+    if place is not None:
+        return place
+    return _STEMMER.stemWord(token)
+
+
+def _use_lexicon(lex: lexicon.Lexicon) -> None:
+    global TRACKING_PARAMS, STOPWORDS, DEMONYMS
+    TRACKING_PARAMS, STOPWORDS, DEMONYMS = lex.tracking_params, lex.stopwords, lex.same_place
+    _stem.cache_clear()
+
+
+lexicon.subscribe(_use_lexicon)
 
 
 _SENTENCE_RE = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
