@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from bot.config import Settings
 from bot.models import Article, Brief, FeedSpec, Source, Story
-from bot.news.cluster import Vector, cluster_articles, cosine, tfidf
+from bot.news.cluster import Cluster, Vector, cluster_articles, cosine, tfidf
 from bot.news.fetch import FetchResult, fetch_all
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
@@ -122,14 +122,18 @@ async def refresh(
     return report
 
 
+# A stored brief keeps more than it shows, so per-chat filters and "not sent before" still fill it.
+STORED_STORIES = 40
+
+
 def make_stories(
     articles: Sequence[Article], existing: dict[str, str], now: datetime
 ) -> tuple[list[Story], dict[str, list[str]]]:
-    """Cluster articles into stories, each summarised and scored."""
+    """Cluster articles into stories, scored and ranked; the ones a brief can show summarised."""
     clustering = cluster_articles(articles, existing)
     clusters, vectors = clustering.clusters, clustering.vectors
     idf, default_idf = clustering.idf, clustering.default_idf
-    stories: list[Story] = []
+    drafts: list[tuple[Story, list[Article], Cluster]] = []
     members: dict[str, list[str]] = {}
     for cluster in clusters:
         group = sorted((articles[i] for i in cluster.members), key=lambda a: a.published)
@@ -149,19 +153,25 @@ def make_stories(
         cited = {s.url for s in sources}
         # Only the articles a reader can open: every sentence must come from a linked source.
         linked = [lead] + [a for a in group if a.url in cited and a is not lead]
-        stories.append(
-            Story(
-                id=cluster.id,
-                headline=lead.title,
-                summary=summarise(linked, cluster.centroid, idf, default_idf),
-                region=majority([a.region for a in group]),
-                topics=merged_topics(group),
-                score=story_score(group, vecs, now),
-                sources=sources,
-            )
+        story = Story(
+            id=cluster.id,
+            headline=lead.title,
+            summary=f"{lead.outlet} reports: {lead.title.rstrip('.')}.",
+            region=majority([a.region for a in group]),
+            topics=merged_topics(group),
+            score=story_score(group, vecs, now),
+            sources=sources,
         )
+        drafts.append((story, linked, cluster))
         members[cluster.id] = [a.url for a in group]
-    stories.sort(key=lambda s: s.score, reverse=True)
+    drafts.sort(key=lambda d: d[0].score, reverse=True)
+    # Summaries only where a brief can show them: the sentence splitter is the costly part.
+    stories = [
+        replace(story, summary=summarise(linked, cluster.centroid, idf, default_idf))
+        if rank < STORED_STORIES
+        else story
+        for rank, (story, linked, cluster) in enumerate(drafts)
+    ]
     return stories, members
 
 
@@ -187,10 +197,6 @@ def _centrality(
     article: Article, centroid: dict[str, float], idf: dict[str, float], default: float
 ) -> float:
     return cosine(tfidf(content_terms(article.title), idf, default), centroid)
-
-
-# A stored brief keeps more than it shows, so per-chat filters and "not sent before" still fill it.
-STORED_STORIES = 40
 
 
 def build_brief(db: Database, settings: Settings, now: datetime | None = None) -> Brief:
