@@ -22,10 +22,11 @@ MERGE_FACTOR = 1.4  # centroids are smoother than single articles, so merging ne
 _QUERY_TERMS = 10  # an article looks for clusters through its strongest terms only
 _POSTINGS_SCANNED = 40  # newest clusters per term; keeps each lookup O(1)
 _CANDIDATES = 12  # clusters compared in full: those sharing most of the article's strong terms
+_LINKED = 3  # of which the closest by centroid are compared member by member
 _CENTROID_TERMS = 60
 _FIRST_SENTENCE = 300
-_SAMPLE = 6  # member vectors an article is compared with
-_SAMPLE_SEEDS = 3  # of which the first reports, always kept
+_SAMPLE = 4  # member vectors an article is compared with
+_SAMPLE_SEEDS = 2  # of which the first reports, always kept
 LEDE_WORDS = 60
 
 
@@ -213,7 +214,10 @@ def _merge_close(
             for t in _strongest(cluster.centroid, _QUERY_TERMS)
             for c in postings[t][-_POSTINGS_SCANNED:]
         }
-        best = max(candidates.values(), key=lambda c: _group_link(cluster, c), default=None)
+        near = sorted(
+            candidates.values(), key=lambda c: cosine(cluster.centroid, c.centroid), reverse=True
+        )[:_LINKED]
+        best = max(near, key=lambda c: _group_link(cluster, c), default=None)
         if best is not None and _group_link(cluster, best) >= threshold:
             for index in cluster.members:
                 best.add(index, vectors[index])
@@ -255,11 +259,14 @@ def _best_match(
         ids = postings.get(term)
         if ids:
             shared.update(ids[-_POSTINGS_SCANNED:])
+    near = sorted(
+        ((cosine(vec, clusters[cid].centroid), cid) for cid, _ in shared.most_common(_CANDIDATES)),
+        reverse=True,
+    )[:_LINKED]
     best_id, best = None, threshold
-    for cid, _ in shared.most_common(_CANDIDATES):
-        cluster = clusters[cid]
+    for to_centroid, cid in near:
         # Half centroid (a big story's shared core), half average link (no drift to a theme).
-        sim = 0.5 * (cosine(vec, cluster.centroid) + link(vec, cluster))
+        sim = 0.5 * (to_centroid + link(vec, clusters[cid]))
         if sim >= best:
             best_id, best = cid, sim
     return best_id
