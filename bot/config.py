@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.news import lexicon
+
 USER_AGENT = "SecurityBrief/0.1 (+https://github.com/securitybrief/securitybrief; news digest bot)"
 
 
@@ -28,6 +30,7 @@ class Settings:
     telegram_api_url: str = "https://api.telegram.org"
     database_path: Path = Path("data/securitybrief.db")
     feeds_file: Path | None = None
+    lexicon_file: Path | None = None
     default_timezone: str = "UTC"
     default_delivery_time: time = time(7, 0)
     fetch_interval_minutes: int = 30
@@ -53,6 +56,15 @@ class Settings:
     broadcast_part_gap_seconds: float = 1.05
     broadcast_group_part_gap_seconds: float = 3.1
     broadcast_retry_base_seconds: float = 0.2
+
+
+def _lexicon_file(raw: str) -> Path:
+    path = Path(raw.strip())
+    try:
+        lexicon.load(path)  # checked at start-up, not at the first fetch
+    except lexicon.LexiconError as exc:
+        raise ValueError(str(exc)) from None
+    return path
 
 
 def _parse_bool(raw: str) -> bool:
@@ -129,6 +141,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "telegram_api_url": _url,
     "database_path": Path,
     "feeds_file": Path,
+    "lexicon_file": _lexicon_file,
     "default_timezone": _parse_timezone,
     "default_delivery_time": parse_hhmm,
     "fetch_interval_minutes": _positive_int,
