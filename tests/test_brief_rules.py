@@ -135,12 +135,16 @@ def test_summary_leads_with_the_headline_article_and_quotes_linked_articles_only
     lead = next(a for a in SWAP + [bbc_live] if a.url == story.sources[0].url)
     assert story.headline == lead.title
     cited = {s.url for s in story.sources}
-    assert bbc_live.url not in cited or all(a.url not in cited for a in SWAP if a.outlet == "BBC News")
+    assert bbc_live.url not in cited or all(
+        a.url not in cited for a in SWAP if a.outlet == "BBC News"
+    )
     uncited = [a for a in SWAP + [bbc_live] if a.url not in cited]
     parts = re.split(r"(?:^|\s)([A-Z][\w ]+?) (?:reports|adds|quotes): ", story.summary)[1:]
     pairs = list(zip(parts[::2], parts[1::2], strict=True))
     assert pairs[0][0] == lead.outlet  # the headline's outlet speaks first...
-    assert pairs[0][1].split(". ")[0].rstrip(".") in lead.description  # ...from the headline article
+    assert (
+        pairs[0][1].split(". ")[0].rstrip(".") in lead.description
+    )  # ...from the headline article
     by_outlet = {s.outlet: s.url for s in story.sources}
     texts = {a.url: a.description for a in SWAP + [bbc_live]}
     for outlet, text in pairs:

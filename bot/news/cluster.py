@@ -10,7 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.models import Article
-from bot.news.text import content_terms
+from bot.news import lexicon
+from bot.news.relevance import place_names
+from bot.news.text import content_terms, tokens
 
 Vector = dict[str, float]
 
@@ -18,6 +20,7 @@ SIMILARITY_THRESHOLD = 0.18
 NEAR_COPY_THRESHOLD = 0.85
 EVENT_LINK = 0.2  # a story's reports must each be this close to its central report
 SAME_REPORT = 0.35  # ... or this close over title and lede together
+APART_FACTOR = 1.5  # how much closer reports must be when their titles name different places
 MERGE_FACTOR = 1.4  # centroids are smoother than single articles, so merging needs more overlap
 _QUERY_TERMS = 10  # an article looks for clusters through its strongest terms only
 _POSTINGS_SCANNED = 40  # newest clusters per term; keeps each lookup O(1)
@@ -167,38 +170,72 @@ def split_event(
     event_vectors: Sequence[Vector],
     articles: Sequence[Article],
 ) -> list[Cluster]:
-    """Cut a cluster down to single events: the members close to its most central report.
+    """Cut a cluster down to single events, each its reports around the one that states it.
 
-    Similar wording across a whole cluster is the signature of a theme (one war, one
-    leader); an event's reports are each close to the report that states it. Members far
-    from that central report are grouped again among themselves, into their own stories.
+    Similar wording across a whole cluster is the signature of a theme (one war, one leader);
+    an event's reports are each close to the report that states it. The report with the most
+    close neighbours heads the first event (a round-up never does: it is close to every event
+    it lists); the members close to it form the story, and the rest are grouped again.
     """
     members = list(cluster.members)
     if len(members) < 2:
         return [cluster]
+
+    places = {i: title_places(articles[i].title) for i in members}
+
+    def same_event(i: int, j: int) -> bool:
+        # Titles naming only different places ("Rafah" and "southern Lebanon") tell different
+        # happenings unless the reports are otherwise close.
+        apart = places[i] and places[j] and not places[i] & places[j]
+        link = EVENT_LINK * (APART_FACTOR if apart else 1.0)
+        return (
+            cosine(event_vectors[i], event_vectors[j]) >= link
+            or cosine(vectors[i], vectors[j]) >= SAME_REPORT
+        )
+
+    close = {i: {j for j in members if j != i and same_event(i, j)} for i in members}
+    centrality = {i: cosine(vectors[i], cluster.centroid) for i in members}
+    left = set(members)
     parts: list[Cluster] = []
-    current = cluster
-    while members:
-        centre = max(members, key=lambda i: cosine(vectors[i], current.centroid))
-        near = [
-            i
-            for i in members
-            if i == centre
-            or cosine(event_vectors[i], event_vectors[centre]) >= EVENT_LINK
-            or cosine(vectors[i], vectors[centre]) >= SAME_REPORT
-        ]
-        rest = [i for i in members if i not in set(near)]
-        first = current.id if not parts else new_story_id(articles[centre])
-        part = Cluster(first, centre=centre)
+    while left:
+        heads = [i for i in left if not is_roundup(articles[i].title)] or list(left)
+        centre = max(heads, key=lambda i: (len(close[i] & left), centrality[i], -i))
+        near = {centre} | (close[centre] & left)
+        left -= near
+        part = Cluster(cluster.id if not parts else new_story_id(articles[centre]), centre=centre)
         for i in sorted(near, key=lambda i: articles[i].published):
             part.add(i, vectors[i])
         parts.append(part)
-        members = rest
-        if members:
-            current = Cluster("rest")
-            for i in members:
-                current.add(i, vectors[i])
     return parts
+
+
+_ROUNDUP: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
+
+
+def _use_lexicon(lex: lexicon.Lexicon) -> None:
+    global _ROUNDUP
+    words = frozenset(t for t in lex.roundup if " " not in t)
+    _ROUNDUP = (words, tuple(f" {t} " for t in lex.roundup if " " in t))
+
+
+lexicon.subscribe(_use_lexicon)
+
+
+def title_places(title: str) -> frozenset[str]:
+    """The places a title names (relevance's place list), folded ("Israeli" -> "israel")."""
+    return frozenset(place_names(title))
+
+
+def is_roundup(title: str) -> bool:
+    """True for a live page, newsletter or other title that lists several events."""
+    if ";" in title:
+        return True
+    words, phrases = _ROUNDUP
+    toks = tokens(title)
+    if words.intersection(toks):
+        return True
+    text = f" {' '.join(toks)} "
+    return any(p in text for p in phrases)
 
 
 def _merge_close(

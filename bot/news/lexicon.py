@@ -29,6 +29,7 @@ class Lexicon:
     tracking_params: frozenset[str]
     framing: tuple[str, ...]
     framing_factor: float
+    roundup: tuple[str, ...] = ()
 
 
 def _weight(key: str, where: str) -> float:
@@ -76,6 +77,7 @@ def _merge(data: dict, raw: dict, where: str, extending: bool = False) -> None:
         if not isinstance(words, list):
             raise LexiconError(f"{where}: {key} must be a list")
         data[key] |= {str(w).strip().lower() for w in words}
+    data["roundup"] += [str(t).strip().lower() for t in (raw.get("roundup") or {}).get("terms", [])]
     framing = raw.get("framing") or {}
     data["framing"] += [str(t).strip().lower() for t in framing.get("terms", [])]
     if "factor" in framing:
@@ -105,6 +107,7 @@ def load(extra: Path | None = None) -> Lexicon:
         "tracking_params": set(),
         "framing": [],
         "framing_factor": 1.0,
+        "roundup": [],
     }
     for name in _FILES:
         _merge(data, _read(None, name), name)
@@ -122,6 +125,7 @@ def load(extra: Path | None = None) -> Lexicon:
         tracking_params=frozenset(data["tracking_params"]),
         framing=tuple(dict.fromkeys(data["framing"])),
         framing_factor=data["framing_factor"],
+        roundup=tuple(dict.fromkeys(data["roundup"])),
     )
 
 

@@ -312,6 +312,17 @@ def _anchor(
     return None
 
 
+def place_names(text: str) -> list[str]:
+    """The places ``text`` names, each by the place it stands for ("Israeli" -> "israel")."""
+    same = lexicon.current().same_place
+    out: list[str] = []
+    for _, _, hit in _scan(_tokens(text)):
+        if hit.entry.region is not None:
+            term = hit.entry.term
+            out.append(same.get(term, term))
+    return out
+
+
 def _framing(title: str) -> str | None:
     """The first feature/culture/market framing term of a title, if any."""
     for _, _, hit in _scan(_tokens(title), _FRAMING):
