@@ -36,121 +36,129 @@ def _article(outlet: str, slug: str, title: str, description: str, hours_ago: fl
     return article
 
 
-# One war, three happenings: a prisoner exchange, a drone strike, a leader's comment.
-SWAP = [
+# One conflict, two happenings on one day, and a live page that lists both.
+AID = [
+    _article(
+        "Al Jazeera",
+        "aid",
+        "Troops fire on crowd at Gaza aid site, killing 12 Palestinians waiting for food",
+        "Witnesses said Israeli troops opened fire on crowds gathered at a food distribution "
+        "point in Rafah on Monday, killing 12 people.",
+        9,
+    ),
     _article(
         "BBC News",
-        "swap",
-        "Russia and Ukraine swap 150 prisoners of war each in UAE-brokered exchange",
-        "Russia and Ukraine exchanged 150 prisoners of war each on Tuesday, in a swap mediated "
-        "by the United Arab Emirates, Ukraine's coordination headquarters said.",
+        "aid",
+        "At least 12 killed near Rafah food distribution point, Gaza health officials say",
+        "Gaza's health ministry said Israeli forces shot at people queuing for aid near Rafah. "
+        "The Israeli military said troops fired warning shots.",
+        8,
+    ),
+    _article(
+        "France 24",
+        "aid",
+        "Twelve Palestinians shot dead at Gaza aid distribution site",
+        "Palestinians queuing for food at an aid site in Rafah were shot dead by Israeli "
+        "troops, according to Gaza's civil defence.",
+        7.5,
+    ),
+]
+LIVE = _article(
+    "The Guardian",
+    "live",
+    "Middle East live: 12 killed at Rafah aid site; Israeli strikes hit southern Lebanon",
+    "Israeli fire killed 12 people waiting for aid in Rafah, Gaza officials said, as Israeli "
+    "airstrikes hit villages in southern Lebanon and Hezbollah fired rockets at northern Israel.",
+    6,
+)
+LEBANON = [
+    _article(
+        "DW",
+        "lebanon",
+        "Israeli airstrikes on villages in southern Lebanon kill three",
+        "Israeli warplanes struck villages near Nabatieh in southern Lebanon, killing three "
+        "people, after Hezbollah fired rockets at northern Israel.",
         5,
     ),
     _article(
-        "Al Jazeera",
-        "swap",
-        "Ukraine and Russia exchange 150 prisoners of war in UAE-mediated swap",
-        "The prisoner exchange, brokered by the UAE, brought home 150 Ukrainian soldiers held "
-        "in Russian captivity, officials said.",
+        "NPR",
+        "lebanon",
+        "Israel strikes Hezbollah targets in southern Lebanon after rocket fire",
+        "The Israeli military said it hit Hezbollah launchers in southern Lebanon after rockets "
+        "were fired at northern Israel; Lebanese officials said three people were killed.",
         4,
     ),
-    _article(
-        "DW",
-        "swap",
-        "Russia, Ukraine carry out prisoner swap mediated by UAE",
-        "Both sides released 150 prisoners of war in the exchange, the Russian Defence Ministry "
-        "said on Tuesday.",
-        3,
-    ),
 ]
-STRIKE = [
+
+
+def test_a_conflict_is_a_theme_not_one_story() -> None:
+    stories, members = make_stories(AID + [LIVE] + LEBANON, {}, NOW)
+    happenings = [{u.rsplit("/", 1)[1] for u in members[s.id]} - {"live"} for s in stories]
+    assert happenings == [{"aid"}, {"lebanon"}], happenings  # two events, neither split
+    assert stories[0].headline != LIVE.title  # a live page lists events; it heads none
+
+
+WARSHIPS = [
     _article(
-        "France 24",
-        "odesa",
-        "Russian drone strike on Odesa port kills three, Ukraine says",
-        "A Russian drone strike hit grain terminals at Odesa's port overnight, killing three "
-        "workers, the regional governor said.",
+        "NHK World",
+        "okinawa",
+        "Chinese warships sail near Okinawa as Japan scrambles patrol planes",
+        "Japan said two Chinese destroyers passed between Okinawa and Miyako island, and it sent "
+        "patrol aircraft to monitor them.",
         6,
     ),
     _article(
-        "The Guardian",
-        "odesa",
-        "Three killed as Russian drones hit Odesa port terminals",
-        "Russian drones struck grain terminals in the Black Sea port of Odesa overnight, "
-        "killing three people and starting fires, Ukrainian officials said.",
+        "The Japan Times",
+        "okinawa",
+        "Japan tracks Chinese navy destroyers passing near Okinawa",
+        "The Japanese defence ministry said two Chinese destroyers sailed between Okinawa and "
+        "Miyako island on Monday.",
         5,
     ),
 ]
-COMMENT = [
-    _article(
-        "Bloomberg",
-        "merz",
-        "Merz says Ukraine war will not end soon as Germany boosts defence spending",
-        "German Chancellor Friedrich Merz said the war in Ukraine would not end soon and "
-        "defended plans to raise Germany's defence budget.",
-        7,
-    ),
-]
-
-
-def _events(stories: list, members: dict[str, list[str]]) -> list[set[str]]:
-    slug = {a.url: a.url.rsplit("/", 1)[1] for a in SWAP + STRIKE + COMMENT}
-    return [{slug[u] for u in members[s.id]} for s in stories]
-
-
-def test_a_war_is_a_theme_not_one_story() -> None:
-    stories, members = make_stories(SWAP + STRIKE + COMMENT, {}, NOW)
-    events = _events(stories, members)
-    assert all(len(e) == 1 for e in events), events  # no story mixes two happenings
-    assert sorted(min(e) for e in events) == ["merz", "odesa", "swap"]  # and none is split
 
 
 def test_outlet_count_leads_the_ranking() -> None:
     single = _article(
         "Long War Journal",
-        "isis",
-        "Suicide bomber kills 20 in attack on Mogadishu military base, al-Shabaab claims",
-        "Al-Shabaab claimed the suicide bombing at the army base in Mogadishu.",
-        1,
+        "mogadishu",
+        "Al-Shabaab suicide car bomb kills 20 soldiers at Mogadishu army base",
+        "Al-Shabaab militants claimed the suicide bombing, in which a truck bomb rammed the gates "
+        "before gunmen stormed the military base; the jihadist group said it targeted troops.",
+        0.5,
     )
-    assert single.score > max(a.score for a in SWAP)  # the lone report scores higher...
-    stories, members = make_stories(SWAP + [single], {}, NOW)
-    assert [s.headline for s in stories][1] == single.title  # ...yet three outlets rank first
-    assert len({s.outlet for s in stories[0].sources}) == 3
+    assert single.score > 2 * max(a.score for a in WARSHIPS)  # the lone, fresher report...
+    stories, _ = make_stories(WARSHIPS + [single], {}, NOW)
+    assert [s.headline for s in stories][-1] == single.title  # ...ranks below two outlets
 
 
 def test_summary_leads_with_the_headline_article_and_quotes_linked_articles_only() -> None:
-    # The BBC's second article in the story is not the one listed as its source: none of its
-    # sentences may appear, even though it is on the same event.
+    # The BBC's live page reports the same shooting, but the BBC source listed is its report:
+    # nothing from the live page may appear, though its wording is the most central.
     bbc_live = _article(
         "BBC News",
-        "swap-live",
-        "Ukraine war live: prisoners of war return home after UAE-brokered swap",
-        "Crowds gathered at the border as buses carrying the freed soldiers arrived from Russia "
-        "under the UAE-brokered exchange.",
-        2,
+        "aid-live",
+        "Live: Gaza aid site shooting, Israeli fire kills 12 Palestinians waiting for food",
+        "Israeli fire killed 12 Palestinians waiting for food at a Gaza aid site in Rafah, "
+        "Gaza health officials said, as crowds gathered at the food distribution point.",
+        8.5,
     )
-    stories, _ = make_stories(SWAP + [bbc_live], {}, NOW)
+    group = AID + [bbc_live]
+    stories, _ = make_stories(group, {}, NOW)
     story = stories[0]
-    lead = next(a for a in SWAP + [bbc_live] if a.url == story.sources[0].url)
+    lead = next(a for a in group if a.url == story.sources[0].url)
     assert story.headline == lead.title
-    cited = {s.url for s in story.sources}
-    assert bbc_live.url not in cited or all(
-        a.url not in cited for a in SWAP if a.outlet == "BBC News"
-    )
-    uncited = [a for a in SWAP + [bbc_live] if a.url not in cited]
+    assert bbc_live.url not in {s.url for s in story.sources}
+    cited = {s.outlet: s.url for s in story.sources}
+    texts = {a.url: a.description for a in group}
     parts = re.split(r"(?:^|\s)([A-Z][\w ]+?) (?:reports|adds|quotes): ", story.summary)[1:]
     pairs = list(zip(parts[::2], parts[1::2], strict=True))
-    assert pairs[0][0] == lead.outlet  # the headline's outlet speaks first...
-    assert (
-        pairs[0][1].split(". ")[0].rstrip(".") in lead.description
-    )  # ...from the headline article
-    by_outlet = {s.outlet: s.url for s in story.sources}
-    texts = {a.url: a.description for a in SWAP + [bbc_live]}
+    assert pairs[0][0] == lead.outlet  # the headline's outlet speaks first, from its article
+    assert pairs[0][1].split(". ")[0].rstrip(".") in lead.description
     for outlet, text in pairs:
         for sentence in re.split(r"(?<=\.)\s+", text.strip()):
-            assert sentence.rstrip(".") in texts[by_outlet[outlet]], (outlet, sentence)
-            assert all(sentence.rstrip(".") not in a.description for a in uncited)
+            assert sentence.rstrip(".") in texts[cited[outlet]], (outlet, sentence)
+    assert bbc_live.description.split(",")[0] not in story.summary
     assert 1 <= len(re.findall(r"[.!?](?:\s|$)", story.summary)) <= 3
     assert len(story.summary) <= 600
 

@@ -184,8 +184,8 @@ def split_event(
     places = {i: title_places(articles[i].title) for i in members}
 
     def same_event(i: int, j: int) -> bool:
-        # Titles naming only different places ("Rafah" and "southern Lebanon") tell different
-        # happenings unless the reports are otherwise close.
+        # Titles that each name a place the other does not ("Gaza" and "southern Lebanon",
+        # beside the "Israeli" both share) tell different happenings unless otherwise close.
         apart = places[i] and places[j] and not places[i] & places[j]
         link = EVENT_LINK * (APART_FACTOR if apart else 1.0)
         return (

@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from bot.config import Settings
 from bot.models import Article, Brief, FeedSpec, Source, Story
-from bot.news.cluster import Cluster, Vector, cluster_articles, cosine, tfidf
+from bot.news.cluster import Cluster, Vector, cluster_articles, cosine, is_roundup, tfidf
 from bot.news.fetch import FetchResult, fetch_all
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
@@ -186,7 +186,8 @@ def _sources(
     # comment or a side event, and the source listed must be the one that reports the headline.
     closeness = {a.url: cosine(vectors[a.url], vectors[lead.url]) for a in group}
     chosen: dict[str, Article] = {lead.outlet: lead}
-    for article in sorted(group, key=lambda a: -closeness[a.url]):
+    # An outlet's own report before its live page or newsletter that merely mentions the event.
+    for article in sorted(group, key=lambda a: (is_roundup(a.title), -closeness[a.url])):
         chosen.setdefault(article.outlet, article)
     return tuple(
         Source(a.outlet, a.title, a.url, a.published) for a in list(chosen.values())[:MAX_SOURCES]
