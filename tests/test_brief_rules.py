@@ -222,3 +222,9 @@ def test_features_with_war_words_weigh_less_than_news_of_the_war() -> None:
     assert feature.score < 1.0 and any("[framing]" in r for r in feature.reasons), feature
     assert anniversary.score < score_article("Taliban seize Afghan border crossing").score
     assert any("[framing]" in r for r in anniversary.reasons)
+    # A title naming a year long past is history, whatever words it uses.
+    history = score_article("Photos show the scene of the Zulu battle in 1879", year=2026)
+    assert history.score < score_article("Photos show the scene of the battle", year=2026).score
+    assert score_article("Militants attack convoy in 2026 offensive", year=2026).reasons == (
+        score_article("Militants attack convoy in 2026 offensive").reasons
+    )

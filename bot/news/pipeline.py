@@ -44,7 +44,7 @@ def utcnow() -> datetime:
 def score(articles: Sequence[Article], weight: float) -> None:
     """Attach relevance score, topics and region to each article."""
     for article in articles:
-        rel = score_article(article.title, article.description, weight)
+        rel = score_article(article.title, article.description, weight, article.published.year)
         article.score, article.topics, article.region = rel.score, rel.topics, rel.region
 
 

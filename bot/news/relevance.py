@@ -323,6 +323,19 @@ def place_names(text: str) -> list[str]:
     return out
 
 
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+HISTORY_YEARS = 5  # a title year this much older than the article makes it history
+
+
+def _past_year(title: str, year: int | None) -> str | None:
+    if year is None:
+        return None
+    for match in _YEAR.finditer(title):
+        if int(match.group(1)) <= year - HISTORY_YEARS:
+            return f"'{match.group(1)}' (history)"
+    return None
+
+
 def _framing(title: str) -> str | None:
     """The first feature/culture/market framing term of a title, if any."""
     for _, _, hit in _scan(_tokens(title), _FRAMING):
@@ -336,8 +349,14 @@ def _pick_region(scores: dict[str, float], first: dict[str, int]) -> str | None:
     return max(scores, key=lambda r: (scores[r], -first[r]))
 
 
-def score_article(title: str, description: str = "", weight: float = 1.0) -> Relevance:
-    """Score how clearly an article is security news, with topics, region and reasons."""
+def score_article(
+    title: str, description: str = "", weight: float = 1.0, year: int | None = None
+) -> Relevance:
+    """Score how clearly an article is security news, with topics, region and reasons.
+
+    ``year`` is the year the article was published: a title naming a year long before it
+    ("Zulu battle in 1879", "the 2015 attacks") is history, framed like a feature.
+    """
     # (topic, value, reason, weak) for positive matches; weak ones wait for support.
     positives: list[tuple[str, float, str, bool]] = []
     penalties: list[tuple[float, str]] = []
@@ -406,7 +425,7 @@ def score_article(title: str, description: str = "", weight: float = 1.0) -> Rel
 
     raw = sum(totals.values()) + sum(value for value, _ in penalties)
     score = max(0.0, raw) * weight
-    framed = _framing(title) if score > 0 else None
+    framed = (_framing(title) or _past_year(title, year)) if score > 0 else None
     if framed is not None:
         # A feature, anniversary, market or culture piece written with war words: its terms
         # are real, the news is not. Lowered as a whole rather than excepted case by case.
