@@ -50,10 +50,7 @@ _DATED_BEFORE = timedelta(microseconds=1)
 
 def published_time(feed_time: datetime | None, url: str, now: datetime) -> datetime:
     """When the item was published: its feed date, else first seen (now); an older URL date wins."""
-    if feed_time is None:
-        published = now
-    else:
-        published = min(feed_time, now - _DATED_BEFORE)
+    published = now if feed_time is None else min(feed_time, now - _DATED_BEFORE)
     in_url = url_date(url)
     if in_url is not None and in_url + ZONE_SLACK < published:
         # An evergreen page a feed re-dates (or never dated) is as old as its address says.
