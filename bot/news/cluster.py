@@ -28,6 +28,7 @@ _CANDIDATES = 12  # clusters compared in full: those sharing most of the article
 _LINKED = 3  # of which the closest by centroid are compared member by member
 _CENTROID_TERMS = 60
 _FIRST_SENTENCE = 300
+_SPLIT_SAMPLE = 32  # reports a candidate head is compared with when a story is cut into events
 _SAMPLE = 4  # member vectors an article is compared with
 _SAMPLE_SEEDS = 2  # of which the first reports, always kept
 LEDE_WORDS = 60
@@ -193,14 +194,20 @@ def split_event(
             or cosine(vectors[i], vectors[j]) >= SAME_REPORT
         )
 
-    close = {i: {j for j in members if j != i and same_event(i, j)} for i in members}
     centrality = {i: cosine(vectors[i], cluster.centroid) for i in members}
     left = set(members)
     parts: list[Cluster] = []
     while left:
-        heads = [i for i in left if not is_roundup(articles[i].title)] or list(left)
-        centre = max(heads, key=lambda i: (len(close[i] & left), centrality[i], -i))
-        near = {centre} | (close[centre] & left)
+        ordered = sorted(left)
+        # Neighbours are counted against an even sample of a big cluster: linear, not quadratic.
+        step = max(1, len(ordered) // _SPLIT_SAMPLE)
+        sample = ordered[::step]
+        heads = [i for i in ordered if not is_roundup(articles[i].title)] or ordered
+        centre = max(
+            heads,
+            key=lambda i: (sum(j != i and same_event(i, j) for j in sample), centrality[i], -i),
+        )
+        near = {centre} | {j for j in left if j != centre and same_event(centre, j)}
         left -= near
         part = Cluster(cluster.id if not parts else new_story_id(articles[centre]), centre=centre)
         for i in sorted(near, key=lambda i: articles[i].published):
