@@ -176,6 +176,8 @@ def measure(run: Run) -> None:
             notes[story.id].append(f"mixes events {dict(events)}")
         if why:
             notes[story.id].append(f"summary: {why}")
+        if not story.summary.startswith(f"{story.sources[0].outlet} "):
+            notes[story.id].append("summary does not open with the headline's outlet")
         if stale_here:
             notes[story.id].append(f"{stale_here} stale source(s)")
     n = len(stories) or 1

@@ -163,6 +163,21 @@ def test_summary_leads_with_the_headline_article_and_quotes_linked_articles_only
     assert len(story.summary) <= 600
 
 
+def test_a_headline_without_a_sentence_gives_way_to_a_report_that_states_the_event() -> None:
+    video = _article(
+        "CBS News",
+        "aid-video",
+        "Gaza aid site shooting: 12 Palestinians killed near Rafah food distribution point",
+        "",
+        8.8,
+    )
+    stories, _ = make_stories([video, *AID], {}, NOW)
+    story = stories[0]
+    assert story.headline != video.title
+    assert story.summary.startswith(f"{story.sources[0].outlet} reports: ")
+    assert "CBS News" in {s.outlet for s in story.sources}  # still cited as an outlet
+
+
 def _rss(items: list[tuple[str, str, str | None]]) -> bytes:
     entries = "".join(
         f"<item><title>{title}</title><link>{link}</link>"

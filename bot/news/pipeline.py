@@ -18,7 +18,7 @@ from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
 from bot.news.relevance import score_article
 from bot.news.staleness import baseline_undated
-from bot.news.summarise import summarise
+from bot.news.summarise import summarise, usable
 from bot.news.text import content_terms
 from bot.storage import news_store
 
@@ -149,7 +149,13 @@ def make_stories(
                 ),
             )
         )
-        sources = _sources(group, lead, {articles[i].url: vectors[i] for i in cluster.members})
+        by_url = {articles[i].url: vectors[i] for i in cluster.members}
+        if not usable(lead):
+            # The headline's own article must state the event: a bare video or headline-only
+            # item gives the headline to the closest report that has a sentence to say it with.
+            closest = sorted(group, key=lambda a: -cosine(by_url[a.url], by_url[lead.url]))
+            lead = next((a for a in closest if usable(a) and not is_roundup(a.title)), lead)
+        sources = _sources(group, lead, by_url)
         cited = {s.url for s in sources}
         # Only the articles a reader can open: every sentence must come from a linked source.
         linked = [lead] + [a for a in group if a.url in cited and a is not lead]

@@ -48,6 +48,14 @@ def _sentences(article: Article) -> list[str]:
     return out
 
 
+def usable(article: Article) -> bool:
+    """True when the article has a sentence a summary could open with."""
+    return any(
+        _MIN_LEN <= len(sentence) <= _MAX_LEN and not _JUNK.search(sentence)
+        for sentence in _sentences(article)
+    )
+
+
 def candidates(
     articles: Sequence[Article], idf: Mapping[str, float], default_idf: float
 ) -> list[Candidate]:
