@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.models import Brief, FeedSpec, FetchResult
+from bot.news import lexicon
 from bot.news.feeds import FeedsFileError, export_opml, feeds_to_toml, import_opml, load_feeds
 from bot.news.fetch import make_client
 from bot.news.pipeline import RefreshReport, build_brief, refresh, utcnow
@@ -51,6 +52,10 @@ def cli(ctx: click.Context, env_file: Path) -> None:
         settings = load_settings(env_file=env_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    try:
+        lexicon.use(settings.lexicon_file)
+    except lexicon.LexiconError as exc:
+        raise click.ClickException(f"LEXICON_FILE: {exc}") from None
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

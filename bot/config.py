@@ -29,6 +29,7 @@ class Settings:
     telegram_api_url: str = "https://api.telegram.org"
     database_path: Path = Path("data/securitybrief.db")
     feeds_file: Path | None = None
+    lexicon_file: Path | None = None
     default_timezone: str = "UTC"
     default_delivery_time: time = time(7, 0)
     fetch_interval_minutes: int = 30
@@ -55,6 +56,14 @@ class Settings:
     broadcast_group_part_gap_seconds: float = 3.1
     broadcast_retry_base_seconds: float = 0.2
     delivery_lease_seconds: float = 60.0
+
+
+def _lexicon_file(raw: str) -> Path:
+    # Its contents are checked when the bot or a command starts (bot.news.lexicon.use).
+    path = Path(raw.strip())
+    if not path.is_file():
+        raise ValueError("no such file")
+    return path
 
 
 def _parse_bool(raw: str) -> bool:
@@ -146,6 +155,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "telegram_api_url": _url,
     "database_path": Path,
     "feeds_file": Path,
+    "lexicon_file": _lexicon_file,
     "default_timezone": _parse_timezone,
     "default_delivery_time": parse_hhmm,
     "fetch_interval_minutes": _positive_int,

@@ -7,14 +7,21 @@ import time
 
 import pytest
 
-from bot.news.relevance import (
-    REGIONS,
-    TOPICS,
-    Relevance,
-    detect_region,
-    is_security,
-    score_article,
-)
+from bot.config import Settings
+from bot.news.relevance import REGIONS, TOPICS, Relevance, score_article
+
+THRESHOLD = Settings().relevance_threshold  # what the pipeline keeps (RELEVANCE_THRESHOLD)
+
+
+def is_security(rel: Relevance) -> bool:
+    """Whether the pipeline keeps an article scored ``rel`` at the default threshold."""
+    return rel.score >= THRESHOLD
+
+
+def detect_region(title: str, description: str = "") -> str | None:
+    """The region the scorer files an article under (what stories and chat filters use)."""
+    return score_article(title, description).region
+
 
 # (title, description, expected topic, expected region)
 SECURITY = [

@@ -10,18 +10,28 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.models import Article
-from bot.news.text import content_terms
+from bot.news import lexicon
+from bot.news.relevance import place_names
+from bot.news.text import content_terms, tokens
 
 Vector = dict[str, float]
 
 SIMILARITY_THRESHOLD = 0.18
 NEAR_COPY_THRESHOLD = 0.85
+EVENT_LINK = 0.2  # a story's reports must each be this close to its central report
+SAME_REPORT = 0.35  # ... or this close over title and lede together
+APART_FACTOR = 1.5  # how much closer reports must be when their titles name different places
 MERGE_FACTOR = 1.4  # centroids are smoother than single articles, so merging needs more overlap
 _QUERY_TERMS = 10  # an article looks for clusters through its strongest terms only
 _POSTINGS_SCANNED = 40  # newest clusters per term; keeps each lookup O(1)
 _CANDIDATES = 12  # clusters compared in full: those sharing most of the article's strong terms
+_LINKED = 3  # of which the closest by centroid are compared member by member
 _CENTROID_TERMS = 60
-_DESCRIPTION_WORDS = 60
+_FIRST_SENTENCE = 300
+_SPLIT_SAMPLE = 32  # reports a candidate head is compared with when a story is cut into events
+_SAMPLE = 4  # member vectors an article is compared with
+_SAMPLE_SEEDS = 2  # of which the first reports, always kept
+LEDE_WORDS = 60
 
 
 _NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][\w’'-]+")
@@ -29,7 +39,7 @@ _NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][\w’'-]+")
 
 def article_terms(article: Article) -> list[str]:
     """The terms an article is compared by: its title twice, its lede, and names once more."""
-    lede_text = " ".join(article.description.split()[:_DESCRIPTION_WORDS])
+    lede_text = " ".join(article.description.split()[:LEDE_WORDS])
     title = content_terms(article.title)
     # Names (capitalised words not opening a sentence) tell events apart better than verbs do.
     names = content_terms(" ".join(_NAME.findall(article.title) + _NAME.findall(lede_text)))
@@ -71,10 +81,18 @@ class Cluster:
     members: list[int] = field(default_factory=list)
     total: Vector = field(default_factory=dict)
     centroid: Vector = field(default_factory=dict)
+    # The first reports and the latest ones: an article joins only when it is close to these
+    # on average (average link), so a story cannot drift from its event to the event's theme.
+    sample: list[Vector] = field(default_factory=list)
+    centre: int | None = None  # the report every other member was found close to
 
     def add(self, index: int, vec: Vector) -> None:
         """Add an article vector and refresh the (pruned) centroid."""
         self.members.append(index)
+        if len(self.sample) < _SAMPLE:
+            self.sample.append(vec)
+        else:
+            self.sample[_SAMPLE_SEEDS + len(self.members) % (_SAMPLE - _SAMPLE_SEEDS)] = vec
         for t, w in vec.items():
             self.total[t] = self.total.get(t, 0.0) + w
         if len(self.total) > 2 * _CENTROID_TERMS:
@@ -135,13 +153,98 @@ def cluster_articles(
         cluster.add(i, vec)
         index(cluster, vec)
     merged = _merge_close(clusters, vectors, threshold * MERGE_FACTOR)
-    return Clustering(merged, vectors, idf, default_idf)
+    event_vectors = [tfidf(event_terms(a), idf, default_idf) for a in articles]
+    stories = [part for c in merged for part in split_event(c, vectors, event_vectors, articles)]
+    return Clustering(stories, vectors, idf, default_idf)
+
+
+def event_terms(article: Article) -> list[str]:
+    """What an article says happened: its title and its first sentence, names counted again."""
+    first = article.description.split(". ", 1)[0][:_FIRST_SENTENCE]
+    names = content_terms(" ".join(_NAME.findall(article.title)))
+    return content_terms(article.title) * 2 + content_terms(first) + names
+
+
+def split_event(
+    cluster: Cluster,
+    vectors: Sequence[Vector],
+    event_vectors: Sequence[Vector],
+    articles: Sequence[Article],
+) -> list[Cluster]:
+    """Cut a cluster down to single events, each its reports around the one that states it.
+
+    Similar wording across a whole cluster is the signature of a theme (one war, one leader);
+    an event's reports are each close to the report that states it. The report with the most
+    close neighbours heads the first event (a round-up never does: it is close to every event
+    it lists); the members close to it form the story, and the rest are grouped again.
+    """
+    members = list(cluster.members)
+    if len(members) < 2:
+        return [cluster]
+
+    places = {i: title_places(articles[i].title) for i in members}
+
+    def same_event(i: int, j: int) -> bool:
+        # Titles that each name a place the other does not ("Gaza" and "southern Lebanon",
+        # beside the "Israeli" both share) tell different happenings unless otherwise close.
+        apart = places[i] and places[j] and not places[i] & places[j]
+        link = EVENT_LINK * (APART_FACTOR if apart else 1.0)
+        return (
+            cosine(event_vectors[i], event_vectors[j]) >= link
+            or cosine(vectors[i], vectors[j]) >= SAME_REPORT
+        )
+
+    centrality = {i: cosine(vectors[i], cluster.centroid) for i in members}
+    left = set(members)
+    parts: list[Cluster] = []
+    while left:
+        ordered = sorted(left)
+        # Neighbours are counted against an even sample of a big cluster: linear, not quadratic.
+        step = max(1, len(ordered) // _SPLIT_SAMPLE)
+        sample = ordered[::step]
+        heads = [i for i in ordered if not is_roundup(articles[i].title)] or ordered
+        centre = max(
+            heads,
+            key=lambda i: (sum(j != i and same_event(i, j) for j in sample), centrality[i], -i),
+        )
+        near = {centre} | {j for j in left if j != centre and same_event(centre, j)}
+        left -= near
+        part = Cluster(cluster.id if not parts else new_story_id(articles[centre]), centre=centre)
+        for i in sorted(near, key=lambda i: articles[i].published):
+            part.add(i, vectors[i])
+        parts.append(part)
+    return parts
+
+
+def _roundup_terms(lex: lexicon.Lexicon) -> tuple[frozenset[str], tuple[str, ...]]:
+    words = frozenset(t for t in lex.roundup if " " not in t)
+    return words, tuple(f" {t} " for t in lex.roundup if " " in t)
+
+
+_roundup = lexicon.derived(_roundup_terms)
+
+
+def title_places(title: str) -> frozenset[str]:
+    """The places a title names (relevance's place list), folded ("Israeli" -> "israel")."""
+    return frozenset(place_names(title))
+
+
+def is_roundup(title: str) -> bool:
+    """True for a live page, newsletter or other title that lists several events."""
+    if ";" in title:
+        return True
+    words, phrases = _roundup()
+    toks = tokens(title)
+    if words.intersection(toks):
+        return True
+    text = f" {' '.join(toks)} "
+    return any(p in text for p in phrases)
 
 
 def _merge_close(
     clusters: dict[str, Cluster], vectors: Sequence[Vector], threshold: float
 ) -> list[Cluster]:
-    """Second pass: merge stories whose centroids ended up close (order effects of one pass)."""
+    """Second pass: merge stories whose members ended up close (order effects of one pass)."""
     ordered = sorted(clusters.values(), key=lambda c: len(c.members), reverse=True)
     postings: defaultdict[str, list[Cluster]] = defaultdict(list)
     kept: list[Cluster] = []
@@ -151,10 +254,11 @@ def _merge_close(
             for t in _strongest(cluster.centroid, _QUERY_TERMS)
             for c in postings[t][-_POSTINGS_SCANNED:]
         }
-        best = max(
-            candidates.values(), key=lambda c: cosine(cluster.centroid, c.centroid), default=None
-        )
-        if best is not None and cosine(cluster.centroid, best.centroid) >= threshold:
+        near = sorted(
+            candidates.values(), key=lambda c: cosine(cluster.centroid, c.centroid), reverse=True
+        )[:_LINKED]
+        best = max(near, key=lambda c: _group_link(cluster, c), default=None)
+        if best is not None and _group_link(cluster, best) >= threshold:
             for index in cluster.members:
                 best.add(index, vectors[index])
             continue
@@ -162,6 +266,17 @@ def _merge_close(
         for term in _strongest(cluster.centroid, _QUERY_TERMS):
             postings[term].append(cluster)
     return kept
+
+
+def _group_link(a: Cluster, b: Cluster) -> float:
+    """Average similarity between the sampled members of two clusters."""
+    return sum(link(vec, b) for vec in a.sample) / len(a.sample)
+
+
+def link(vec: Vector, cluster: Cluster) -> float:
+    """Average similarity of an article to the cluster's sampled members."""
+    sample = cluster.sample
+    return sum(cosine(vec, other) for other in sample) / len(sample)
 
 
 def _strongest(vec: Vector, k: int) -> list[str]:
@@ -184,9 +299,14 @@ def _best_match(
         ids = postings.get(term)
         if ids:
             shared.update(ids[-_POSTINGS_SCANNED:])
+    near = sorted(
+        ((cosine(vec, clusters[cid].centroid), cid) for cid, _ in shared.most_common(_CANDIDATES)),
+        reverse=True,
+    )[:_LINKED]
     best_id, best = None, threshold
-    for cid, _ in shared.most_common(_CANDIDATES):
-        sim = cosine(vec, clusters[cid].centroid)
+    for to_centroid, cid in near:
+        # Half centroid (a big story's shared core), half average link (no drift to a theme).
+        sim = 0.5 * (to_centroid + link(vec, clusters[cid]))
         if sim >= best:
             best_id, best = cid, sim
     return best_id

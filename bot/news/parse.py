@@ -18,6 +18,7 @@ from lxml import etree
 from bot.models import Article, FeedSpec
 from bot.news.fastrss import entries_from_root, fast_entries
 from bot.news.language import detect_language
+from bot.news.staleness import published_time
 from bot.news.text import canonical_url, drop_boilerplate, strip_html, truncate
 
 log = logging.getLogger(__name__)
@@ -352,7 +353,7 @@ def _article(entry: dict, spec: FeedSpec, now: datetime) -> Article | None:
     description = drop_boilerplate(strip_html(_field(entry, "summary", "description")))
     if description == title:
         description = ""
-    published = _entry_time(entry) or now
+    published = published_time(_entry_time(entry), link, now)
     if published > now + FUTURE_TOLERANCE:
         published = now
     return Article(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,12 +13,13 @@ from sqlite_utils import Database
 
 from bot.config import Settings
 from bot.models import Article, Brief, FeedSpec, FetchResult, Source, Story
-from bot.news.cluster import cluster_articles, cosine, tfidf
+from bot.news.cluster import Cluster, Vector, cluster_articles, cosine, is_roundup, tfidf
 from bot.news.fetch import fetch_all
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
 from bot.news.relevance import score_article
-from bot.news.summarise import summarise
+from bot.news.staleness import baseline_undated
+from bot.news.summarise import summarise, usable
 from bot.news.text import content_terms
 from bot.storage import news_store
 
@@ -44,7 +45,7 @@ def utcnow() -> datetime:
 def score(articles: Sequence[Article], weight: float) -> None:
     """Attach relevance score, topics and region to each article."""
     for article in articles:
-        rel = score_article(article.title, article.description, weight)
+        rel = score_article(article.title, article.description, weight, article.published.year)
         article.score, article.topics, article.region = rel.score, rel.topics, rel.region
 
 
@@ -144,48 +145,78 @@ async def refresh(
     return report
 
 
+# A stored brief keeps more than it shows, so per-chat filters and "not sent before" still fill it.
+STORED_STORIES = 40
+
+
 def make_stories(
     articles: Sequence[Article], existing: dict[str, str], now: datetime
 ) -> tuple[list[Story], dict[str, list[str]]]:
-    """Cluster articles into stories, each summarised and scored."""
+    """Cluster articles into stories, scored and ranked; the ones a brief can show summarised."""
     clustering = cluster_articles(articles, existing)
     clusters, vectors = clustering.clusters, clustering.vectors
     idf, default_idf = clustering.idf, clustering.default_idf
-    stories: list[Story] = []
+    drafts: list[tuple[Story, list[Article], Cluster]] = []
     members: dict[str, list[str]] = {}
     for cluster in clusters:
         group = sorted((articles[i] for i in cluster.members), key=lambda a: a.published)
         vecs = [vectors[i] for i in sorted(cluster.members, key=lambda i: articles[i].published)]
-        lead = max(
-            group,
-            key=lambda a: (
-                _centrality(a, cluster.centroid, idf, default_idf),
-                -a.published.timestamp(),
-            ),
-        )
-        stories.append(
-            Story(
-                id=cluster.id,
-                headline=lead.title,
-                summary=summarise(group, cluster.centroid, idf, default_idf),
-                region=majority([a.region for a in group]),
-                topics=merged_topics(group),
-                score=story_score(group, vecs, now),
-                sources=_sources(group, lead),
+        lead = (
+            articles[cluster.centre]
+            if cluster.centre is not None
+            else max(
+                group,
+                key=lambda a: (
+                    _centrality(a, cluster.centroid, idf, default_idf),
+                    -a.published.timestamp(),
+                ),
             )
         )
+        by_url = {articles[i].url: vectors[i] for i in cluster.members}
+        if not usable(lead):
+            # The headline's own article must state the event: a bare video or headline-only
+            # item gives the headline to the closest report that has a sentence to say it with.
+            closest = sorted(group, key=lambda a: -cosine(by_url[a.url], by_url[lead.url]))
+            lead = next((a for a in closest if usable(a) and not is_roundup(a.title)), lead)
+        sources = _sources(group, lead, by_url)
+        cited = {s.url for s in sources}
+        # Only the articles a reader can open: every sentence must come from a linked source.
+        linked = [lead] + [a for a in group if a.url in cited and a is not lead]
+        story = Story(
+            id=cluster.id,
+            headline=lead.title,
+            summary=f"{lead.outlet} reports: {lead.title.rstrip('.')}.",
+            region=majority([a.region for a in group]),
+            topics=merged_topics(group),
+            score=story_score(group, vecs, now),
+            sources=sources,
+        )
+        drafts.append((story, linked, cluster))
         members[cluster.id] = [a.url for a in group]
-    stories.sort(key=lambda s: s.score, reverse=True)
+    drafts.sort(key=lambda d: d[0].score, reverse=True)
+    # Summaries only where a brief can show them: the sentence splitter is the costly part.
+    stories = [
+        replace(story, summary=summarise(linked, cluster.centroid, idf, default_idf))
+        if rank < STORED_STORIES
+        else story
+        for rank, (story, linked, cluster) in enumerate(drafts)
+    ]
     return stories, members
 
 
 MAX_SOURCES = 20
 
 
-def _sources(group: Sequence[Article], lead: Article) -> tuple[Source, ...]:
-    """One source per outlet (the lead first, then each outlet's first report), capped."""
+def _sources(
+    group: Sequence[Article], lead: Article, vectors: dict[str, Vector]
+) -> tuple[Source, ...]:
+    """One source per outlet: the lead, then each outlet's report closest to the lead, capped."""
+    # The closest report, not the first: an outlet's other article in the story may be its
+    # comment or a side event, and the source listed must be the one that reports the headline.
+    closeness = {a.url: cosine(vectors[a.url], vectors[lead.url]) for a in group}
     chosen: dict[str, Article] = {lead.outlet: lead}
-    for article in group:  # oldest first
+    # An outlet's own report before its live page or newsletter that merely mentions the event.
+    for article in sorted(group, key=lambda a: (is_roundup(a.title), -closeness[a.url])):
         chosen.setdefault(article.outlet, article)
     return tuple(
         Source(a.outlet, a.title, a.url, a.published) for a in list(chosen.values())[:MAX_SOURCES]
@@ -198,15 +229,20 @@ def _centrality(
     return cosine(tfidf(content_terms(article.title), idf, default), centroid)
 
 
-# A stored brief keeps more than it shows, so per-chat filters and "not sent before" still fill it.
-STORED_STORIES = 40
-
-
 def build_brief(db: Database, settings: Settings, now: datetime | None = None) -> Brief:
     """Cluster the window's security articles into ranked stories; store them and the brief."""
     now = now or utcnow()
     since = now - timedelta(hours=settings.brief_window_hours)
     articles = news_store.recent_articles(db, since, settings.relevance_threshold)
+    carried = baseline_undated(
+        db.query(
+            "select url, feed_url, published, first_seen from articles where feed_url in "
+            "(select feed_url from articles where published = first_seen and published >= ?)",
+            [news_store.iso(since)],
+        )
+    )
+    if carried:
+        articles = [a for a in articles if a.url not in carried]
     stories, members = make_stories(articles, news_store.story_assignments(db, since), now)
     news_store.save_stories(db, stories, members, now)
     brief = Brief(now, settings.brief_window_hours, tuple(stories[:STORED_STORIES]))

@@ -11,6 +11,9 @@ from bot.news.cluster import NEAR_COPY_THRESHOLD, Vector, cosine
 
 HALF_LIFE_HOURS = 18.0
 MAX_RELEVANCE = 8.0
+# A story's relevance counts fully from here: below it, an event weighs as a fraction of an
+# outlet per outlet, so many outlets' borderline story does not beat a clear security event.
+FULL_RELEVANCE = 3.0
 
 
 def independent_outlets(articles: Sequence[Article], vectors: Sequence[Vector]) -> int:
@@ -28,12 +31,15 @@ def independent_outlets(articles: Sequence[Article], vectors: Sequence[Vector]) 
 def story_score(articles: Sequence[Article], vectors: Sequence[Vector], now: datetime) -> float:
     """The ranking score of one story."""
     outlets = independent_outlets(articles, vectors)
-    top = sorted((min(a.score, MAX_RELEVANCE) for a in articles), reverse=True)[:3]
-    relevance = sum(top) / len(top)
+    scores = sorted(min(a.score, MAX_RELEVANCE) for a in articles)
+    relevance = scores[len(scores) // 2]  # the median report, not the loudest one
     newest = max(a.published for a in articles)
     age_hours = max((now - newest).total_seconds() / 3600, 0.0)
     recency = 0.5 ** (age_hours / HALF_LIFE_HOURS)
-    return outlets * relevance * recency
+    # Outlets lead: among clearly relevant stories, one more independent outlet always ranks
+    # higher; relevance and recency (together below one outlet) order stories with as many.
+    weight = min(1.0, relevance / FULL_RELEVANCE)
+    return outlets * weight + 0.999 * relevance / MAX_RELEVANCE * recency
 
 
 def majority(values: Sequence[str | None]) -> str | None:

@@ -29,6 +29,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.config import Settings
+from bot.news import lexicon
 from bot.news.feeds import load_feeds
 from bot.news.fetch import make_client
 from bot.news.newsroom import Newsroom
@@ -110,6 +111,7 @@ def build_application(
     token = token or settings.telegram_bot_token
     if not token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    lexicon.use(settings.lexicon_file)
     builder = (
         ApplicationBuilder()
         .token(token)

@@ -1,0 +1,252 @@
+"""The editorial rules of issue #10 section 3, each on a small real-looking case.
+
+Stories are single events; a summary leads with the headline article and quotes only linked
+articles; a date in the URL beats "first seen"; undated items a feed has always carried are not
+news; features written with war words weigh less; the number of outlets leads the ranking.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.config import Settings
+from bot.models import Article, FeedSpec
+from bot.news.fetch import FetchResult
+from bot.news.parse import parse_feed
+from bot.news.pipeline import build_brief, ingest, make_stories, score
+from bot.news.relevance import score_article
+from bot.news.staleness import url_date
+from bot.storage.db import open_db
+
+NOW = datetime(2026, 8, 18, 20, 0, tzinfo=UTC)
+
+
+def _article(outlet: str, slug: str, title: str, description: str, hours_ago: float) -> Article:
+    article = Article(
+        url=f"https://{outlet.lower().replace(' ', '')}.example/{slug}",
+        feed_url=f"https://{outlet.lower().replace(' ', '')}.example/rss",
+        outlet=outlet,
+        title=title,
+        description=description,
+        published=NOW - timedelta(hours=hours_ago),
+    )
+    score([article], 1.0)
+    return article
+
+
+# One conflict, two happenings on one day, and a live page that lists both.
+AID = [
+    _article(
+        "Al Jazeera",
+        "aid",
+        "Troops fire on crowd at Gaza aid site, killing 12 Palestinians waiting for food",
+        "Witnesses said Israeli troops opened fire on crowds gathered at a food distribution "
+        "point in Rafah on Monday, killing 12 people.",
+        9,
+    ),
+    _article(
+        "BBC News",
+        "aid",
+        "At least 12 killed near Rafah food distribution point, Gaza health officials say",
+        "Gaza's health ministry said Israeli forces shot at people queuing for aid near Rafah. "
+        "The Israeli military said troops fired warning shots.",
+        8,
+    ),
+    _article(
+        "France 24",
+        "aid",
+        "Twelve Palestinians shot dead at Gaza aid distribution site",
+        "Palestinians queuing for food at an aid site in Rafah were shot dead by Israeli "
+        "troops, according to Gaza's civil defence.",
+        7.5,
+    ),
+]
+LIVE = _article(
+    "The Guardian",
+    "live",
+    "Middle East live: 12 killed at Rafah aid site; Israeli strikes hit southern Lebanon",
+    "Israeli fire killed 12 people waiting for aid in Rafah, Gaza officials said, as Israeli "
+    "airstrikes hit villages in southern Lebanon and Hezbollah fired rockets at northern Israel.",
+    6,
+)
+LEBANON = [
+    _article(
+        "DW",
+        "lebanon",
+        "Israeli airstrikes on villages in southern Lebanon kill three",
+        "Israeli warplanes struck villages near Nabatieh in southern Lebanon, killing three "
+        "people, after Hezbollah fired rockets at northern Israel.",
+        5,
+    ),
+    _article(
+        "NPR",
+        "lebanon",
+        "Israel strikes Hezbollah targets in southern Lebanon after rocket fire",
+        "The Israeli military said it hit Hezbollah launchers in southern Lebanon after rockets "
+        "were fired at northern Israel; Lebanese officials said three people were killed.",
+        4,
+    ),
+]
+
+
+def test_a_conflict_is_a_theme_not_one_story() -> None:
+    stories, members = make_stories(AID + [LIVE] + LEBANON, {}, NOW)
+    happenings = [{u.rsplit("/", 1)[1] for u in members[s.id]} - {"live"} for s in stories]
+    assert happenings == [{"aid"}, {"lebanon"}], happenings  # two events, neither split
+    assert stories[0].headline != LIVE.title  # a live page lists events; it heads none
+
+
+WARSHIPS = [
+    _article(
+        "NHK World",
+        "okinawa",
+        "Chinese warships sail near Okinawa as Japan scrambles patrol planes",
+        "Japan said two Chinese destroyers passed between Okinawa and Miyako island, and it sent "
+        "patrol aircraft to monitor them.",
+        6,
+    ),
+    _article(
+        "The Japan Times",
+        "okinawa",
+        "Japan tracks Chinese navy destroyers passing near Okinawa",
+        "The Japanese defence ministry said two Chinese destroyers sailed between Okinawa and "
+        "Miyako island on Monday.",
+        5,
+    ),
+]
+
+
+def test_outlet_count_leads_the_ranking() -> None:
+    single = _article(
+        "Long War Journal",
+        "mogadishu",
+        "Al-Shabaab suicide car bomb kills 20 soldiers at Mogadishu army base",
+        "Al-Shabaab militants claimed the suicide bombing, in which a truck bomb rammed the gates "
+        "before gunmen stormed the military base; the jihadist group said it targeted troops.",
+        0.5,
+    )
+    assert single.score > 2 * max(a.score for a in WARSHIPS)  # the lone, fresher report...
+    stories, _ = make_stories(WARSHIPS + [single], {}, NOW)
+    assert [s.headline for s in stories][-1] == single.title  # ...ranks below two outlets
+
+
+def test_summary_leads_with_the_headline_article_and_quotes_linked_articles_only() -> None:
+    # The BBC's live page reports the same shooting, but the BBC source listed is its report:
+    # nothing from the live page may appear, though its wording is the most central.
+    bbc_live = _article(
+        "BBC News",
+        "aid-live",
+        "Live: Gaza aid site shooting, Israeli fire kills 12 Palestinians waiting for food",
+        "Israeli fire killed 12 Palestinians waiting for food at a Gaza aid site in Rafah, "
+        "Gaza health officials said, as crowds gathered at the food distribution point.",
+        8.5,
+    )
+    group = AID + [bbc_live]
+    stories, _ = make_stories(group, {}, NOW)
+    story = stories[0]
+    lead = next(a for a in group if a.url == story.sources[0].url)
+    assert story.headline == lead.title
+    assert bbc_live.url not in {s.url for s in story.sources}
+    cited = {s.outlet: s.url for s in story.sources}
+    texts = {a.url: a.description for a in group}
+    parts = re.split(r"(?:^|\s)([A-Z][\w ]+?) (?:reports|adds|quotes): ", story.summary)[1:]
+    pairs = list(zip(parts[::2], parts[1::2], strict=True))
+    assert pairs[0][0] == lead.outlet  # the headline's outlet speaks first, from its article
+    assert pairs[0][1].split(". ")[0].rstrip(".") in lead.description
+    for outlet, text in pairs:
+        for sentence in re.split(r"(?<=\.)\s+", text.strip()):
+            assert sentence.rstrip(".") in texts[cited[outlet]], (outlet, sentence)
+    assert bbc_live.description.split(",")[0] not in story.summary
+    assert 1 <= len(re.findall(r"[.!?](?:\s|$)", story.summary)) <= 3
+    assert len(story.summary) <= 600
+
+
+def test_a_headline_without_a_sentence_gives_way_to_a_report_that_states_the_event() -> None:
+    video = _article(
+        "CBS News",
+        "aid-video",
+        "Gaza aid site shooting: 12 Palestinians killed near Rafah food distribution point",
+        "",
+        8.8,
+    )
+    stories, _ = make_stories([video, *AID], {}, NOW)
+    story = stories[0]
+    assert story.headline != video.title
+    assert story.summary.startswith(f"{story.sources[0].outlet} reports: ")
+    assert "CBS News" in {s.outlet for s in story.sources}  # still cited as an outlet
+
+
+def _rss(items: list[tuple[str, str, str | None]]) -> bytes:
+    entries = "".join(
+        f"<item><title>{title}</title><link>{link}</link>"
+        + (f"<pubDate>{date}</pubDate>" if date else "")
+        + f"<description>{title}. Officials gave details.</description></item>"
+        for title, link, date in items
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.example/'
+        f"</link><language>en</language>{entries}</channel></rss>"
+    ).encode()
+
+
+def test_a_date_in_the_url_outside_the_window_beats_first_seen_and_a_fresh_pubdate() -> None:
+    fresh = NOW.strftime("%a, %d %b %Y %H:%M:%S +0000")
+    body = _rss(
+        [
+            ("Militants attack army convoy in Kidal", "https://x.example/2019/03/12/kidal", None),
+            ("Militants ambush army convoy near Gao", "https://x.example/2019/mar/14/gao", fresh),
+            ("Militants attack army post in Menaka", "https://x.example/2026/08/18/menaka", None),
+        ]
+    )
+    parsed = parse_feed(body, FeedSpec("X", "https://x.example/rss"), NOW, timedelta(hours=36))
+    assert [a.url.rsplit("/", 1)[1] for a in parsed.articles] == ["menaka"]
+    assert parsed.skipped_old == 2
+    assert url_date("https://x.example/news/20190312/kidal") == datetime(
+        2019, 3, 12, 23, 59, 59, tzinfo=UTC
+    )
+    assert url_date("https://x.example/world-58612345") is None
+
+
+def test_undated_items_already_in_a_feeds_first_fetch_are_not_news(tmp_path: Path) -> None:
+    settings = Settings(database_path=tmp_path / "b.db")
+    db = open_db(settings.database_path)
+    spec = FeedSpec("Undated Daily", "https://undated.example/rss")
+    old = [
+        ("Seven years on, the siege of Marawi in pictures of the war", "https://u.example/a", None),
+        ("Islamic State militants seize Marawi after fierce fighting", "https://u.example/b", None),
+    ]
+    dated = (
+        "Army retakes Marawi bridge from Islamic State militants",
+        "https://u.example/d",
+        (NOW - timedelta(hours=2)).strftime("%a, %d %b %Y %H:%M:%S +0000"),
+    )
+    ingest(db, FetchResult(spec, status=200, body=_rss([*old, dated])), settings, NOW)
+    # The undated items may be years old (carried since before we looked); the dated one is not.
+    assert [s.headline for s in build_brief(db, settings, NOW).stories] == [dated[0]]
+    new = ("Suicide bombers attack army base in Marawi, killing 12", "https://u.example/c", None)
+    later = NOW + timedelta(hours=1)
+    ingest(db, FetchResult(spec, status=200, body=_rss([new, *old, dated])), settings, later)
+    brief = build_brief(db, settings, later)
+    assert sorted(s.headline for s in brief.stories) == sorted([new[0], dated[0]])
+    db.close()
+
+
+def test_features_with_war_words_weigh_less_than_news_of_the_war() -> None:
+    feature = score_article(
+        "The protest songs of Ukraine's war: how musicians answered the invasion"
+    )
+    anniversary = score_article("Afghans mark five years of Taliban rule")
+    news = score_article("Russian drone strike on Kyiv kills 12")
+    assert news.score >= 1.0
+    assert feature.score < 1.0 and any("[framing]" in r for r in feature.reasons), feature
+    assert anniversary.score < score_article("Taliban seize Afghan border crossing").score
+    assert any("[framing]" in r for r in anniversary.reasons)
+    # A title naming a year long past is history, whatever words it uses.
+    history = score_article("Survivors recall the massacre at the village in 1994", year=2026)
+    news = score_article("Survivors recall the massacre at the village", year=2026)
+    assert 0 < history.score < news.score and "history" in history.reasons[-1], history
+    assert score_article("Militants attack convoy in 2026 offensive", year=2026).reasons == (
+        score_article("Militants attack convoy in 2026 offensive").reasons
+    )
