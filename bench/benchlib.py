@@ -178,7 +178,7 @@ def build_template_db(path: Path, feeds_file: Path) -> tuple[int, int]:
             await refresh(db, settings, load_feeds(feeds_file), client, now)
 
     asyncio.run(fetch())
-    brief = build_brief(db, settings, now)
+    _, brief = build_brief(db, settings, now)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return len(brief.stories), len(render_html(brief))

@@ -186,7 +186,7 @@ def run_pipeline(corpus: Corpus, workdir: Path, settings: Settings) -> Run:
             for result in parsed:
                 news_store.save_articles(db, result.articles, NOW)
         with instrumented(clock), stage(run, "build_brief", 0):
-            brief = build_brief(db, settings, NOW)
+            _, brief = build_brief(db, settings, NOW)
     finally:
         db.conn.close()
 

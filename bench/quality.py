@@ -85,7 +85,7 @@ def run_capture(name: str, settings: Settings | None = None) -> Run:
                 spec = FeedSpec(outlet, f"https://capture.invalid/{name}/{file}")
                 result = FetchResult(spec, status=200, body=body, content_type="application/xml")
                 ingest(db, result, settings, now)
-            brief = build_brief(db, settings, now).top(settings.brief_stories)
+            brief = build_brief(db, settings, now)[1].top(settings.brief_stories)
             since = now - timedelta(hours=settings.brief_window_hours)
             articles = {a.url: a for a in news_store.recent_articles(db, since)}
         finally:

@@ -7,20 +7,19 @@ import logging
 import os
 import sys
 from dataclasses import replace
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
-from sqlite_utils import Database
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.models import Brief, FeedSpec, FetchResult
+from bot.models import FeedSpec, FetchResult
 from bot.news import lexicon
 from bot.news.feeds import FeedsFileError, export_opml, feeds_to_toml, import_opml, load_feeds
 from bot.news.fetch import make_client
-from bot.news.pipeline import RefreshReport, build_brief, refresh, utcnow
+from bot.news.newsroom import BriefResult, Newsroom
+from bot.news.pipeline import RefreshReport, refresh, utcnow
 from bot.news.render import render_html, render_json, render_text
-from bot.storage import news_store
+from bot.ops.status import feed_states
 from bot.storage.db import open_db
 
 
@@ -110,23 +109,21 @@ def fetch(ctx: click.Context, feeds: Path | None, force: bool) -> None:
     )
 
 
-async def _full_text(db: Database, settings: Settings, brief: Brief) -> int:
-    from bot.news.fulltext import enrich
-
-    async with make_client(settings.fetch_timeout_seconds) as client:
-        return await enrich(db, client, brief.stories)
-
-
-def is_stale(settings: Settings, now: datetime) -> bool:
-    """True when no feed was fetched within the fetch interval."""
+async def _current_brief(settings: Settings, no_fetch: bool, force: bool) -> BriefResult:
+    """The brief the bot would serve now (the Newsroom's), fetching first if it is stale."""
     db = open_db(settings.database_path)
     try:
-        row = db.execute("select max(last_fetched) from feeds").fetchone()
+        async with make_client(settings.fetch_timeout_seconds) as client:
+            room = Newsroom(db, settings, _feeds(settings), client, utcnow)
+            result = await (room.from_stored() if no_fetch else room.current(force=force))
     finally:
         db.close()
-    if not row or not row[0]:
-        return True
-    return news_store.from_iso(row[0]) < now - timedelta(minutes=settings.fetch_interval_minutes)
+    if room.last_report is not None and room.last_report.failed:
+        failed = len(room.last_report.failed)
+        click.echo(f"{failed} feed(s) failed; see `securitybrief feeds`.", err=True)
+    if result.problem:
+        click.echo(result.problem, err=True)
+    return result
 
 
 @cli.command()
@@ -140,20 +137,10 @@ def is_stale(settings: Settings, now: datetime) -> bool:
 def digest(
     ctx: click.Context, feeds: Path | None, as_json: bool, as_html: bool, no_fetch: bool
 ) -> None:
-    """Print the current brief (fetching first if the data is stale)."""
+    """Print the current brief (fetching first if it is stale)."""
     settings = _settings(ctx, feeds)
-    now = utcnow()
-    if not no_fetch and (feeds is not None or is_stale(settings, now)):
-        report = asyncio.run(_fetch(settings, force=False, progress=False))
-        if report.failed:
-            click.echo(f"{len(report.failed)} feed(s) failed; see `securitybrief feeds`.", err=True)
-    db = open_db(settings.database_path)
-    try:
-        brief = build_brief(db, settings, now).top(settings.brief_stories)
-        if settings.full_text and asyncio.run(_full_text(db, settings, brief)):
-            brief = build_brief(db, settings, now).top(settings.brief_stories)
-    finally:
-        db.close()
+    result = asyncio.run(_current_brief(settings, no_fetch, force=feeds is not None))
+    brief = result.brief.top(settings.brief_stories)
     if as_json:
         click.echo(render_json(brief))
     elif as_html:
@@ -172,22 +159,15 @@ def feeds(ctx: click.Context) -> None:
     specs = _feeds(settings)
     db = open_db(settings.database_path)
     try:
-        health = {row["url"]: row for row in news_store.feed_health(db)}
+        states = feed_states(db, specs)
     finally:
         db.close()
     width = max(len(s.name) for s in specs)
     click.echo(f"{'Feed':<{width}}  {'Status':<8}  {'Last success':<20}  {'Items':>5}  Last error")
-    for spec in specs:
-        row = health.get(spec.url, {})
-        failures = row.get("consecutive_failures") or 0
-        status = "never" if not row.get("last_fetched") else ("failing" if failures else "ok")
-        last_ok = (row.get("last_success") or "-")[:19].replace("T", " ")
-        error = row.get("last_error") or ""
-        if failures:
-            error = f"{error} ({failures}x)"
-        click.echo(
-            f"{spec.name:<{width}}  {status:<8}  {last_ok:<20}  {row.get('item_count') or 0:>5}  {error}"
-        )
+    for f in states:
+        last_ok = (f.last_success or "-")[:19].replace("T", " ")
+        error = f"{f.error} ({f.failures}x)" if f.failures else f.error
+        click.echo(f"{f.name:<{width}}  {f.state:<8}  {last_ok:<20}  {f.items:>5}  {error}")
 
 
 @feeds.command("import")

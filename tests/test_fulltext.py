@@ -110,9 +110,9 @@ async def _brief_with_full_text(
     db = open_db(settings.database_path)
     async with make_client(2.0) as client:
         await refresh(db, settings, load_feeds(feeds), client)
-        brief = build_brief(db, settings).top(settings.brief_stories)
+        brief = build_brief(db, settings)[1].top(settings.brief_stories)
         stored = await enrich(db, client, brief.stories, allow=only_local)
-    return build_brief(db, settings).top(settings.brief_stories), db, stored
+    return build_brief(db, settings)[1].top(settings.brief_stories), db, stored
 
 
 async def test_full_text_feeds_the_summary(feed_server: FeedServer, tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ async def test_script_and_stray_characters_are_escaped_in_every_output(
     row = db["articles"].get(canonical_url(SCRIPTS_LINK))
     assert "<script" not in row["title"] and "<iframe" not in row["description"]
     assert "5 < 10" in row["title"] and "&" in row["title"]
-    brief = build_brief(db, replace(settings, relevance_threshold=0.01))
+    _, brief = build_brief(db, replace(settings, relevance_threshold=0.01))
     db.close()
     story = next(s for s in brief.stories if s.sources[0].url == canonical_url(SCRIPTS_LINK))
     html = "\n".join(render_html(brief))

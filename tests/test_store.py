@@ -104,7 +104,7 @@ def test_a_later_report_joins_the_existing_story(tmp_path: Path) -> None:
         "Russia and Ukraine",
     )
     news_store.save_articles(db, [first], NOW)
-    story_id = build_brief(db, settings, NOW).stories[0].id
+    story_id = build_brief(db, settings, NOW)[1].stories[0].id
     later = Article(
         "https://dw/9",
         "g",
@@ -119,7 +119,7 @@ def test_a_later_report_joins_the_existing_story(tmp_path: Path) -> None:
         "Russia and Ukraine",
     )
     news_store.save_articles(db, [later], NOW)
-    brief = build_brief(db, settings, NOW + timedelta(minutes=30))
+    _, brief = build_brief(db, settings, NOW + timedelta(minutes=30))
     assert [s.id for s in brief.stories] == [story_id]
     assert {s.outlet for s in brief.stories[0].sources} == {"BBC World", "DW"}
     assert db["articles"].get("https://dw/9")["story_id"] == story_id

@@ -99,17 +99,24 @@ class Newsroom:
                 cached,
                 problem=f"I couldn't reach the news feeds just now, so this is the last good brief, from {when}.",
             )
-        brief = build_brief(self.db, self.settings, now)
-        if self.settings.full_text and not all_failed:
-            top = brief.stories[: self.settings.brief_stories]
-            if await enrich(self.db, self.client, top):
-                brief = build_brief(self.db, self.settings, now)
-        # build_brief has just stored it: remember it rather than read it back.
-        self._parsed = BriefResult(
-            self.db.execute("select max(id) from briefs").fetchone()[0], brief
-        )
+        self._parsed = await self._compose(now, enrich_text=not all_failed)
         problem = "I couldn't reach any news feed just now." if all_failed else None
         return replace(self._parsed, problem=problem)
+
+    async def from_stored(self) -> BriefResult:
+        """A brief built now from the stored articles, without fetching (``digest --no-fetch``)."""
+        async with self._lock:
+            self._parsed = await self._compose(self.clock(), enrich_text=True)
+            return self._parsed
+
+    async def _compose(self, now: datetime, enrich_text: bool) -> BriefResult:
+        """Build and store the brief; with FULL_TEXT, fetch the top stories' text and rebuild."""
+        brief_id, brief = build_brief(self.db, self.settings, now)
+        if self.settings.full_text and enrich_text:
+            top = brief.stories[: self.settings.brief_stories]
+            if await enrich(self.db, self.client, top):
+                brief_id, brief = build_brief(self.db, self.settings, now)
+        return BriefResult(brief_id, brief)
 
 
 def matches(story: Story, chat: ChatSettings) -> bool:

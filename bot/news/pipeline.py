@@ -229,8 +229,11 @@ def _centrality(
     return cosine(tfidf(content_terms(article.title), idf, default), centroid)
 
 
-def build_brief(db: Database, settings: Settings, now: datetime | None = None) -> Brief:
-    """Cluster the window's security articles into ranked stories; store them and the brief."""
+def build_brief(db: Database, settings: Settings, now: datetime | None = None) -> tuple[int, Brief]:
+    """Cluster the window's security articles into ranked stories; store them and the brief.
+
+    Returns the stored brief's id and the brief.
+    """
     now = now or utcnow()
     since = now - timedelta(hours=settings.brief_window_hours)
     articles = news_store.recent_articles(db, since, settings.relevance_threshold)
@@ -246,6 +249,4 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     stories, members = make_stories(articles, news_store.story_assignments(db, since), now)
     news_store.save_stories(db, stories, members, now)
     brief = Brief(now, settings.brief_window_hours, tuple(stories[:STORED_STORIES]))
-    news_store.save_brief(db, brief)
-    news_store.prune(db, now)
-    return brief
+    return news_store.save_brief(db, brief), brief

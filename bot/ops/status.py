@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
 from bot.config import Settings
+from bot.models import FeedSpec
 from bot.storage import chats, news_store
 from bot.storage.db import open_db
 
@@ -88,6 +90,47 @@ def _ago(text: str | None, now: datetime) -> str:
 
 
 @dataclass(frozen=True)
+class FeedState:
+    """One feed's health as every view shows it (/sources, ``feeds``, ``status``, /stats)."""
+
+    name: str
+    state: str  # "never" (not fetched yet), "ok" or "failing"
+    last_success: str | None
+    items: int
+    error: str
+    failures: int
+
+    def summary(self) -> str:
+        """The health in plain words."""
+        if self.state == "never":
+            return "not fetched yet"
+        if self.state == "failing":
+            since = (self.last_success or "ever")[:16].replace("T", " ")
+            return f"failing since {since} ({self.failures}x): {self.error}"
+        return f"working, {self.items} items in feed"
+
+
+def feed_state(name: str, row: dict) -> FeedState:
+    """Read a ``feeds`` health row (empty for a feed never fetched)."""
+    failures = row.get("consecutive_failures") or 0
+    state = "never" if not row.get("last_fetched") else ("failing" if failures else "ok")
+    return FeedState(
+        name=name,
+        state=state,
+        last_success=row.get("last_success"),
+        items=row.get("item_count") or 0,
+        error=row.get("last_error") or "",
+        failures=failures,
+    )
+
+
+def feed_states(db: Database, specs: Iterable[FeedSpec]) -> list[FeedState]:
+    """The health of each configured feed, in the configured order."""
+    rows = {row["url"]: row for row in news_store.feed_health(db)}
+    return [feed_state(spec.name, rows.get(spec.url, {})) for spec in specs]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What the operator views are made of, read in one place."""
 
@@ -95,7 +138,7 @@ class Snapshot:
     last_fetch: str | None
     last_brief: str | None
     last_broadcast: dict | None
-    failing: list[dict]
+    failing: list[FeedState]
     feeds_total: int
 
 
@@ -109,12 +152,10 @@ def snapshot(db: Database) -> Snapshot:
         last_broadcast=next(
             iter(db.query("select * from broadcasts order by started_at desc limit 1")), None
         ),
-        failing=list(
-            db.query(
-                "select name, last_error, consecutive_failures from feeds "
-                "where consecutive_failures > 0 order by name"
-            )
-        ),
+        failing=[
+            feed_state(row["name"], row)
+            for row in db.query("select * from feeds where consecutive_failures > 0 order by name")
+        ],
         feeds_total=db["feeds"].count,
     )
 
@@ -136,9 +177,7 @@ def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
     else:
         lines.append("Last broadcast: never")
     lines.append(f"Feeds failing: {len(snap.failing)} of {snap.feeds_total}")
-    lines += [
-        f"  - {f['name']}: {f['last_error']} ({f['consecutive_failures']}x)" for f in snap.failing
-    ]
+    lines += [f"  - {f.name}: {f.summary()}" for f in snap.failing]
     problem = probe_storage(db)
     lines.append(f"Database: ✘ {problem}" if problem else "Database: writable")
     return lines
@@ -170,5 +209,5 @@ def health(db: Database, settings: Settings, now: datetime) -> dict:
         "status": "degraded" if stale else "ok",
         "last_fetch": snap.last_fetch,
         "last_broadcast": snap.last_broadcast["started_at"] if snap.last_broadcast else None,
-        "failing_feeds": [f["name"] for f in snap.failing],
+        "failing_feeds": [f.name for f in snap.failing],
     }

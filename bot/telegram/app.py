@@ -34,6 +34,7 @@ from bot.news.feeds import load_feeds
 from bot.news.fetch import make_client
 from bot.news.newsroom import Newsroom
 from bot.news.pipeline import utcnow
+from bot.storage import news_store
 from bot.storage.chats import ensure_chat, get_chat, set_subscribed
 from bot.storage.db import open_db
 from bot.telegram import handlers
@@ -264,6 +265,10 @@ async def _fetch_job(context: BotContext) -> None:
         len(result.brief.stories),
         f" ({result.problem})" if result.problem else "",
     )
+    if not disk:
+        removed = news_store.prune(svc.db, svc.clock())
+        if any(removed.values()):
+            log.info("pruned %s", " ".join(f"{k}={v}" for k, v in removed.items() if v))
 
 
 async def _post_shutdown(app: Application) -> None:

@@ -20,8 +20,8 @@ from bot.delivery.ledger import record_sent_stories
 from bot.news.newsroom import for_chat
 from bot.news.relevance import REGIONS
 from bot.news.render import render_html, split_messages
-from bot.ops.status import probe_storage, status_lines, storage_problem
-from bot.storage import chats, news_store
+from bot.ops.status import feed_states, probe_storage, status_lines, storage_problem
+from bot.storage import chats
 from bot.storage.news_store import story_fingerprint
 from bot.telegram import keyboards
 from bot.telegram.broadcast import retry_seconds
@@ -303,17 +303,11 @@ def _echo(text: str) -> str:
 async def sources(update: Update, context: Context) -> None:
     """/sources: outlets and their health in plain words."""
     svc = context.services
-    rows = {row["url"]: row for row in news_store.feed_health(svc.db)}
-    lines = ["📰 <b>Sources</b>"]
-    for spec in svc.newsroom.feeds:
-        row = rows.get(spec.url, {})
-        if not row.get("last_fetched"):
-            state = "not fetched yet"
-        elif row.get("consecutive_failures"):
-            state = f"⚠️ failing since {(row.get('last_success') or 'ever')[:16].replace('T', ' ')} — {_esc(row.get('last_error') or '')}"
-        else:
-            state = f"✅ working, {row.get('item_count') or 0} items in feed"
-        lines.append(f"• {_esc(spec.name)}: {state}")
+    marks = {"never": "", "ok": "✅ ", "failing": "⚠️ "}
+    lines = ["📰 <b>Sources</b>"] + [
+        f"• {_esc(f.name)}: {marks[f.state]}{_esc(f.summary())}"
+        for f in feed_states(svc.db, svc.newsroom.feeds)
+    ]
     # A long feed list is split between lines, never inside a tag.
     for message in split_messages(lines, separator="\n"):
         await _reply(update, message)
