@@ -19,17 +19,40 @@ NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 SERVER = FeedServer(now=NOW)
 
 
-@pytest.mark.parametrize("name", SERVER.fixture_names())
+# Fixtures the lxml fast path reads itself; the others (Atom, RSS 1.0, namespaced extensions)
+# it declines, so feedparser reads them and there is nothing to compare.
+FAST_PATH_FIXTURES = sorted(
+    {
+        "aljazeera.xml",
+        "bbc_world.xml",
+        "france24.xml",
+        "guardian_world.xml",
+        "intl_wire.xml",
+        "lemonde_fr.xml",
+        "stale_outlet.xml",
+        "un_news.xml",
+    }
+)
+
+
+@pytest.mark.parametrize("name", FAST_PATH_FIXTURES)
 def test_fast_path_and_feedparser_give_the_same_articles(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     body = SERVER.render(name).encode()
+    assert fast_entries(body, None) is not None, "the fast path must be the one that ran"
     spec = FeedSpec(name, f"http://x/{name}")
     fast = parse_feed(body, spec, NOW, timedelta(days=3650), None)
     monkeypatch.setattr(bot.news.parse, "fast_entries", lambda *args: None)
     slow = parse_feed(body, spec, NOW, timedelta(days=3650), None)
-    assert fast.articles == slow.articles
+    assert fast.articles and fast.articles == slow.articles
     assert fast.declared_language == slow.declared_language
+
+
+def test_the_other_fixtures_go_to_feedparser() -> None:
+    others = set(SERVER.fixture_names()) - set(FAST_PATH_FIXTURES)
+    assert others == {"defenseone.xml", "dw_world.rdf", "longwarjournal.xml", "npr_world.xml"}
+    assert all(fast_entries(SERVER.render(n).encode(), None) is None for n in others)
 
 
 def test_fast_path_takes_plain_rss_and_declines_the_rest() -> None:

@@ -409,10 +409,13 @@ def test_us_pronoun_is_not_a_place() -> None:
     assert detect_region("U.S. envoy arrives") == "Americas"
 
 
-def test_scoring_many_items_runs() -> None:
+def test_scoring_is_deterministic_over_many_items() -> None:
+    # The scorer caches its lexicon indexes: repeated and interleaved calls must not drift.
     items = [(t, d) for t, d, *_ in SECURITY] + NOT_SECURITY
-    results = [score_article(t, d) for t, d in items * 50]
-    assert len(results) == len(items) * 50
+    first = [score_article(t, d) for t, d in items]
+    again = [score_article(t, d) for t, d in items * 20]
+    assert again == first * 20
+    assert sum(r.score > 0 for r in first) >= len(SECURITY)
 
 
 if __name__ == "__main__":
