@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from fake_telegram import FakeTelegram
@@ -108,3 +110,20 @@ async def running_bot(
     )
     async with started(app):
         yield app
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    """The shell commands in the README's code blocks, in order."""
+    return re.findall(r"```sh\n(.+?)\n```", (ROOT / "README.md").read_text(), re.S)
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without anything pointing at the repository's own venv or bot."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "DATABASE_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"))
+    }

@@ -13,7 +13,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import venv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -230,11 +229,14 @@ def _pip_argv(command: str, python: Path) -> list[str] | None:
 
 
 @pytest.fixture(scope="module")
-def replay(image: Image, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
+def replay(
+    image: Image, tmp_path_factory: pytest.TempPathFactory, fresh_install: Path
+) -> Iterator[Replay]:
     base = tmp_path_factory.mktemp("dockerfile-replay")
     rootfs = base / "rootfs"
-    env_dir = base / "venv"
-    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    # The image's Python: a fresh venv with the dependencies in (shared with the README test,
+    # which installed them from a fresh copy); the Dockerfile's pip step installs the package.
+    env_dir = fresh_install / ".venv"
     python = env_dir / "bin" / "python"
     assert python.exists()
 
@@ -320,6 +322,7 @@ def run_in_container(
     )
 
 
+@pytest.mark.xdist_group("fresh-install")
 def test_replay_installs_the_package_from_the_copied_sources(replay: Replay) -> None:
     result = subprocess.run(
         [str(replay.venv / "bin" / "python"), "-c", "import bot; print(bot.__file__)"],
@@ -336,6 +339,7 @@ def test_replay_installs_the_package_from_the_copied_sources(replay: Replay) -> 
     assert (installed.parent / "cli.py").is_file()
 
 
+@pytest.mark.xdist_group("fresh-install")
 def test_replay_healthcheck_passes_on_a_fresh_database(image: Image, replay: Replay) -> None:
     assert image.healthcheck is not None
     result = run_in_container(replay, image.healthcheck)
@@ -344,6 +348,7 @@ def test_replay_healthcheck_passes_on_a_fresh_database(image: Image, replay: Rep
     assert replay.database.is_file(), "the health check should have created the database"
 
 
+@pytest.mark.xdist_group("fresh-install")
 def test_replay_healthcheck_fails_when_the_database_is_unusable(
     image: Image, replay: Replay
 ) -> None:
@@ -355,6 +360,7 @@ def test_replay_healthcheck_fails_when_the_database_is_unusable(
     assert result.returncode != 0, result.stdout
 
 
+@pytest.mark.xdist_group("fresh-install")
 def test_replay_cmd_without_a_token_says_what_is_missing(image: Image, replay: Replay) -> None:
     assert image.cmd is not None
     assert "TELEGRAM_BOT_TOKEN" not in replay.env
@@ -363,6 +369,7 @@ def test_replay_cmd_without_a_token_says_what_is_missing(image: Image, replay: R
     assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr
 
 
+@pytest.mark.xdist_group("fresh-install")
 def test_replay_cmd_starts_the_bot_in_terminal_mode(image: Image, replay: Replay) -> None:
     assert image.cmd is not None
     result = run_in_container(replay, [*image.cmd, "--terminal"], stdin="/help\nquit\n")

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import os
 import pty
-import re
 import select
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def readme_commands() -> list[str]:
-    """The shell commands in the README's code blocks, in order."""
-    return re.findall(r"```sh\n(.+?)\n```", (ROOT / "README.md").read_text(), re.S)
+import pytest
+from botharness import ROOT, clean_environment, readme_commands
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one() -> None:
@@ -32,11 +26,7 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one() -> None:
 def _talk(command: str, cwd: Path, answers: list[str], timeout: float = 300) -> str:
     """Run ``command`` on a pseudo-terminal (as a person would) and type ``answers`` at prompts."""
     main, child = pty.openpty()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TELEGRAM_", "DATABASE_", "VIRTUAL_ENV"))
-    }
+    env = clean_environment()
     proc = subprocess.Popen(
         ["bash", "-c", command],
         cwd=cwd,
@@ -69,10 +59,12 @@ def _talk(command: str, cwd: Path, answers: list[str], timeout: float = 300) -> 
     return output.decode(errors="replace")
 
 
-def test_first_command_installs_and_starts_terminal_mode_on_a_fresh_copy(tmp_path: Path) -> None:
-    for name in ["pyproject.toml", "README.md", ".env.example"]:
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "bot", tmp_path / "bot", ignore=shutil.ignore_patterns("__pycache__"))
+@pytest.mark.xdist_group("fresh-install")
+def test_first_command_installs_and_starts_terminal_mode_on_a_fresh_copy(
+    fresh_install: Path,
+) -> None:
+    # fresh_install ran the command's install half on a fresh copy; the whole command runs here.
+    tmp_path = fresh_install
     install_run = readme_commands()[0]
     out = _talk(install_run, tmp_path, ["/help", "/time 25:99", "quit"])
     assert "terminal mode" in out, out[-3000:]
