@@ -150,11 +150,20 @@ STORED_STORIES = 40
 
 
 def make_stories(
-    articles: Sequence[Article], existing: dict[str, str], now: datetime
+    articles: Sequence[Article],
+    existing: dict[str, str],
+    now: datetime,
+    plain: Sequence[Article] = (),
 ) -> tuple[list[Story], dict[str, list[str]]]:
-    """Cluster articles into stories, scored and ranked; the ones a brief can show summarised."""
-    clustering = cluster_articles(articles, existing)
+    """Cluster articles into stories, scored and ranked; the ones a brief can show summarised.
+
+    ``plain`` are the window's reports under the relevance bar: they may join a story as more
+    outlets' reports of its event (cluster.join_plain), never make one.
+    """
+    clustering = cluster_articles(articles, existing, plain=plain)
     clusters, vectors = clustering.clusters, clustering.vectors
+    scoring = len(articles)
+    articles = [*articles, *plain]
     idf, default_idf = clustering.idf, clustering.default_idf
     drafts: list[tuple[Story, list[Article], Cluster]] = []
     members: dict[str, list[str]] = {}
@@ -188,7 +197,9 @@ def make_stories(
             summary=f"{lead.outlet} reports: {lead.title.rstrip('.')}.",
             region=majority([a.region for a in group]),
             topics=merged_topics(group),
-            score=story_score(group, vecs, now),
+            score=story_score(
+                group, vecs, now, [articles[i] for i in cluster.members if i < scoring]
+            ),
             sources=sources,
         )
         drafts.append((story, linked, cluster))
@@ -233,7 +244,8 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     """Cluster the window's security articles into ranked stories; store them and the brief."""
     now = now or utcnow()
     since = now - timedelta(hours=settings.brief_window_hours)
-    articles = news_store.recent_articles(db, since, settings.relevance_threshold)
+    window = news_store.recent_articles(db, since)
+    articles = [a for a in window if a.score >= settings.relevance_threshold]
     carried = baseline_undated(
         db.query(
             "select url, feed_url, published, first_seen from articles where feed_url in "
@@ -243,7 +255,9 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     )
     if carried:
         articles = [a for a in articles if a.url not in carried]
-    stories, members = make_stories(articles, news_store.story_assignments(db, since), now)
+    plain = [a for a in window if a.score < settings.relevance_threshold and a.url not in carried]
+    assignments = news_store.story_assignments(db, since)
+    stories, members = make_stories(articles, assignments, now, plain)
     news_store.save_stories(db, stories, members, now)
     brief = Brief(now, settings.brief_window_hours, tuple(stories[:STORED_STORIES]))
     news_store.save_brief(db, brief)
