@@ -34,9 +34,9 @@ _SAMPLE = 4  # member vectors an article is compared with
 _SAMPLE_SEEDS = 2  # of which the first reports, always kept
 LEDE_WORDS = 60
 # A report under the relevance bar joins a story only as nearly the same report as one of its
-# scoring reports, published within a day of it: an event's plain wording, not its theme.
+# scoring reports, within a brief window of it: an event's plain wording, not its theme.
 JOIN_SIMILARITY = 0.55
-JOIN_WINDOW = timedelta(hours=24)
+JOIN_WINDOW = timedelta(hours=36)
 
 
 _NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][\w’'-]+")

@@ -255,7 +255,8 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     )
     if carried:
         articles = [a for a in articles if a.url not in carried]
-    plain = [a for a in window if a.score < settings.relevance_threshold and a.url not in carried]
+    # A carried undated item is news only as one more outlet's report of a current event.
+    plain = [a for a in window if a.score < settings.relevance_threshold or a.url in carried]
     assignments = news_store.story_assignments(db, since)
     stories, members = make_stories(articles, assignments, now, plain)
     news_store.save_stories(db, stories, members, now)
