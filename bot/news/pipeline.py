@@ -240,6 +240,24 @@ def _centrality(
     return cosine(tfidf(content_terms(article.title), idf, default), centroid)
 
 
+# A story one outlet alone reports makes the brief only when its headline report is clearly
+# security news, this many times the relevance threshold: a short brief beats a padded one.
+CLEAR_SINGLE = 3.0
+
+
+def _clearing_bar(
+    stories: Sequence[Story], articles: Sequence[Article], threshold: float
+) -> list[Story]:
+    """The stories worth a brief: several outlets report them, or one report clearly scores."""
+    scores = {a.url: a.score for a in articles}
+    return [
+        story
+        for story in stories
+        if len({s.outlet for s in story.sources}) >= 2
+        or scores.get(story.sources[0].url, 0.0) >= CLEAR_SINGLE * threshold
+    ]
+
+
 def build_brief(db: Database, settings: Settings, now: datetime | None = None) -> Brief:
     """Cluster the window's security articles into ranked stories; store them and the brief."""
     now = now or utcnow()
@@ -260,7 +278,8 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     assignments = news_store.story_assignments(db, since)
     stories, members = make_stories(articles, assignments, now, plain)
     news_store.save_stories(db, stories, members, now)
-    brief = Brief(now, settings.brief_window_hours, tuple(stories[:STORED_STORIES]))
+    shown = _clearing_bar(stories, articles, settings.relevance_threshold)
+    brief = Brief(now, settings.brief_window_hours, tuple(shown[:STORED_STORIES]))
     news_store.save_brief(db, brief)
     news_store.prune(db, now)
     return brief
