@@ -250,3 +250,102 @@ def test_features_with_war_words_weigh_less_than_news_of_the_war() -> None:
     assert score_article("Militants attack convoy in 2026 offensive", year=2026).reasons == (
         score_article("Militants attack convoy in 2026 offensive").reasons
     )
+
+
+def test_a_plainly_worded_report_of_a_scoring_event_joins_its_story() -> None:
+    # Scores nothing alone (no security word), but is nearly the same report as the aid-site
+    # story's reports; an unrelated plain item stays out.
+    plain = Article(
+        url="https://nyt.example/rafah",
+        feed_url="https://nyt.example/rss",
+        outlet="The New York Times",
+        title="Twelve Palestinians die waiting for food at Rafah aid distribution site",
+        description="Palestinians queuing for food at an aid distribution site in Rafah died, "
+        "Gaza's civil defence said.",
+        published=NOW - timedelta(hours=7),
+    )
+    other = Article(
+        url="https://nyt.example/markets",
+        feed_url="https://nyt.example/rss",
+        outlet="The New York Times",
+        title="Food prices in Europe rise for a third month",
+        description="Supermarkets said the price of bread and milk rose again in July.",
+        published=NOW - timedelta(hours=6),
+    )
+    score([plain, other], 1.0)
+    assert plain.score < 1.0 and other.score < 1.0  # under the relevance bar
+    stories, members = make_stories(AID, {}, NOW, plain=[plain, other])
+    assert len(stories) == 1
+    assert plain.url in members[stories[0].id] and other.url not in members[stories[0].id]
+    assert "The New York Times" in {s.outlet for s in stories[0].sources}
+    assert stories[0].headline != plain.title  # it joins; it never heads a story
+    alone, _ = make_stories([], {}, NOW, plain=[plain])
+    assert alone == []  # nor makes one
+
+
+def test_a_carried_undated_item_counts_as_another_outlets_report_of_a_current_event(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(database_path=tmp_path / "c.db")
+    db = open_db(settings.database_path)
+    dated = (NOW - timedelta(hours=3)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    title = "Islamic State militants attack army convoy near Marawi, killing 12 soldiers"
+    ingest(
+        db,
+        FetchResult(
+            FeedSpec("Dated", "https://d.example/rss"),
+            200,
+            _rss([(title, "https://d.example/1", dated)]),
+        ),
+        settings,
+        NOW,
+    )
+    undated = FetchResult(
+        FeedSpec("Undated", "https://u.example/rss"),
+        200,
+        _rss(
+            [
+                (title, "https://u.example/1", None),
+                ("Seven years on, the siege of Marawi in pictures", "https://u.example/2", None),
+            ]
+        ),
+    )
+    ingest(db, undated, settings, NOW)
+    stories = build_brief(db, settings, NOW).stories
+    assert [s.headline for s in stories] == [title]
+    assert {s.outlet for s in stories[0].sources} == {"Dated", "Undated"}
+    db.close()
+
+
+def test_a_brief_shows_a_single_outlet_story_only_when_it_is_clearly_security(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(database_path=tmp_path / "s.db")
+    db = open_db(settings.database_path)
+    when = (NOW - timedelta(hours=2)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    clear = "Suicide bomber kills 20 at army base in Mogadishu, al-Shabaab claims attack"
+    borderline = "Surge in city bloodshed tied to gunfire, gang feuds"
+    for outlet, items in (("A", [clear]), ("B", [borderline])):
+        body = _rss(
+            [(t, f"https://{outlet.lower()}.example/{i}", when) for i, t in enumerate(items)]
+        )
+        ingest(
+            db,
+            FetchResult(FeedSpec(outlet, f"https://{outlet}.example/rss"), 200, body),
+            settings,
+            NOW,
+        )
+    assert 1.0 <= score_article(borderline).score < 3.0 <= score_article(clear).score
+    assert [s.headline for s in build_brief(db, settings, NOW).stories] == [clear]
+    db.close()
+
+
+def test_court_cases_and_press_news_weigh_less_than_the_events_they_concern() -> None:
+    trial = score_article("Families of bombing victims will fight judge's ruling on damages")
+    event = score_article("Bombing kills 12 at market, police say")
+    assert trial.score < 1.0 <= event.score and "[framing]" in trial.reasons[-1]
+    press = score_article("Pentagon fires editor and publisher of military newspaper")
+    assert press.score < score_article("Pentagon fires commander of Pacific fleet").score
+    # A court is a war word's companion, not security news by itself.
+    assert score_article("ICC statement is political propaganda, palace says").score == 0.0
+    assert score_article("ICC opens war crimes inquiry into Myanmar army").score >= 1.0
