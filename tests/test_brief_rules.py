@@ -18,6 +18,7 @@ from bot.news.parse import parse_feed
 from bot.news.pipeline import build_brief, ingest, make_stories, score
 from bot.news.relevance import score_article
 from bot.news.staleness import url_date
+from bot.storage import news_store
 from bot.storage.db import open_db
 
 NOW = datetime(2026, 8, 18, 20, 0, tzinfo=UTC)
@@ -335,7 +336,21 @@ def test_a_brief_shows_a_single_outlet_story_only_when_it_is_clearly_security(
             settings,
             NOW,
         )
-    assert 1.0 <= score_article(borderline).score < 3.0 <= score_article(clear).score
+    # Its words are all in the description: the headline is about something else.
+    aside = Article(
+        url="https://c.example/vacation",
+        feed_url="https://c.example/rss",
+        outlet="C",
+        title="President vacations at beach house after a week of heavy losses",
+        description="The Pentagon confirmed a drone strike killed 10 civilians; a grand jury "
+        "indicted a campaign lawyer.",
+        published=NOW - timedelta(hours=2),
+    )
+    score([aside], 1.0)
+    news_store.save_articles(db, [aside], NOW)
+    assert (
+        1.0 <= score_article(borderline).score < 3.0 <= min(score_article(clear).score, aside.score)
+    )
     assert [s.headline for s in build_brief(db, settings, NOW).stories] == [clear]
     db.close()
 

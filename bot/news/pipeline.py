@@ -17,7 +17,7 @@ from bot.news.cluster import Cluster, Vector, cluster_articles, cosine, is_round
 from bot.news.fetch import fetch_all
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
-from bot.news.relevance import score_article
+from bot.news.relevance import names_security, score_article
 from bot.news.staleness import baseline_undated
 from bot.news.summarise import summarise, usable
 from bot.news.text import content_terms
@@ -249,12 +249,21 @@ def _clearing_bar(
     stories: Sequence[Story], articles: Sequence[Article], threshold: float
 ) -> list[Story]:
     """The stories worth a brief: several outlets report them, or one report clearly scores."""
-    scores = {a.url: a.score for a in articles}
+    by_url = {a.url: a for a in articles}
+
+    def clear(url: str) -> bool:
+        article = by_url.get(url)
+        # Its headline must say so itself: a description's passing mention is not the event.
+        return (
+            article is not None
+            and article.score >= CLEAR_SINGLE * threshold
+            and names_security(article.title)
+        )
+
     return [
         story
         for story in stories
-        if len({s.outlet for s in story.sources}) >= 2
-        or scores.get(story.sources[0].url, 0.0) >= CLEAR_SINGLE * threshold
+        if len({s.outlet for s in story.sources}) >= 2 or clear(story.sources[0].url)
     ]
 
 
