@@ -364,3 +364,4 @@ def test_court_cases_and_press_news_weigh_less_than_the_events_they_concern() ->
     # A court is a war word's companion, not security news by itself.
     assert score_article("ICC statement is political propaganda, palace says").score == 0.0
     assert score_article("ICC opens war crimes inquiry into Myanmar army").score >= 1.0
+    assert score_article("Aukus: minister defends security pact amid criticism").score >= 1.0
