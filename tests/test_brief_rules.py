@@ -282,6 +282,11 @@ def test_a_plainly_worded_report_of_a_scoring_event_joins_its_story() -> None:
     assert stories[0].headline != plain.title  # it joins; it never heads a story
     alone, _ = make_stories([], {}, NOW, plain=[plain])
     assert alone == []  # nor makes one
+    # One scoring report and the plain one: the scoring report heads the pair.
+    stories, _ = make_stories([AID[0], *LEBANON], {}, NOW, plain=[plain])
+    pair = next(s for s in stories if s.sources[0].outlet == "Al Jazeera")
+    assert pair.headline == AID[0].title
+    assert [s.outlet for s in pair.sources] == ["Al Jazeera", "The New York Times"]
 
 
 def test_a_carried_undated_item_counts_as_another_outlets_report_of_a_current_event(

@@ -174,7 +174,8 @@ def make_stories(
             articles[cluster.centre]
             if cluster.centre is not None
             else max(
-                group,
+                # A report that joined under the relevance bar never heads its story.
+                [articles[i] for i in cluster.members if i < scoring] or group,
                 key=lambda a: (
                     _centrality(a, cluster.centroid, idf, default_idf),
                     -a.published.timestamp(),
