@@ -3,6 +3,9 @@
 Stories are single events; a summary leads with the headline article and quotes only linked
 articles; a date in the URL beats "first seen"; undated items a feed has always carried are not
 news; features written with war words weigh less; the number of outlets leads the ranking.
+Then the brief's bar: plain reports of a scoring event join its story (and carried undated items
+join current stories), a single-outlet story must clearly be security news in its own headline,
+and court cases, press news and courts alone weigh less.
 """
 
 from __future__ import annotations
