@@ -320,6 +320,14 @@ def test_a_carried_undated_item_counts_as_another_outlets_report_of_a_current_ev
         ),
     )
     ingest(db, undated, settings, NOW)
+    # Another feed still carries a like report of an ambush there years ago: alike is not enough.
+    old = "Militants attack army convoy near Marawi as the siege drags on"
+    archive = FetchResult(
+        FeedSpec("Archive", "https://a.example/rss"),
+        200,
+        _rss([(old, "https://a.example/1", None)]),
+    )
+    ingest(db, archive, settings, NOW)
     stories = build_brief(db, settings, NOW).stories
     assert [s.headline for s in stories] == [title]
     assert {s.outlet for s in stories[0].sources} == {"Dated", "Undated"}

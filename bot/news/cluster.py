@@ -6,7 +6,7 @@ import hashlib
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -128,10 +128,12 @@ def cluster_articles(
     existing: Mapping[str, str] | None = None,
     threshold: float = SIMILARITY_THRESHOLD,
     plain: Sequence[Article] = (),
+    carried: Collection[str] = frozenset(),
 ) -> Clustering:
     """Assign every article to a story; articles already in a story stay there.
 
-    ``plain`` reports (under the relevance bar) only join stories (see :func:`join_plain`).
+    ``plain`` reports (under the relevance bar) only join stories (see :func:`join_plain`);
+    of them, the ``carried`` URLs (undated, there since a feed's first fetch) only as near-copies.
     """
     existing = existing or {}
     docs = [article_terms(a) for a in articles]
@@ -166,7 +168,7 @@ def cluster_articles(
     stories = [part for c in merged for part in split_event(c, vectors, event_vectors, articles)]
     if plain:
         plain_vectors = [tfidf(article_terms(a), idf, default_idf) for a in plain]
-        join_plain(stories, articles, vectors, plain, plain_vectors)
+        join_plain(stories, articles, vectors, plain, plain_vectors, carried)
         vectors = vectors + plain_vectors
     return Clustering(stories, vectors, idf, default_idf)
 
@@ -177,6 +179,7 @@ def join_plain(
     vectors: Sequence[Vector],
     plain: Sequence[Article],
     plain_vectors: Sequence[Vector],
+    carried: Collection[str] = frozenset(),
 ) -> None:
     """Let reports under the relevance bar join the story whose event they plainly report.
 
@@ -184,7 +187,8 @@ def join_plain(
     worded reports of the same happening ("Trump dismisses concerns over USS Lincoln") are then
     its reports too. They only join, never found or merge stories, and only when nearly the
     same report as one that scores, published close to it, from an outlet the story lacks.
-    Plain report ``k`` joins as member ``len(articles) + k``.
+    A ``carried`` report (undated, maybe years old) must be a near-copy of one, such as the
+    same wire story. Plain report ``k`` joins as member ``len(articles) + k``.
     """
     postings: defaultdict[str, list[int]] = defaultdict(list)
     outlets: list[set[str]] = []
@@ -198,7 +202,8 @@ def join_plain(
         shared: Counter[int] = Counter()
         for term in _strongest(vec, _QUERY_TERMS):
             shared.update(set(postings.get(term, ())[-_POSTINGS_SCANNED:]))
-        best, best_sim = None, JOIN_SIMILARITY
+        best = None
+        best_sim = NEAR_COPY_THRESHOLD if article.url in carried else JOIN_SIMILARITY
         for n, _ in shared.most_common(_LINKED):
             if article.outlet in outlets[n]:
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -154,13 +154,15 @@ def make_stories(
     existing: dict[str, str],
     now: datetime,
     plain: Sequence[Article] = (),
+    carried: Collection[str] = frozenset(),
 ) -> tuple[list[Story], dict[str, list[str]]]:
     """Cluster articles into stories, scored and ranked; the ones a brief can show summarised.
 
     ``plain`` are the window's reports under the relevance bar: they may join a story as more
-    outlets' reports of its event (cluster.join_plain), never make one.
+    outlets' reports of its event (cluster.join_plain), never make one; the ``carried`` ones
+    (undated, there since their feed's first fetch) only as near-copies of a scoring report.
     """
-    clustering = cluster_articles(articles, existing, plain=plain)
+    clustering = cluster_articles(articles, existing, plain=plain, carried=carried)
     clusters, vectors = clustering.clusters, clustering.vectors
     scoring = len(articles)
     articles = [*articles, *plain]
@@ -286,7 +288,7 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     # A carried undated item is news only as one more outlet's report of a current event.
     plain = [a for a in window if a.score < settings.relevance_threshold or a.url in carried]
     assignments = news_store.story_assignments(db, since)
-    stories, members = make_stories(articles, assignments, now, plain)
+    stories, members = make_stories(articles, assignments, now, plain, carried)
     news_store.save_stories(db, stories, members, now)
     shown = _clearing_bar(stories, articles, settings.relevance_threshold)
     brief = Brief(now, settings.brief_window_hours, tuple(shown[:STORED_STORIES]))
