@@ -381,3 +381,5 @@ def test_court_cases_and_press_news_weigh_less_than_the_events_they_concern() ->
     assert score_article("ICC statement is political propaganda, palace says").score == 0.0
     assert score_article("ICC opens war crimes inquiry into Myanmar army").score >= 1.0
     assert score_article("Aukus: minister defends security pact amid criticism").score >= 1.0
+    # Disease is health news, whatever its death toll.
+    assert score_article("Ebola outbreak spreads as Congo death toll passes 2,500").score < 1.0
