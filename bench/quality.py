@@ -5,6 +5,7 @@ pipeline's own ingest (parse, score, store into a fresh SQLite file) and build_b
 capture's ``captured_at`` as now, exactly like ``securitybrief digest --json``. The brief's stories
 are then matched to bench/labels/<capture>.json by canonical URL. Figures (issue #10):
 
+- stories shown: up to BRIEF_STORIES (7); only stories that clear the brief's bar are shown;
 - precision: mean over stories of 1 (security), 0.5 (borderline), 0 (not), by the headline article;
 - recall: share of security events reported by >= 3 outlets that appear as a story, out of
   as many of them as the brief has stories (a 7-story brief cannot carry 15 such events);
@@ -226,6 +227,9 @@ def print_table(runs: list[Run]) -> dict[str, float]:
     names = [r.name for r in runs] + ["overall"]
     print(f"| figure (goal) | {' | '.join(names)} |")
     print("|---|" + "---|" * len(names))
+    # A brief shows only the stories that clear the bar, so it may be shorter than 7.
+    counts = [f"{r.figures['stories']:g}" for r in runs]
+    print(f"| stories shown | {' | '.join(counts)} | {sum(r.figures['stories'] for r in runs):g} |")
     for key, (op, goal) in GOALS.items():
         cells = [_fmt(key, r.figures[key]) for r in runs] + [_fmt(key, overall[key])]
         print(f"| {key} ({op} {goal:g}) | {' | '.join(cells)} |")

@@ -3,6 +3,9 @@
 Stories are single events; a summary leads with the headline article and quotes only linked
 articles; a date in the URL beats "first seen"; undated items a feed has always carried are not
 news; features written with war words weigh less; the number of outlets leads the ranking.
+Then the brief's bar: plain reports of a scoring event join its story (and carried undated items
+join current stories), a single-outlet story must clearly be security news in its own headline,
+and court cases, press news and courts alone weigh less.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from bot.news.parse import parse_feed
 from bot.news.pipeline import build_brief, ingest, make_stories, score
 from bot.news.relevance import score_article
 from bot.news.staleness import url_date
+from bot.storage import news_store
 from bot.storage.db import open_db
 
 NOW = datetime(2026, 8, 18, 20, 0, tzinfo=UTC)
@@ -250,3 +254,132 @@ def test_features_with_war_words_weigh_less_than_news_of_the_war() -> None:
     assert score_article("Militants attack convoy in 2026 offensive", year=2026).reasons == (
         score_article("Militants attack convoy in 2026 offensive").reasons
     )
+
+
+def test_a_plainly_worded_report_of_a_scoring_event_joins_its_story() -> None:
+    # Scores nothing alone (no security word), but is nearly the same report as the aid-site
+    # story's reports; an unrelated plain item stays out.
+    plain = Article(
+        url="https://nyt.example/rafah",
+        feed_url="https://nyt.example/rss",
+        outlet="The New York Times",
+        title="Twelve Palestinians die waiting for food at Rafah aid distribution site",
+        description="Palestinians queuing for food at an aid distribution site in Rafah died, "
+        "Gaza's civil defence said.",
+        published=NOW - timedelta(hours=7),
+    )
+    other = Article(
+        url="https://nyt.example/markets",
+        feed_url="https://nyt.example/rss",
+        outlet="The New York Times",
+        title="Food prices in Europe rise for a third month",
+        description="Supermarkets said the price of bread and milk rose again in July.",
+        published=NOW - timedelta(hours=6),
+    )
+    score([plain, other], 1.0)
+    assert plain.score < 1.0 and other.score < 1.0  # under the relevance bar
+    stories, members = make_stories(AID, {}, NOW, plain=[plain, other])
+    assert len(stories) == 1
+    assert plain.url in members[stories[0].id] and other.url not in members[stories[0].id]
+    assert "The New York Times" in {s.outlet for s in stories[0].sources}
+    assert stories[0].headline != plain.title  # it joins; it never heads a story
+    alone, _ = make_stories([], {}, NOW, plain=[plain])
+    assert alone == []  # nor makes one
+    # One scoring report and the plain one: the scoring report heads the pair.
+    stories, _ = make_stories([AID[0], *LEBANON], {}, NOW, plain=[plain])
+    pair = next(s for s in stories if s.sources[0].outlet == "Al Jazeera")
+    assert pair.headline == AID[0].title
+    assert [s.outlet for s in pair.sources] == ["Al Jazeera", "The New York Times"]
+
+
+def test_a_carried_undated_item_counts_as_another_outlets_report_of_a_current_event(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(database_path=tmp_path / "c.db")
+    db = open_db(settings.database_path)
+    dated = (NOW - timedelta(hours=3)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    title = "Islamic State militants attack army convoy near Marawi, killing 12 soldiers"
+    ingest(
+        db,
+        FetchResult(
+            FeedSpec("Dated", "https://d.example/rss"),
+            200,
+            _rss([(title, "https://d.example/1", dated)]),
+        ),
+        settings,
+        NOW,
+    )
+    undated = FetchResult(
+        FeedSpec("Undated", "https://u.example/rss"),
+        200,
+        _rss(
+            [
+                (title, "https://u.example/1", None),
+                ("Seven years on, the siege of Marawi in pictures", "https://u.example/2", None),
+            ]
+        ),
+    )
+    ingest(db, undated, settings, NOW)
+    # Another feed still carries a like report of an ambush there years ago: alike is not enough.
+    old = "Militants attack army convoy near Marawi as the siege drags on"
+    archive = FetchResult(
+        FeedSpec("Archive", "https://a.example/rss"),
+        200,
+        _rss([(old, "https://a.example/1", None)]),
+    )
+    ingest(db, archive, settings, NOW)
+    stories = build_brief(db, settings, NOW)[1].stories
+    assert [s.headline for s in stories] == [title]
+    assert {s.outlet for s in stories[0].sources} == {"Dated", "Undated"}
+    db.close()
+
+
+def test_a_brief_shows_a_single_outlet_story_only_when_it_is_clearly_security(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(database_path=tmp_path / "s.db")
+    db = open_db(settings.database_path)
+    when = (NOW - timedelta(hours=2)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    clear = "Suicide bomber kills 20 at army base in Mogadishu, al-Shabaab claims attack"
+    borderline = "Surge in city bloodshed tied to gunfire, gang feuds"
+    for outlet, items in (("A", [clear]), ("B", [borderline])):
+        body = _rss(
+            [(t, f"https://{outlet.lower()}.example/{i}", when) for i, t in enumerate(items)]
+        )
+        ingest(
+            db,
+            FetchResult(FeedSpec(outlet, f"https://{outlet}.example/rss"), 200, body),
+            settings,
+            NOW,
+        )
+    # Its words are all in the description: the headline is about something else.
+    aside = Article(
+        url="https://c.example/vacation",
+        feed_url="https://c.example/rss",
+        outlet="C",
+        title="President vacations at beach house after a week of heavy losses",
+        description="The Pentagon confirmed a drone strike killed 10 civilians; a grand jury "
+        "indicted a campaign lawyer.",
+        published=NOW - timedelta(hours=2),
+    )
+    score([aside], 1.0)
+    news_store.save_articles(db, [aside], NOW)
+    assert (
+        1.0 <= score_article(borderline).score < 3.0 <= min(score_article(clear).score, aside.score)
+    )
+    assert [s.headline for s in build_brief(db, settings, NOW)[1].stories] == [clear]
+    db.close()
+
+
+def test_court_cases_and_press_news_weigh_less_than_the_events_they_concern() -> None:
+    trial = score_article("Families of bombing victims will fight judge's ruling on damages")
+    event = score_article("Bombing kills 12 at market, police say")
+    assert trial.score < 1.0 <= event.score and "[framing]" in trial.reasons[-1]
+    press = score_article("Pentagon fires editor and publisher of military newspaper")
+    assert press.score < score_article("Pentagon fires commander of Pacific fleet").score
+    # A court is a war word's companion, not security news by itself.
+    assert score_article("ICC statement is political propaganda, palace says").score == 0.0
+    assert score_article("ICC opens war crimes inquiry into Myanmar army").score >= 1.0
+    assert score_article("Aukus: minister defends security pact amid criticism").score >= 1.0
+    # Disease is health news, whatever its death toll.
+    assert score_article("Ebola outbreak spreads as Congo death toll passes 2,500").score < 1.0

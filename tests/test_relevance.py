@@ -26,6 +26,12 @@ def detect_region(title: str, description: str = "") -> str | None:
 # (title, description, expected topic, expected region)
 SECURITY = [
     (
+        "Armed counter-terror police to patrol Manila train stations after bomb threats",
+        "",
+        "terrorism",
+        "East Asia and Pacific",
+    ),
+    (
         "Israeli airstrikes kill 30 in southern Gaza, health officials say",
         "",
         "armed_conflict",

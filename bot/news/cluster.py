@@ -6,8 +6,9 @@ import hashlib
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.models import Article
 from bot.news import lexicon
@@ -32,6 +33,10 @@ _SPLIT_SAMPLE = 32  # reports a candidate head is compared with when a story is 
 _SAMPLE = 4  # member vectors an article is compared with
 _SAMPLE_SEEDS = 2  # of which the first reports, always kept
 LEDE_WORDS = 60
+# A report under the relevance bar joins a story only as nearly the same report as one of its
+# scoring reports, within a brief window of it: an event's plain wording, not its theme.
+JOIN_SIMILARITY = 0.55
+JOIN_WINDOW = timedelta(hours=36)
 
 
 _NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][\w’'-]+")
@@ -122,8 +127,14 @@ def cluster_articles(
     articles: Sequence[Article],
     existing: Mapping[str, str] | None = None,
     threshold: float = SIMILARITY_THRESHOLD,
+    plain: Sequence[Article] = (),
+    carried: Collection[str] = frozenset(),
 ) -> Clustering:
-    """Assign every article to a story; articles already in a story stay there."""
+    """Assign every article to a story; articles already in a story stay there.
+
+    ``plain`` reports (under the relevance bar) only join stories (see :func:`join_plain`);
+    of them, the ``carried`` URLs (undated, there since a feed's first fetch) only as near-copies.
+    """
     existing = existing or {}
     docs = [article_terms(a) for a in articles]
     idf, default_idf = idf_table(docs)
@@ -155,7 +166,56 @@ def cluster_articles(
     merged = _merge_close(clusters, vectors, threshold * MERGE_FACTOR)
     event_vectors = [tfidf(event_terms(a), idf, default_idf) for a in articles]
     stories = [part for c in merged for part in split_event(c, vectors, event_vectors, articles)]
+    if plain:
+        plain_vectors = [tfidf(article_terms(a), idf, default_idf) for a in plain]
+        join_plain(stories, articles, vectors, plain, plain_vectors, carried)
+        vectors = vectors + plain_vectors
     return Clustering(stories, vectors, idf, default_idf)
+
+
+def join_plain(
+    stories: Sequence[Cluster],
+    articles: Sequence[Article],
+    vectors: Sequence[Vector],
+    plain: Sequence[Article],
+    plain_vectors: Sequence[Vector],
+    carried: Collection[str] = frozenset(),
+) -> None:
+    """Let reports under the relevance bar join the story whose event they plainly report.
+
+    An event is security news when one report of it scores as such; other outlets' plainly
+    worded reports of the same happening ("Trump dismisses concerns over USS Lincoln") are then
+    its reports too. They only join, never found or merge stories, and only when nearly the
+    same report as one that scores, published close to it, from an outlet the story lacks.
+    A ``carried`` report (undated, maybe years old) must be a near-copy of one, such as the
+    same wire story. Plain report ``k`` joins as member ``len(articles) + k``.
+    """
+    postings: defaultdict[str, list[int]] = defaultdict(list)
+    outlets: list[set[str]] = []
+    for n, story in enumerate(stories):
+        outlets.append({articles[i].outlet for i in story.members})
+        for i in story.members:
+            for term in _strongest(vectors[i], _QUERY_TERMS):
+                postings[term].append(n)
+    base = len(articles)
+    for k, (article, vec) in enumerate(zip(plain, plain_vectors, strict=True)):
+        shared: Counter[int] = Counter()
+        for term in _strongest(vec, _QUERY_TERMS):
+            shared.update(set(postings.get(term, ())[-_POSTINGS_SCANNED:]))
+        best = None
+        best_sim = NEAR_COPY_THRESHOLD if article.url in carried else JOIN_SIMILARITY
+        for n, _ in shared.most_common(_LINKED):
+            if article.outlet in outlets[n]:
+                continue
+            for i in stories[n].members[:_SPLIT_SAMPLE]:
+                if i >= base or abs(articles[i].published - article.published) > JOIN_WINDOW:
+                    continue
+                sim = cosine(vec, vectors[i])
+                if sim >= best_sim:
+                    best, best_sim = n, sim
+        if best is not None:
+            stories[best].members.append(base + k)
+            outlets[best].add(article.outlet)
 
 
 def event_terms(article: Article) -> list[str]:

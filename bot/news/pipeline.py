@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +17,7 @@ from bot.news.cluster import Cluster, Vector, cluster_articles, cosine, is_round
 from bot.news.fetch import fetch_all
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
-from bot.news.relevance import score_article
+from bot.news.relevance import names_security, score_article
 from bot.news.staleness import baseline_undated
 from bot.news.summarise import summarise, usable
 from bot.news.text import content_terms
@@ -150,11 +150,22 @@ STORED_STORIES = 40
 
 
 def make_stories(
-    articles: Sequence[Article], existing: dict[str, str], now: datetime
+    articles: Sequence[Article],
+    existing: dict[str, str],
+    now: datetime,
+    plain: Sequence[Article] = (),
+    carried: Collection[str] = frozenset(),
 ) -> tuple[list[Story], dict[str, list[str]]]:
-    """Cluster articles into stories, scored and ranked; the ones a brief can show summarised."""
-    clustering = cluster_articles(articles, existing)
+    """Cluster articles into stories, scored and ranked; the ones a brief can show summarised.
+
+    ``plain`` are the window's reports under the relevance bar: they may join a story as more
+    outlets' reports of its event (cluster.join_plain), never make one; the ``carried`` ones
+    (undated, there since their feed's first fetch) only as near-copies of a scoring report.
+    """
+    clustering = cluster_articles(articles, existing, plain=plain, carried=carried)
     clusters, vectors = clustering.clusters, clustering.vectors
+    scoring = len(articles)
+    articles = [*articles, *plain]
     idf, default_idf = clustering.idf, clustering.default_idf
     drafts: list[tuple[Story, list[Article], Cluster]] = []
     members: dict[str, list[str]] = {}
@@ -165,7 +176,8 @@ def make_stories(
             articles[cluster.centre]
             if cluster.centre is not None
             else max(
-                group,
+                # A report that joined under the relevance bar never heads its story.
+                [articles[i] for i in cluster.members if i < scoring] or group,
                 key=lambda a: (
                     _centrality(a, cluster.centroid, idf, default_idf),
                     -a.published.timestamp(),
@@ -188,7 +200,9 @@ def make_stories(
             summary=f"{lead.outlet} reports: {lead.title.rstrip('.')}.",
             region=majority([a.region for a in group]),
             topics=merged_topics(group),
-            score=story_score(group, vecs, now),
+            score=story_score(
+                group, vecs, now, [articles[i] for i in cluster.members if i < scoring]
+            ),
             sources=sources,
         )
         drafts.append((story, linked, cluster))
@@ -229,6 +243,33 @@ def _centrality(
     return cosine(tfidf(content_terms(article.title), idf, default), centroid)
 
 
+# A story one outlet alone reports makes the brief only when its headline report is clearly
+# security news, this many times the relevance threshold: a short brief beats a padded one.
+CLEAR_SINGLE = 3.0
+
+
+def _clearing_bar(
+    stories: Sequence[Story], articles: Sequence[Article], threshold: float
+) -> list[Story]:
+    """The stories worth a brief: several outlets report them, or one report clearly scores."""
+    by_url = {a.url: a for a in articles}
+
+    def clear(url: str) -> bool:
+        article = by_url.get(url)
+        # Its headline must say so itself: a description's passing mention is not the event.
+        return (
+            article is not None
+            and article.score >= CLEAR_SINGLE * threshold
+            and names_security(article.title)
+        )
+
+    return [
+        story
+        for story in stories
+        if len({s.outlet for s in story.sources}) >= 2 or clear(story.sources[0].url)
+    ]
+
+
 def build_brief(db: Database, settings: Settings, now: datetime | None = None) -> tuple[int, Brief]:
     """Cluster the window's security articles into ranked stories; store them and the brief.
 
@@ -236,7 +277,8 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     """
     now = now or utcnow()
     since = now - timedelta(hours=settings.brief_window_hours)
-    articles = news_store.recent_articles(db, since, settings.relevance_threshold)
+    window = news_store.recent_articles(db, since)
+    articles = [a for a in window if a.score >= settings.relevance_threshold]
     carried = baseline_undated(
         db.query(
             "select url, feed_url, published, first_seen from articles where feed_url in "
@@ -246,7 +288,11 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     )
     if carried:
         articles = [a for a in articles if a.url not in carried]
-    stories, members = make_stories(articles, news_store.story_assignments(db, since), now)
+    # A carried undated item is news only as one more outlet's report of a current event.
+    plain = [a for a in window if a.score < settings.relevance_threshold or a.url in carried]
+    assignments = news_store.story_assignments(db, since)
+    stories, members = make_stories(articles, assignments, now, plain, carried)
     news_store.save_stories(db, stories, members, now)
-    brief = Brief(now, settings.brief_window_hours, tuple(stories[:STORED_STORIES]))
+    shown = _clearing_bar(stories, articles, settings.relevance_threshold)
+    brief = Brief(now, settings.brief_window_hours, tuple(shown[:STORED_STORIES]))
     return news_store.save_brief(db, brief), brief

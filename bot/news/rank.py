@@ -28,10 +28,15 @@ def independent_outlets(articles: Sequence[Article], vectors: Sequence[Vector]) 
     return len(kept)
 
 
-def story_score(articles: Sequence[Article], vectors: Sequence[Vector], now: datetime) -> float:
-    """The ranking score of one story."""
+def story_score(
+    articles: Sequence[Article],
+    vectors: Sequence[Vector],
+    now: datetime,
+    scoring: Sequence[Article] | None = None,
+) -> float:
+    """The ranking score of one story (relevance from its ``scoring`` reports, if given)."""
     outlets = independent_outlets(articles, vectors)
-    scores = sorted(min(a.score, MAX_RELEVANCE) for a in articles)
+    scores = sorted(min(a.score, MAX_RELEVANCE) for a in (scoring or articles))
     relevance = scores[len(scores) // 2]  # the median report, not the loudest one
     newest = max(a.published for a in articles)
     age_hours = max((now - newest).total_seconds() / 3600, 0.0)

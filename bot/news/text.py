@@ -61,6 +61,8 @@ def canonical_url(url: str) -> str:
         parts = urlsplit(url)
         port = parts.port
         scheme = parts.scheme.lower() or "http"
+        if scheme not in ("http", "https"):
+            return url  # not a web page's address: nothing to normalise
         host = (parts.hostname or "").lower()
         if ":" in host:
             host = f"[{host}]"  # an IPv6 literal keeps its brackets
@@ -72,7 +74,12 @@ def canonical_url(url: str) -> str:
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
             if not k.lower().startswith("utm_") and k.lower() not in tracking
         ]
-        return urlunsplit((scheme, host, parts.path or "/", urlencode(query, doseq=True), ""))
+        path = parts.path or "/"
+        if not host:  # without a host, extra leading slashes would read as one on the next pass
+            path = "/" + path.lstrip("/")
+        result = urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
+        # Strip again: removing a query or fragment can leave whitespace (e.g. U+0085) at the end.
+        return result.strip()
     except ValueError:
         # An impossible port, a broken IPv6 literal or unencodable text: not a URL we can
         # normalise, so it identifies itself (items with such links are dropped by parse).
