@@ -18,10 +18,23 @@ log = logging.getLogger(__name__)
 
 PENDING_PAGE = 1000
 
-# (story id, fingerprint of its outlets, sent as an update?)
-SentStory = tuple[str, str, bool]
-# The same plus the index of the message that carries it.
-PlannedStory = tuple[str, str, bool, int]
+# (story id, fingerprint of its outlets, sent as an update?, the article URLs it links)
+SentStory = tuple[str, str, bool, tuple[str, ...]]
+# (story id, fingerprint, update?, index of the message that carries it, the article URLs it links)
+PlannedStory = tuple[str, str, bool, int, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a chat has been shown: stories (id → outlet fingerprint, updates) and article URLs."""
+
+    stories: dict[str, tuple[str, int]] = field(default_factory=dict)
+    urls: frozenset[str] = frozenset()
+
+
+def as_sent(story: PlannedStory) -> SentStory:
+    """The ledger's record of a planned story that reached the chat."""
+    return (story[0], story[1], story[2], story[4])
 
 
 @dataclass
@@ -64,17 +77,41 @@ def sent_stories(db: Database, chat_id: int) -> dict[str, tuple[str, int]]:
     }
 
 
+def seen(db: Database, chat_id: int) -> Seen:
+    """Everything the chat has been shown: its stories and the article URLs they linked."""
+    return Seen(
+        sent_stories(db, chat_id),
+        frozenset(
+            r[0] for r in db.execute("select url from sent_articles where chat_id = ?", [chat_id])
+        ),
+    )
+
+
 def record_sent_stories(
     db: Database, chat_id: int, stories: Iterable[SentStory], via: str, now: datetime
 ) -> None:
-    """Remember that a chat was shown these stories (the one writer of ``sent_stories``)."""
+    """Remember that a chat was shown these stories and their articles (the one writer of both)."""
+    stories = list(stories)
     db.conn.executemany(  # sqlite-utils has no executemany of its own
         "insert into sent_stories (chat_id, story_id, fingerprint, sent_at, via, updates) "
         "values (?, ?, ?, ?, ?, ?) on conflict(chat_id, story_id) do update set "
         "fingerprint = excluded.fingerprint, sent_at = excluded.sent_at, via = excluded.via, "
         "updates = updates + excluded.updates",
-        [(chat_id, sid, fp, iso(now), via, int(update)) for sid, fp, update in stories],
+        [(chat_id, sid, fp, iso(now), via, int(update)) for sid, fp, update, _ in stories],
     )
+    db.conn.executemany(
+        "insert or ignore into sent_articles (chat_id, url, story_id, sent_at, via) "
+        "values (?, ?, ?, ?, ?)",
+        [(chat_id, url, sid, iso(now), via) for sid, _, _, urls in stories for url in urls],
+    )
+
+
+ALERT = "alert:"
+
+
+def via(item: PendingDelivery) -> str:
+    """How a delivery reached the chat: a watchlist alert or the daily brief."""
+    return "alert" if item.local_date.startswith(ALERT) else "daily"
 
 
 def pending_count(db: Database) -> int:
@@ -114,8 +151,11 @@ def cancel(db: Database, item: PendingDelivery, reason: str) -> None:
 def content(db: Database, key: str) -> tuple[list[str], list[PlannedStory]]:
     """A planned brief's messages and the stories it carries, with the message of each."""
     row = db.execute("select messages, stories from contents where key = ?", [key]).fetchone()
-    # Rows planned before messages were noted per story carry three fields: count them as part 0.
-    return json.loads(row[0]), [(*s[:3], s[3] if len(s) > 3 else 0) for s in json.loads(row[1])]
+    # Older rows carry three fields (no part: count it as 0) or four (no URLs).
+    return json.loads(row[0]), [
+        (s[0], s[1], s[2], s[3] if len(s) > 3 else 0, tuple(s[4]) if len(s) > 4 else ())
+        for s in json.loads(row[1])
+    ]
 
 
 def record_part_sent(db: Database, item: PendingDelivery, part: int) -> None:
@@ -158,8 +198,8 @@ def record_failure(
             [attempts, reason, "failed" if hopeless else "pending", item.chat_id, item.local_date],
         )
         if hopeless:
-            delivered = [s[:3] for s in stories if s[3] < item.next_part]
-            record_sent_stories(db, item.chat_id, delivered, "daily", now)
+            delivered = [as_sent(s) for s in stories if s[3] < item.next_part]
+            record_sent_stories(db, item.chat_id, delivered, via(item), now)
     return hopeless
 
 
@@ -172,7 +212,7 @@ def record_delivered(
             "update deliveries set status = 'sent', sent_at = ? where chat_id = ? and local_date = ?",
             [iso(now), item.chat_id, item.local_date],
         )
-        record_sent_stories(db, item.chat_id, [s[:3] for s in stories], "daily", now)
+        record_sent_stories(db, item.chat_id, [as_sent(s) for s in stories], via(item), now)
 
 
 def record_broadcast(db: Database, stats: BroadcastStats, started_at: datetime) -> None:

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot.delivery.ledger import pending_count, sent_stories
-from bot.models import Brief, Story
+from bot.delivery.ledger import Seen, pending_count, seen
+from bot.models import Brief, Source, Story
 from bot.news.newsroom import matches
 from bot.news.render import render_html, story_html
 from bot.storage.chats import ChatSettings, chat_from_row
@@ -27,28 +27,63 @@ ON_TIME = timedelta(minutes=15)
 PLAN_BATCH = 1000
 
 
+def unseen(story: Story, seen: Seen) -> Story | None:
+    """The story as this chat should get it: whole if new to it, as an update if new outlets
+    reported it since, or None when it has nothing the chat has not seen.
+
+    A story counts as seen when its id was sent or any of its articles was (story ids can
+    change when the window's articles are grouped again; article URLs do not).
+    """
+    previous = seen.stories.get(story.id)
+    shown = [s for s in story.sources if s.url in seen.urls]
+    if previous is None and not shown:
+        return story
+    old_outlets = {s.outlet for s in shown}
+    if previous is not None and previous[0]:
+        old_outlets |= set(previous[0].split(","))
+    # Only reports from outlets the chat has not had on this story are news; a second
+    # article from an outlet already cited is the same report again.
+    fresh = tuple(
+        s for s in story.sources if s.url not in seen.urls and s.outlet not in old_outlets
+    )
+    if not fresh:
+        return None
+    return replace(story, sources=fresh, summary=update_summary(fresh), is_update=True)
+
+
+def update_summary(fresh: tuple[Source, ...]) -> str:
+    """What is new in an update: which outlets joined, and the first one's report."""
+    names = [s.outlet for s in fresh]
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    verb = "reports" if len(names) == 1 else "report"
+    lead = fresh[0]
+    return f"New since you saw it: {joined} now {verb} it. {lead.outlet}: “{lead.title.strip()}”"
+
+
 def select_stories(
-    brief: Brief, chat: ChatSettings, sent: dict[str, tuple[str, int]]
+    brief: Brief, chat: ChatSettings, seen: Seen, limit: int | None = None
 ) -> tuple[Story, ...]:
-    """The chat's best stories not sent before; a sent story with new outlets returns once as an update."""
+    """The chat's best stories it has not seen; a seen story returns as an update with its new reports."""
     chosen: list[Story] = []
+    limit = chat.story_count if limit is None else limit
     for story in brief.stories:
+        if len(chosen) >= limit:
+            break
         if not matches(story, chat):
             continue
-        previous = sent.get(story.id)
-        if previous is None:
-            chosen.append(story)
-        elif previous[1] == 0 and not set(story_fingerprint(story).split(",")) <= set(
-            previous[0].split(",")
-        ):
-            chosen.append(replace(story, is_update=True))
-        if len(chosen) >= chat.story_count:
-            break
+        shown = unseen(story, seen)
+        if shown is not None:
+            chosen.append(shown)
     return tuple(chosen)
 
 
+def story_urls(story: Story) -> tuple[str, ...]:
+    """The article URLs a story links to (what 'sent' means for it)."""
+    return tuple(dict.fromkeys(s.url for s in story.sources))
+
+
 def _content_key(brief_id: int, stories: tuple[Story, ...]) -> str:
-    ident = json.dumps([brief_id, [(s.id, s.is_update) for s in stories]])
+    ident = json.dumps([brief_id, [(s.id, s.is_update, story_urls(s)) for s in stories]])
     return hashlib.sha1(ident.encode()).hexdigest()[:20]
 
 
@@ -112,7 +147,7 @@ def _plan_one(
             iso(due),
         )
         return False
-    stories = select_stories(brief, chat, sent_stories(db, chat.chat_id))
+    stories = select_stories(brief, chat, seen(db, chat.chat_id))
     key = _content_key(brief_id, stories)
     if key not in contents:
         db.execute(
@@ -123,7 +158,13 @@ def _plan_one(
                 json.dumps(messages := _render(brief, stories)),
                 json.dumps(
                     [
-                        [s.id, story_fingerprint(s), s.is_update, _part_of(messages, s, i)]
+                        [
+                            s.id,
+                            story_fingerprint(s),
+                            s.is_update,
+                            _part_of(messages, s, i),
+                            story_urls(s),
+                        ]
                         for i, s in enumerate(stories, 1)
                     ]
                 ),

@@ -102,6 +102,22 @@ def render_html(
     return split_messages(blocks)
 
 
+NOTHING_NEW_LATEST = "Nothing new has cleared the bar since you last looked."
+
+
+def nothing_new_html(current: Brief, any_stories: bool = True) -> str:
+    """One line saying nothing is new, then the current top headlines without links."""
+    if not current.stories:
+        if any_stories:
+            return _e(
+                "No stories match your region and topic filters right now. /settings changes them."
+            )
+        return _e("No security stories cleared the bar in this window.")
+    lines = [f"🛡 {_e(NOTHING_NEW_LATEST)} The top headlines now:"]
+    lines += [f"• {_e(story.headline)}" for story in current.stories]
+    return "\n".join(lines)
+
+
 def render_text(brief: Brief, title: str = "Security Brief") -> str:
     """The brief as plain text for a terminal."""
     day = brief.generated_at.strftime("%d %b %Y, %H:%M UTC")

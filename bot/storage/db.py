@@ -170,6 +170,16 @@ def _leases(db: Database) -> None:
     db["broadcasts"].add_column("unconfirmed", int, not_null_default=0)
 
 
+@MIGRATIONS(name="0007_sent_articles")
+def _sent_articles(db: Database) -> None:
+    # Every article URL a chat was shown, so no link is sent to a chat twice (issue 10, section 5).
+    db["sent_articles"].create(
+        {"chat_id": int, "url": str, "story_id": str, "sent_at": str, "via": str},
+        pk=("chat_id", "url"),
+    )
+    db["sent_articles"].create_index(["sent_at"])
+
+
 def open_db(path: Path | str) -> Database:
     """Open (creating if needed) the database at ``path``, in WAL mode, fully migrated."""
     path = Path(path)

@@ -8,7 +8,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from telegram import Chat, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType
@@ -16,10 +16,11 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ApplicationHandlerStop
 
 from bot.config import parse_hhmm
-from bot.delivery.ledger import record_sent_stories
+from bot.delivery.ledger import record_sent_stories, seen
+from bot.delivery.planning import select_stories, story_urls
 from bot.news.newsroom import for_chat
 from bot.news.relevance import REGIONS
-from bot.news.render import render_html, split_messages
+from bot.news.render import nothing_new_html, render_html, split_messages
 from bot.ops.status import probe_storage, status_lines, storage_problem
 from bot.storage import chats, news_store
 from bot.storage.news_store import story_fingerprint
@@ -189,17 +190,19 @@ async def unsubscribe(update: Update, context: Context) -> None:
 
 
 async def latest(update: Update, context: Context) -> None:
-    """/latest: the freshest brief, now; its stories count as sent to this chat."""
+    """/latest: the freshest stories this chat has not seen; they count as sent to it."""
     svc = context.services
     chat = _chat(update, context)
     if not svc.newsroom.is_fresh(svc.newsroom.cached()) and update.effective_chat:
         await update.effective_chat.send_action(ChatAction.TYPING)
     result = await svc.newsroom.current()
-    brief = for_chat(result.brief, chat)
-    note = None
-    if not brief.stories and result.brief.stories:
-        note = "No stories match your region and topic filters right now. /settings changes them."
-    for message in render_html(brief, empty_note=note):
+    stories = select_stories(result.brief, chat, seen(svc.db, chat.chat_id))
+    brief = replace(result.brief, stories=stories)
+    if stories:
+        messages = render_html(brief)
+    else:
+        messages = [nothing_new_html(for_chat(result.brief, chat), bool(result.brief.stories))]
+    for message in messages:
         await _reply(update, message)
     disk = refresh_storage_problem(svc) if result.problem else None
     if disk:
@@ -216,7 +219,7 @@ async def latest(update: Update, context: Context) -> None:
     record_sent_stories(
         svc.db,
         chat.chat_id,
-        [(s.id, story_fingerprint(s), False) for s in brief.stories],
+        [(s.id, story_fingerprint(s), s.is_update, story_urls(s)) for s in stories],
         "latest",
         svc.clock(),
     )
