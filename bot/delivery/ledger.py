@@ -114,30 +114,45 @@ def via(item: PendingDelivery) -> str:
     return "alert" if item.local_date.startswith(ALERT) else "daily"
 
 
-def pending_count(db: Database) -> int:
-    """Deliveries planned but not yet finished."""
-    return db.execute("select count(*) from deliveries where status = 'pending'").fetchone()[0]
+def _kind(alerts: bool | None) -> str:
+    if alerts is None:
+        return ""
+    return f" and local_date {'' if alerts else 'not '}like '{ALERT}%'"
+
+
+def pending_count(db: Database, alerts: bool | None = None) -> int:
+    """Deliveries planned but not yet finished (only alerts, only briefs, or all when None)."""
+    return db.execute(
+        "select count(*) from deliveries where status = 'pending'" + _kind(alerts)
+    ).fetchone()[0]
 
 
 def pending_page(
-    db: Database, after: tuple[str, int, str], limit: int = PENDING_PAGE
+    db: Database, after: tuple[str, int, str], limit: int = PENDING_PAGE, alerts: bool = False
 ) -> list[PendingDelivery]:
-    """Up to ``limit`` unfinished deliveries after ``after`` in (due_at, chat_id, local_date) order."""
+    """Up to ``limit`` unfinished briefs (or alerts) after ``after`` in (due_at, chat_id,
+    local_date) order."""
     return [
         PendingDelivery(*r)
         for r in db.execute(
             "select chat_id, local_date, content_key, next_part, attempts, due_at "
-            "from deliveries where status = 'pending' and (due_at, chat_id, local_date) > (?, ?, ?) "
-            "order by due_at, chat_id, local_date limit ?",
+            "from deliveries where status = 'pending' and (due_at, chat_id, local_date) > (?, ?, ?)"
+            + _kind(alerts)
+            + " order by due_at, chat_id, local_date limit ?",
             [*after, limit],
         )
     ]
 
 
-def still_wanted(db: Database, chat_id: int) -> bool:
-    """Whether the chat is still subscribed and reachable (it may have left since planning)."""
-    row = db.execute("select subscribed, active from chats where chat_id = ?", [chat_id]).fetchone()
-    return row is not None and bool(row[0]) and bool(row[1])
+def still_wanted(db: Database, item: PendingDelivery) -> bool:
+    """Whether the chat still wants it: reachable, and subscribed for a daily brief (an alert
+    needs no daily subscription)."""
+    row = db.execute(
+        "select subscribed, active from chats where chat_id = ?", [item.chat_id]
+    ).fetchone()
+    if row is None or not row[1]:
+        return False
+    return via(item) == "alert" or bool(row[0])
 
 
 def cancel(db: Database, item: PendingDelivery, reason: str) -> None:

@@ -15,6 +15,7 @@ from bot.delivery.ledger import Seen, pending_count, seen
 from bot.models import Brief, Source, Story
 from bot.news.newsroom import matches
 from bot.news.render import render_html, story_html
+from bot.storage import watchlists
 from bot.storage.chats import ChatSettings, chat_from_row
 from bot.storage.news_store import from_iso, iso, story_fingerprint
 from bot.timezones import next_due, zone
@@ -77,20 +78,60 @@ def select_stories(
     return tuple(chosen)
 
 
+MAX_WATCH_STORIES = 5
+
+
+def compose(
+    db: Database, chat: ChatSettings, brief: Brief, now: datetime
+) -> tuple[tuple[Story, ...], tuple[Story, ...]]:
+    """What a chat gets now: its unseen watchlist stories, then its unseen top stories.
+
+    Watchlist stories ignore the region and topic filters (a followed name is wanted wherever
+    it appears); a top story that is also on the watchlist is shown once, in the watchlist.
+    """
+    shown = seen(db, chat.chat_id)
+    since = now - timedelta(hours=brief.window_hours)
+    watch: list[Story] = []
+    taken_ids: set[str] = set()
+    taken_urls: set[str] = set()
+    for story, terms, _ in watchlists.stories_for(db, chat.chat_id, since):
+        taken_ids.add(story.id)
+        taken_urls.update(s.url for s in story.sources)
+        fresh = unseen(story, shown)
+        if fresh is not None and len(watch) < MAX_WATCH_STORIES:
+            watch.append(replace(fresh, watch_terms=terms))
+    if taken_ids:
+        rest = tuple(
+            s
+            for s in brief.stories
+            if s.id not in taken_ids and not any(src.url in taken_urls for src in s.sources)
+        )
+        brief = replace(brief, stories=rest)
+    return tuple(watch), select_stories(brief, chat, shown)
+
+
 def story_urls(story: Story) -> tuple[str, ...]:
     """The article URLs a story links to (what 'sent' means for it)."""
     return tuple(dict.fromkeys(s.url for s in story.sources))
 
 
-def _content_key(brief_id: int, stories: tuple[Story, ...]) -> str:
-    ident = json.dumps([brief_id, [(s.id, s.is_update, story_urls(s)) for s in stories]])
+def _content_key(brief_id: int, watch: tuple[Story, ...], stories: tuple[Story, ...]) -> str:
+    ident = json.dumps(
+        [
+            brief_id,
+            [(s.id, s.is_update, story_urls(s), s.watch_terms) for s in watch],
+            [(s.id, s.is_update, story_urls(s)) for s in stories],
+        ]
+    )
     return hashlib.sha1(ident.encode()).hexdigest()[:20]
 
 
-def _render(brief: Brief, stories: tuple[Story, ...]) -> list[str]:
-    if not stories:
+def _render(brief: Brief, watch: tuple[Story, ...], stories: tuple[Story, ...]) -> list[str]:
+    if not stories and not watch:
         return [NOTHING_NEW]
-    return render_html(replace(brief, stories=stories), title="Your daily Security Brief")
+    return render_html(
+        replace(brief, stories=stories), title="Your daily Security Brief", watch=watch
+    )
 
 
 def _part_of(messages: list[str], story: Story, number: int) -> int:
@@ -147,15 +188,15 @@ def _plan_one(
             iso(due),
         )
         return False
-    stories = select_stories(brief, chat, seen(db, chat.chat_id))
-    key = _content_key(brief_id, stories)
+    watch, stories = compose(db, chat, brief, now)
+    key = _content_key(brief_id, watch, stories)
     if key not in contents:
         db.execute(
             "insert or ignore into contents (key, brief_id, messages, stories, created_at) values (?, ?, ?, ?, ?)",
             [
                 key,
                 brief_id,
-                json.dumps(messages := _render(brief, stories)),
+                json.dumps(messages := _render(brief, watch, stories)),
                 json.dumps(
                     [
                         [
@@ -165,7 +206,7 @@ def _plan_one(
                             _part_of(messages, s, i),
                             story_urls(s),
                         ]
-                        for i, s in enumerate(stories, 1)
+                        for i, s in enumerate((*watch, *stories), 1)
                     ]
                 ),
                 iso(now),
@@ -187,3 +228,12 @@ def due_count(db: Database, now: datetime) -> int:
         [iso(now)],
     ).fetchone()[0]
     return due + pending_count(db)
+
+
+def dailies_waiting(db: Database, now: datetime) -> bool:
+    """Whether any daily brief is due or unfinished: alerts give way to it (README, Watchlists)."""
+    due = db.execute(
+        "select 1 from chats where subscribed = 1 and active = 1 and next_due <= ? limit 1",
+        [iso(now)],
+    ).fetchone()
+    return due is not None or pending_count(db, alerts=False) > 0
