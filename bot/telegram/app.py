@@ -161,6 +161,11 @@ def add_handlers(app: Application) -> None:
         "settings": handlers.settings_command,
         "time": handlers.time_command,
         "timezone": handlers.timezone_command,
+        "watch": handlers.watch_command,
+        "alert": handlers.alert_command,
+        "unwatch": handlers.unwatch_command,
+        "watchlist": handlers.watchlist_command,
+        "quiet": handlers.quiet_command,
         "sources": handlers.sources,
         "help": handlers.help_command,
         "stats": handlers.stats,
@@ -264,6 +269,8 @@ async def _fetch_job(context: BotContext) -> None:
         len(result.brief.stories),
         f" ({result.problem})" if result.problem else "",
     )
+    # Watchlist alerts of this round go out now, not at the next delivery check.
+    await _delivery_job(context)
 
 
 async def _post_shutdown(app: Application) -> None:
