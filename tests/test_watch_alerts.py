@@ -30,8 +30,8 @@ def _matched_stories(db) -> set[str]:  # noqa: ANN001
         r[0]
         for r in db.execute(
             "select distinct story_id from watch_articles where url in "
-            "(select url from watch_hits where chat_id = ?)",
-            [ALERTED],
+            "(select url from watch_matches where key = ?)",
+            [TERM.lower()],
         )
     }
 

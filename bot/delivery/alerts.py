@@ -35,19 +35,18 @@ def plan_alerts(db: Database, now: datetime, window_hours: int) -> int:
     new reports join the next brief as an update.
     """
     since = now - timedelta(hours=window_hours)
-    db.execute(
-        "update watch_hits set state = 'done' where state = 'new' and found_at < ?", [iso(since)]
-    )
     planned = 0
-    for chat_id in watchlists.chats_with_new_hits(db):
+    # A crash part-way leaves the matches 'new': chats already planned are not planned twice
+    # (one deliveries row per chat and story, and pending alerts count as seen).
+    for chat_id in watchlists.chats_to_alert(db):
         with db.atomic():
             planned += _plan_chat(db, chat_id, now, since)
+    watchlists.mark_planned(db)
     return planned
 
 
 def _plan_chat(db: Database, chat_id: int, now: datetime, since: datetime) -> int:
-    found = watchlists.stories_for(db, chat_id, since, state="new")
-    hit_urls = [url for _, _, urls in found for url in urls]
+    found = watchlists.stories_for(db, chat_id, since, new_alerts=True)
     chat = get_chat(db, chat_id)
     planned = 0
     if (
@@ -64,7 +63,6 @@ def _plan_chat(db: Database, chat_id: int, now: datetime, since: datetime) -> in
             _plan_one(db, chat_id, replace(story, watch_terms=terms), now)
             shown = Seen({**shown.stories, story.id: ("", 0)}, shown.urls | set(story_urls(story)))
             planned += 1
-    watchlists.mark_done(db, chat_id, hit_urls)
     return planned
 
 

@@ -36,7 +36,7 @@ class RefreshReport:
     failed: dict[str, str] = field(default_factory=dict)
     skipped_backoff: int = 0
     new_articles: int = 0
-    watch_hits: int = 0
+    watch_matches: int = 0
 
 
 def utcnow() -> datetime:
@@ -136,7 +136,7 @@ async def refresh(
             report.not_modified += 1
         else:
             report.fetched += 1
-    report.watch_hits = watch_round(db, settings, now)
+    report.watch_matches = watch_round(db, settings, now)
     log.info(
         "fetch round: %d fetched, %d unchanged, %d failed, %d backing off, %d new articles",
         report.fetched,
@@ -160,7 +160,7 @@ def watch_round(db: Database, settings: Settings, now: datetime) -> int:
         [news_store.iso(now)],
     )
     texts = ((url, article_text(t or "", d or "", b or "")) for url, t, d, b in rows)
-    hits = watchlists.record_hits(db, list(matcher.match(texts)), now)
+    hits = watchlists.record_matches(db, list(matcher.match(texts)), now)
     if hits:
         group_watched(db, settings, now)
     return hits
@@ -169,7 +169,7 @@ def watch_round(db: Database, settings: Settings, now: datetime) -> int:
 def group_watched(db: Database, settings: Settings, now: datetime) -> None:
     """Group the window's matched articles into stories the way the brief groups articles."""
     since = now - timedelta(hours=settings.brief_window_hours)
-    urls = watchlists.hit_urls(db, since)
+    urls = watchlists.matched_urls(db, since)
     articles = []
     for start in range(0, len(urls), 500):
         chunk = urls[start : start + 500]

@@ -190,15 +190,17 @@ def _watchlists(db: Database) -> None:
     )
     db["watch_terms"].create_index(["key"])
     db["watch_quiet"].create({"chat_id": int, "quiet": str}, pk="chat_id")
-    # Which chat's term an article matched; state 'new' waits for alert planning, 'done' not.
-    db["watch_hits"].create(
-        {"chat_id": int, "url": str, "key": str, "state": str, "found_at": str},
-        pk=("chat_id", "url", "key"),
+    # Which term an article matched, once per term whoever watches it (a popular term on
+    # thousands of lists must not write thousands of rows per article); chats join through
+    # watch_terms.key. State 'new' waits for alert planning.
+    db["watch_matches"].create(
+        {"url": str, "key": str, "state": str, "found_at": str},
+        pk=("url", "key"),
         not_null={"state", "found_at"},
     )
-    db["watch_hits"].create_index(["state"])
-    db["watch_hits"].create_index(["url"])
-    db["watch_hits"].create_index(["found_at"])
+    db["watch_matches"].create_index(["key", "found_at"])
+    db["watch_matches"].create_index(["state"])
+    db["watch_matches"].create_index(["found_at"])
     # Matched articles grouped into stories the way the brief groups them.
     db["watch_stories"].create(
         {"id": str, "payload": str, "updated_at": str}, pk="id", not_null={"payload"}

@@ -114,40 +114,23 @@ def all_keys(db: Database) -> list[str]:
     return [r[0] for r in db.execute("select distinct key from watch_terms")]
 
 
-def record_hits(db: Database, matches: Iterable[tuple[str, str]], now: datetime) -> int:
-    """Turn (url, key) matches into hits for every chat watching the key; return how many."""
-    by_key: dict[str, list[str]] = {}
-    for url, key in matches:
-        by_key.setdefault(key, []).append(url)
-    keys = list(by_key)
-    rows = []
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        for chat_id, key, mode in db.execute(
-            f"select chat_id, key, mode from watch_terms where key in ({','.join('?' * len(chunk))})",
-            chunk,
-        ):
-            # Brief-mode hits need no alert planning; the brief finds them by chat.
-            state = "new" if mode == ALERT else "done"
-            rows += [(chat_id, url, key, state, iso(now)) for url in by_key[key]]
+def record_matches(db: Database, matches: Iterable[tuple[str, str]], now: datetime) -> int:
+    """Store (url, key) matches of a fetch round, to be planned as alerts; return how many."""
     with db.atomic():
         before = db.conn.total_changes
         db.conn.executemany(
-            "insert or ignore into watch_hits (chat_id, url, key, state, found_at) "
-            "values (?, ?, ?, ?, ?)",
-            rows,
+            "insert or ignore into watch_matches (url, key, state, found_at) values (?, ?, 'new', ?)",
+            [(url, key, iso(now)) for url, key in matches],
         )
         return db.conn.total_changes - before
 
 
-def hit_urls(db: Database, since: datetime) -> list[str]:
-    """Articles published since ``since`` that matched any chat's term."""
+def matched_urls(db: Database, since: datetime) -> list[str]:
+    """Articles matched by any term since ``since``."""
     return [
         r[0]
         for r in db.execute(
-            "select distinct h.url from watch_hits h join articles a on a.url = h.url "
-            "where a.published >= ?",
-            [iso(since)],
+            "select distinct url from watch_matches where found_at >= ?", [iso(since)]
         )
     ]
 
@@ -175,22 +158,21 @@ def save_stories(
 
 
 def stories_for(
-    db: Database, chat_id: int, since: datetime, state: str | None = None
+    db: Database, chat_id: int, since: datetime, new_alerts: bool = False
 ) -> list[tuple[Story, tuple[str, ...], tuple[str, ...]]]:
     """The watch stories holding articles that matched the chat's terms since ``since``:
-    (story, terms it hit, URLs of the hits), best first. ``state`` limits to hits in that state."""
+    (story, terms it hit, matched URLs), best first. ``new_alerts``: only alert-mode terms'
+    matches not yet planned."""
     sql = (
-        "select wa.story_id, h.url, coalesce(t.term, h.key) from watch_hits h "
-        "join watch_articles wa on wa.url = h.url "
-        "left join watch_terms t on t.chat_id = h.chat_id and t.key = h.key "
-        "where h.chat_id = ? and h.found_at >= ?"
+        "select wa.story_id, m.url, t.term from watch_terms t "
+        "join watch_matches m on m.key = t.key "
+        "join watch_articles wa on wa.url = m.url "
+        "where t.chat_id = ? and m.found_at >= ?"
     )
-    params: list = [chat_id, iso(since)]
-    if state is not None:
-        sql += " and h.state = ?"
-        params.append(state)
+    if new_alerts:
+        sql += " and m.state = 'new' and t.mode = 'alert'"
     found: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
-    for story_id, url, term in db.execute(sql, params):
+    for story_id, url, term in db.execute(sql, [chat_id, iso(since)]):
         words, urls = found.setdefault(story_id, ({}, {}))
         words[term] = None
         urls[url] = None
@@ -207,28 +189,31 @@ def stories_for(
     return sorted(out, key=lambda x: -x[0].score)
 
 
-def mark_done(db: Database, chat_id: int, urls: Iterable[str]) -> None:
-    """The chat's new hits on these articles were dealt with (alerted, held, or left to the brief)."""
-    db.conn.executemany(
-        "update watch_hits set state = 'done' where chat_id = ? and url = ? and state = 'new'",
-        [(chat_id, url) for url in urls],
-    )
+def chats_to_alert(db: Database) -> list[int]:
+    """Chats with an alert-mode term among the matches not yet planned."""
+    return [
+        r[0]
+        for r in db.execute(
+            "select distinct t.chat_id from watch_matches m join watch_terms t on t.key = m.key "
+            "where m.state = 'new' and t.mode = 'alert'"
+        )
+    ]
 
 
-def chats_with_new_hits(db: Database) -> list[int]:
-    """Chats with alert-mode hits not yet planned."""
-    return [r[0] for r in db.execute("select distinct chat_id from watch_hits where state = 'new'")]
+def mark_planned(db: Database) -> None:
+    """Every new match has been planned (as alerts, or left to the briefs)."""
+    db.execute("update watch_matches set state = 'done' where state = 'new'")
 
 
-def new_hit_count(db: Database) -> int:
-    """Alert-mode hits waiting for planning (the delivery check's cheap 'anything to do?')."""
-    return db.execute("select count(*) from watch_hits where state = 'new'").fetchone()[0]
+def new_match_count(db: Database) -> int:
+    """Matches waiting for alert planning (the delivery check's cheap 'anything to do?')."""
+    return db.execute("select count(*) from watch_matches where state = 'new'").fetchone()[0]
 
 
 def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> None:
     """Forget old hits and the stories nothing points at any more."""
     with db.atomic():
-        db.execute("delete from watch_hits where found_at < ?", [iso(now - keep)])
+        db.execute("delete from watch_matches where found_at < ?", [iso(now - keep)])
         db.execute("delete from watch_articles where url not in (select url from articles)")
         db.execute(
             "delete from watch_stories where id not in (select story_id from watch_articles)"

@@ -268,7 +268,7 @@ async def deliver_due(
     old and a new deploy overlapping) never both send.
     """
     now = clock()
-    if not due_count(db, now) and not watchlists.new_hit_count(db):
+    if not due_count(db, now) and not watchlists.new_match_count(db):
         return None
     ttl = settings.delivery_lease_seconds
     if not leases.acquire(db, LEASE, lease_holder(), ttl):
