@@ -33,7 +33,7 @@ def terms(db: Database, chat_id: int) -> list[WatchTerm]:
     return [
         WatchTerm(*r)
         for r in db.execute(
-            "select key, term, mode from watch_terms where chat_id = ? order by created_at, key",
+            "select key, term, mode from watch_terms where chat_id = ? order by created_at, rowid",
             [chat_id],
         )
     ]
