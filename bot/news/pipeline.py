@@ -151,6 +151,7 @@ async def refresh(
 def watch_round(db: Database, settings: Settings, now: datetime) -> int:
     """Match this round's new articles (all of them, not only security news) against every
     chat's watchlist terms in one pass, then regroup the matched articles into stories."""
+    watchlists.prune(db, now)
     keys = watchlists.all_keys(db)
     if not keys:
         return 0
