@@ -114,6 +114,15 @@ async def test_watchlist_buttons_remove_and_switch(fake: FakeTelegram, settings:
         fake.press_button(USER, menu["message_id"], button_data(menu, "→ 🔔 alert"))
         await _until(lambda: watchlists.terms(db, USER)[0].mode == watchlists.ALERT)
         await _until(lambda: "Fleet — 🔔 alert" in fake.messages_to(USER)[-1]["parsed_text"])
+        menu = fake.messages_to(USER)[-1]
+        fake.press_button(USER, menu["message_id"], button_data(menu, "Any hour"))
+        await _until(lambda: watchlists.quiet(db, USER) is None)
+        await _until(
+            lambda: "Quiet hours for alerts: off" in fake.messages_to(USER)[-1]["parsed_text"]
+        )
+        menu = fake.messages_to(USER)[-1]
+        fake.press_button(USER, menu["message_id"], button_data(menu, "23:00-06:00"))
+        await _until(lambda: watchlists.quiet(db, USER) == (time(23), time(6)))
         # The settings menu leads to the same watchlist.
         await _say(fake, USER, "/settings")
         settings_menu = fake.messages_to(USER)[-1]

@@ -485,6 +485,20 @@ async def _unwatch_button(update: Update, context: Context, arg: str) -> None:
     await _show_watchlist(update, context, f"Removed “{_shorten(term.term)}”")
 
 
+async def _quiet_button(update: Update, context: Context, arg: str) -> None:
+    svc = context.services
+    chat = _chat(update, context)
+    if arg == "off":
+        watchlists.set_quiet(svc.db, chat.chat_id, None)
+        return await _show_watchlist(update, context, "Alerts at any hour")
+    if arg not in keyboards.QUIET_CHOICES:
+        assert update.callback_query is not None
+        return await update.callback_query.answer(STALE_BUTTON, show_alert=True)
+    start, end = (parse_hhmm(part) for part in arg.split("-"))
+    watchlists.set_quiet(svc.db, chat.chat_id, (start, end))
+    await _show_watchlist(update, context, f"Quiet hours {arg}")
+
+
 async def _mode_button(update: Update, context: Context, arg: str) -> None:
     svc = context.services
     chat = _chat(update, context)
@@ -690,6 +704,7 @@ BUTTONS: dict[str, Button] = {
     Action.WATCHLIST: Button(_watchlist_button, changes=False),
     Action.UNWATCH: Button(_unwatch_button, changes=True),
     Action.WATCH_MODE: Button(_mode_button, changes=True),
+    Action.QUIET: Button(_quiet_button, changes=True),
 }
 
 

@@ -55,6 +55,7 @@ class Action(StrEnum):
     WATCHLIST = "wl"
     UNWATCH = "wx"
     WATCH_MODE = "wm"
+    QUIET = "q"
 
 
 @dataclass(frozen=True)
@@ -215,4 +216,10 @@ def watchlist_menu(terms: list[WatchTerm]) -> InlineKeyboardMarkup:
         ]
         for t in terms
     ]
-    return InlineKeyboardMarkup([*rows, [_b("« Settings", Action.MENU)]])
+    quiet = [_b(f"🌙 {q}", Action.QUIET, q) for q in QUIET_CHOICES] + [
+        _b("🔔 Any hour", Action.QUIET, "off")
+    ]
+    return InlineKeyboardMarkup([*rows, quiet, [_b("« Settings", Action.MENU)]])
+
+
+QUIET_CHOICES = ("22:00-07:00", "23:00-06:00")
