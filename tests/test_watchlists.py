@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from botharness import button_data, running_bot, wait_until
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
+from bot.models import Article
+from bot.news.pipeline import watch_round
 from bot.news.watch import Matcher, TermError, article_text, normalise, parse_term
 from bot.storage import watchlists
+from bot.storage.db import open_db
+from bot.storage.news_store import iso, save_articles
 from bot.telegram.throttle import Throttle
 
 USER = 515
@@ -155,3 +160,29 @@ async def test_group_non_admin_cannot_change_the_watchlist(
 
 async def _until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
     await wait_until(predicate, timeout=timeout, what="the button's effect")
+
+
+def test_a_term_only_in_the_article_text_matches_once_the_text_is_fetched(
+    tmp_path: Path,
+) -> None:
+    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
+    db = open_db(tmp_path / "w.db")
+    settings = Settings(database_path=tmp_path / "w.db")
+    db["watch_terms"].insert(
+        {"chat_id": 1, "key": "azov", "term": "Azov", "mode": "brief", "created_at": iso(now)}
+    )
+    article = Article(
+        "https://example.org/a",
+        "https://example.org/feed",
+        "Example",
+        "Port shelled",
+        "Shelling hit the port overnight.",
+        now - timedelta(hours=1),
+    )
+    save_articles(db, [article], now)
+    assert watch_round(db, settings, now) == 0
+    db.execute("update articles set body = 'The Azov regiment said it held the port.'")
+    later = now + timedelta(minutes=30)
+    assert watch_round(db, settings, later) == 1
+    assert [r[0] for r in db.execute("select key from watch_matches")] == ["azov"]
+    assert watch_round(db, settings, later + timedelta(minutes=30)) == 0  # stored once

@@ -156,9 +156,13 @@ def watch_round(db: Database, settings: Settings, now: datetime) -> int:
     if not keys:
         return 0
     matcher = Matcher(keys)
+    # New articles, plus those whose text FULL_TEXT fetched since (after the brief was built,
+    # so one round later): matching again is harmless, each (article, term) is stored once.
+    since = now - timedelta(hours=settings.brief_window_hours)
     rows = db.execute(
-        "select url, title, description, body from articles where first_seen = ?",
-        [news_store.iso(now)],
+        "select url, title, description, body from articles where first_seen = ? "
+        "or (body is not null and body != '' and first_seen >= ?)",
+        [news_store.iso(now), news_store.iso(since)],
     )
     texts = ((url, article_text(t or "", d or "", b or "")) for url, t, d, b in rows)
     hits = watchlists.record_matches(db, list(matcher.match(texts)), now)
