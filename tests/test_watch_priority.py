@@ -67,14 +67,30 @@ async def test_due_briefs_go_first_and_alerts_give_way(
 
         # A delivery check with a brief due and alerts pending sends the brief first.
         subscribe_due(svc.db, [DAILY], clock.now)
+        # A chat whose alert is still pending gets its brief too, without that alert's story.
+        waiting = svc.db.execute(
+            "select chat_id from deliveries where status = 'pending' limit 1"
+        ).fetchone()[0]
+        svc.db.execute(
+            "update chats set subscribed = 1, next_due = ? where chat_id = ?",
+            [iso(clock.now), waiting],
+        )
         first_new = len(fake.sent)
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
         sent = fake.sent[first_new:]
-        assert sent[0]["chat_id"] == DAILY and "daily Security Brief" in sent[0]["parsed_text"]
-        assert {m["chat_id"] for m in sent[1:]} <= set(ALERT_CHATS)
+        briefs = [m for m in sent if "daily Security Brief" in m["parsed_text"]]
+        assert {m["chat_id"] for m in sent[: len(briefs)]} == {DAILY, waiting}
+        assert {m["chat_id"] for m in sent[len(briefs) :]} <= set(ALERT_CHATS)
+        alert = [m for m in sent if m["chat_id"] == waiting and m not in briefs]
+        assert alert and alert[0]["parsed_text"].startswith("🔔 Watchlist")
+        brief_links = {
+            e.get("url") for m in briefs if m["chat_id"] == waiting for e in m["entities"] or []
+        }
+        alert_links = {e.get("url") for e in alert[0]["entities"] or []} - {None}
+        assert alert_links and not alert_links & brief_links
         assert ledger.pending_count(svc.db) == 0
         clock.advance(minutes=1)
         assert await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock) is None
-    per_chat = [m["chat_id"] for m in fake.sent if m["chat_id"] in ALERT_CHATS]
+    per_chat = [m["chat_id"] for m in fake.sent if m["parsed_text"].startswith("🔔 Watchlist")]
     # One alert per chat and story, none lost to the pause.
     assert sorted(per_chat) == sorted(ALERT_CHATS * per_story)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot.delivery.ledger import ALERT, Seen, seen
+from bot.delivery.ledger import ALERT, Seen, seen_or_planned
 from bot.delivery.planning import story_urls, unseen
 from bot.models import Story
 from bot.news.render import alert_html
@@ -56,7 +56,7 @@ def _plan_chat(db: Database, chat_id: int, now: datetime, since: datetime) -> in
             watchlists.quiet(db, chat_id), now.astimezone(zone(chat.timezone))
         )
     ):
-        shown = _with_pending(db, chat_id, seen(db, chat_id))
+        shown = seen_or_planned(db, chat_id)
         for story, terms, _ in found:
             if unseen(story, shown) is not story:
                 continue  # seen before: later reports wait for the brief, as an update
@@ -64,21 +64,6 @@ def _plan_chat(db: Database, chat_id: int, now: datetime, since: datetime) -> in
             shown = Seen({**shown.stories, story.id: ("", 0)}, shown.urls | set(story_urls(story)))
             planned += 1
     return planned
-
-
-def _with_pending(db: Database, chat_id: int, shown: Seen) -> Seen:
-    """Alerts planned but not yet sent count as seen, so a regrouped story cannot alert twice."""
-    stories = dict(shown.stories)
-    urls = set(shown.urls)
-    for (raw,) in db.execute(
-        "select c.stories from deliveries d join contents c on c.key = d.content_key "
-        "where d.chat_id = ? and d.status = 'pending' and d.local_date like ?",
-        [chat_id, ALERT + "%"],
-    ):
-        for planned in json.loads(raw):
-            stories.setdefault(planned[0], ("", 0))
-            urls.update(planned[4] if len(planned) > 4 else ())
-    return Seen(stories, frozenset(urls))
 
 
 def _plan_one(db: Database, chat_id: int, story: Story, now: datetime) -> None:

@@ -87,6 +87,22 @@ def seen(db: Database, chat_id: int) -> Seen:
     )
 
 
+def seen_or_planned(db: Database, chat_id: int) -> Seen:
+    """What the chat was shown plus what its pending deliveries (briefs, alerts) will show it,
+    so an alert never repeats a story of a brief about to go out, nor the other way round."""
+    shown = seen(db, chat_id)
+    stories, urls = dict(shown.stories), set(shown.urls)
+    for (raw,) in db.execute(
+        "select c.stories from deliveries d join contents c on c.key = d.content_key "
+        "where d.chat_id = ? and d.status = 'pending'",
+        [chat_id],
+    ):
+        for planned in json.loads(raw):
+            stories.setdefault(planned[0], (planned[1], 0))
+            urls.update(planned[4] if len(planned) > 4 else ())
+    return Seen(stories, frozenset(urls))
+
+
 def record_sent_stories(
     db: Database, chat_id: int, stories: Iterable[SentStory], via: str, now: datetime
 ) -> None:

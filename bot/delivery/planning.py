@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot.delivery.ledger import Seen, pending_count, seen
+from bot.delivery.ledger import Seen, pending_count, seen_or_planned
 from bot.models import Brief, Source, Story
 from bot.news.newsroom import matches
 from bot.news.render import render_html, story_html
@@ -89,7 +89,7 @@ def compose(
     Watchlist stories ignore the region and topic filters (a followed name is wanted wherever
     it appears); a top story that is also on the watchlist is shown once, in the watchlist.
     """
-    shown = seen(db, chat.chat_id)
+    shown = seen_or_planned(db, chat.chat_id)
     since = now - timedelta(hours=brief.window_hours)
     watch: list[Story] = []
     taken_ids: set[str] = set()
