@@ -57,6 +57,7 @@ class Story:
     score: float
     sources: tuple[Source, ...]
     is_update: bool = False
+    watch_terms: tuple[str, ...] = ()  # the chat's watchlist terms it matched, if any
 
 
 @dataclass(frozen=True)

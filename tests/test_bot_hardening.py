@@ -21,6 +21,7 @@ from telegram.ext import TypeHandler
 from bot.config import Settings
 from bot.ops.status import probe_storage, storage_problem
 from bot.storage.db import open_db
+from bot.storage.watchlists import WatchTerm
 from bot.telegram import handlers, keyboards
 from bot.telegram.app import ChatOrderedProcessor, build_application
 from bot.telegram.context import BotContext, BotData, Services
@@ -82,6 +83,7 @@ def test_the_button_table_owns_every_prefix_and_the_stale_text() -> None:
                 keyboards.topic_menu,
             )
         ),
+        keyboards.watchlist_menu([WatchTerm("wagner", "Wagner", "brief")]),
     ]
     actions = {
         keyboards.parse(b.callback_data).action

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
-from bot.delivery.ledger import record_sent_stories
+from bot.delivery.ledger import Seen, record_sent_stories, seen
 from bot.delivery.planning import NOTHING_NEW, plan_batches, select_stories
 from bot.models import Brief, Source, Story
 from bot.storage.chats import ensure_chat, set_filter, set_subscribed
@@ -26,18 +27,33 @@ def _chat(db, chat_id: int = 1):
     return set_subscribed(db, chat_id, True, NOW - timedelta(days=1))
 
 
-def test_sent_story_returns_once_as_update_when_it_gains_outlets(tmp_path: Path) -> None:
+def test_sent_story_returns_as_update_with_only_its_new_reports(tmp_path: Path) -> None:
     db = open_db(tmp_path / "t.db")
     chat = _chat(db)
     a = _story("a", ["BBC"])
     brief = Brief(NOW, 36, (a, _story("b", ["DW"])))
-    assert [s.id for s in select_stories(brief, chat, {})] == ["a", "b"]
-    sent = {"a": ("BBC", 0), "b": ("DW", 0)}
+    assert [s.id for s in select_stories(brief, chat, Seen())] == ["a", "b"]
+    sent = Seen({"a": ("BBC", 0), "b": ("DW", 0)}, frozenset({"https://BBC/a", "https://DW/b"}))
     assert select_stories(brief, chat, sent) == ()
     grown = Brief(NOW, 36, (_story("a", ["BBC", "Al Jazeera"]),))
     chosen = select_stories(grown, chat, sent)
     assert [(s.id, s.is_update) for s in chosen] == [("a", True)]
-    assert select_stories(grown, chat, {"a": ("Al Jazeera,BBC", 1)}) == ()  # only once
+    # Only the new report is cited, and the summary says what is new.
+    assert [src.outlet for src in chosen[0].sources] == ["Al Jazeera"]
+    assert "Al Jazeera now reports it" in chosen[0].summary
+    after = Seen({"a": ("Al Jazeera", 1)}, sent.urls | {"https://Al Jazeera/a"})
+    assert select_stories(grown, chat, after) == ()  # nothing new since the update
+
+
+def test_a_story_regrouped_under_a_new_id_is_still_seen_by_its_articles(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    chat = _chat(db)
+    record_sent_stories(db, 1, [("a", "BBC", False, ("https://BBC/a",))], "latest", NOW)
+    regrouped = replace(_story("a", ["BBC", "DW"]), id="z")
+    chosen = select_stories(Brief(NOW, 36, (regrouped,)), chat, seen(db, 1))
+    assert [(s.id, s.is_update, [x.url for x in s.sources]) for s in chosen] == [
+        ("z", True, ["https://DW/a"])
+    ]
 
 
 def test_filters_and_length_apply(tmp_path: Path) -> None:
@@ -45,7 +61,7 @@ def test_filters_and_length_apply(tmp_path: Path) -> None:
     _chat(db)
     chat = set_filter(db, 1, "regions", frozenset({"Africa"}), NOW)
     stories = tuple(_story(str(i), ["BBC"], "Africa" if i % 2 else "Europe") for i in range(20))
-    chosen = select_stories(Brief(NOW, 36, stories), chat, {})
+    chosen = select_stories(Brief(NOW, 36, stories), chat, Seen())
     assert len(chosen) == 5 and all(s.region == "Africa" for s in chosen)
 
 
@@ -55,7 +71,7 @@ def test_nothing_new_is_one_short_line_and_shared_content_is_built_once(tmp_path
         _chat(db, chat_id)
     db.execute("update chats set next_due = ?", [(NOW - timedelta(minutes=1)).isoformat()])
     brief = Brief(NOW, 36, (_story("a", ["BBC"]),))
-    record_sent_stories(db, 3, [("a", "BBC", False)], "latest", NOW)
+    record_sent_stories(db, 3, [("a", "BBC", False, ("https://BBC/a",))], "latest", NOW)
     assert plan_all(db, 1, brief, NOW, timedelta(hours=12)) == (3, 0)
     contents = {
         r["key"]: json.loads(r["messages"]) for r in db.query("select key, messages from contents")

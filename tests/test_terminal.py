@@ -58,6 +58,33 @@ def test_terminal_session_goes_through_the_real_handlers(feeds_file: Path, tmp_p
     assert out.rstrip().endswith("Bye.")
 
 
+def test_terminal_watchlist_commands(feeds_file: Path, tmp_path: Path) -> None:
+    result = _chat(
+        [
+            "/watch Kharkiv",
+            "/alert Guinea-Bissau",
+            "/watch ?!",
+            "/quiet 23:00-06:00",
+            "/watchlist",
+            "1",
+            "/latest",
+            "quit",
+        ],
+        feeds_file,
+        tmp_path,
+        "--terminal",
+    )
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Watching: “Kharkiv”" in out and "Alert on: “Guinea-Bissau”" in out
+    assert "has no letters or digits" in out
+    assert "Quiet hours 23:00–06:00 (UTC)" in out
+    assert "• Kharkiv — brief" in out and "• Guinea-Bissau — 🔔 alert" in out
+    assert "» Removed “Kharkiv”" in out  # "1" is the first term's remove button
+    assert "On your watchlist" in out and "Matched: “Guinea-Bissau”" in out
+    assert "Matched: “Kharkiv”" not in out
+
+
 def test_without_token_and_without_terminal_the_run_command_explains(
     feeds_file: Path, tmp_path: Path
 ) -> None:

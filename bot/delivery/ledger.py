@@ -18,10 +18,23 @@ log = logging.getLogger(__name__)
 
 PENDING_PAGE = 1000
 
-# (story id, fingerprint of its outlets, sent as an update?)
-SentStory = tuple[str, str, bool]
-# The same plus the index of the message that carries it.
-PlannedStory = tuple[str, str, bool, int]
+# (story id, fingerprint of its outlets, sent as an update?, the article URLs it links)
+SentStory = tuple[str, str, bool, tuple[str, ...]]
+# (story id, fingerprint, update?, index of the message that carries it, the article URLs it links)
+PlannedStory = tuple[str, str, bool, int, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a chat has been shown: stories (id → outlet fingerprint, updates) and article URLs."""
+
+    stories: dict[str, tuple[str, int]] = field(default_factory=dict)
+    urls: frozenset[str] = frozenset()
+
+
+def as_sent(story: PlannedStory) -> SentStory:
+    """The ledger's record of a planned story that reached the chat."""
+    return (story[0], story[1], story[2], story[4])
 
 
 @dataclass
@@ -64,43 +77,98 @@ def sent_stories(db: Database, chat_id: int) -> dict[str, tuple[str, int]]:
     }
 
 
+def seen(db: Database, chat_id: int) -> Seen:
+    """Everything the chat has been shown: its stories and the article URLs they linked."""
+    return Seen(
+        sent_stories(db, chat_id),
+        frozenset(
+            r[0] for r in db.execute("select url from sent_articles where chat_id = ?", [chat_id])
+        ),
+    )
+
+
+def seen_or_planned(db: Database, chat_id: int) -> Seen:
+    """What the chat was shown plus what its pending deliveries (briefs, alerts) will show it,
+    so an alert never repeats a story of a brief about to go out, nor the other way round."""
+    shown = seen(db, chat_id)
+    stories, urls = dict(shown.stories), set(shown.urls)
+    for (raw,) in db.execute(
+        "select c.stories from deliveries d join contents c on c.key = d.content_key "
+        "where d.chat_id = ? and d.status = 'pending'",
+        [chat_id],
+    ):
+        for planned in json.loads(raw):
+            stories.setdefault(planned[0], (planned[1], 0))
+            urls.update(planned[4] if len(planned) > 4 else ())
+    return Seen(stories, frozenset(urls))
+
+
 def record_sent_stories(
     db: Database, chat_id: int, stories: Iterable[SentStory], via: str, now: datetime
 ) -> None:
-    """Remember that a chat was shown these stories (the one writer of ``sent_stories``)."""
+    """Remember that a chat was shown these stories and their articles (the one writer of both)."""
+    stories = list(stories)
     db.conn.executemany(  # sqlite-utils has no executemany of its own
         "insert into sent_stories (chat_id, story_id, fingerprint, sent_at, via, updates) "
         "values (?, ?, ?, ?, ?, ?) on conflict(chat_id, story_id) do update set "
         "fingerprint = excluded.fingerprint, sent_at = excluded.sent_at, via = excluded.via, "
         "updates = updates + excluded.updates",
-        [(chat_id, sid, fp, iso(now), via, int(update)) for sid, fp, update in stories],
+        [(chat_id, sid, fp, iso(now), via, int(update)) for sid, fp, update, _ in stories],
+    )
+    db.conn.executemany(
+        "insert or ignore into sent_articles (chat_id, url, story_id, sent_at, via) "
+        "values (?, ?, ?, ?, ?)",
+        [(chat_id, url, sid, iso(now), via) for sid, _, _, urls in stories for url in urls],
     )
 
 
-def pending_count(db: Database) -> int:
-    """Deliveries planned but not yet finished."""
-    return db.execute("select count(*) from deliveries where status = 'pending'").fetchone()[0]
+ALERT = "alert:"
+
+
+def via(item: PendingDelivery) -> str:
+    """How a delivery reached the chat: a watchlist alert or the daily brief."""
+    return "alert" if item.local_date.startswith(ALERT) else "daily"
+
+
+def _kind(alerts: bool | None) -> str:
+    if alerts is None:
+        return ""
+    return f" and local_date {'' if alerts else 'not '}like '{ALERT}%'"
+
+
+def pending_count(db: Database, alerts: bool | None = None) -> int:
+    """Deliveries planned but not yet finished (only alerts, only briefs, or all when None)."""
+    return db.execute(
+        "select count(*) from deliveries where status = 'pending'" + _kind(alerts)
+    ).fetchone()[0]
 
 
 def pending_page(
-    db: Database, after: tuple[str, int, str], limit: int = PENDING_PAGE
+    db: Database, after: tuple[str, int, str], limit: int = PENDING_PAGE, alerts: bool = False
 ) -> list[PendingDelivery]:
-    """Up to ``limit`` unfinished deliveries after ``after`` in (due_at, chat_id, local_date) order."""
+    """Up to ``limit`` unfinished briefs (or alerts) after ``after`` in (due_at, chat_id,
+    local_date) order."""
     return [
         PendingDelivery(*r)
         for r in db.execute(
             "select chat_id, local_date, content_key, next_part, attempts, due_at "
-            "from deliveries where status = 'pending' and (due_at, chat_id, local_date) > (?, ?, ?) "
-            "order by due_at, chat_id, local_date limit ?",
+            "from deliveries where status = 'pending' and (due_at, chat_id, local_date) > (?, ?, ?)"
+            + _kind(alerts)
+            + " order by due_at, chat_id, local_date limit ?",
             [*after, limit],
         )
     ]
 
 
-def still_wanted(db: Database, chat_id: int) -> bool:
-    """Whether the chat is still subscribed and reachable (it may have left since planning)."""
-    row = db.execute("select subscribed, active from chats where chat_id = ?", [chat_id]).fetchone()
-    return row is not None and bool(row[0]) and bool(row[1])
+def still_wanted(db: Database, item: PendingDelivery) -> bool:
+    """Whether the chat still wants it: reachable, and subscribed for a daily brief (an alert
+    needs no daily subscription)."""
+    row = db.execute(
+        "select subscribed, active from chats where chat_id = ?", [item.chat_id]
+    ).fetchone()
+    if row is None or not row[1]:
+        return False
+    return via(item) == "alert" or bool(row[0])
 
 
 def cancel(db: Database, item: PendingDelivery, reason: str) -> None:
@@ -114,8 +182,11 @@ def cancel(db: Database, item: PendingDelivery, reason: str) -> None:
 def content(db: Database, key: str) -> tuple[list[str], list[PlannedStory]]:
     """A planned brief's messages and the stories it carries, with the message of each."""
     row = db.execute("select messages, stories from contents where key = ?", [key]).fetchone()
-    # Rows planned before messages were noted per story carry three fields: count them as part 0.
-    return json.loads(row[0]), [(*s[:3], s[3] if len(s) > 3 else 0) for s in json.loads(row[1])]
+    # Older rows carry three fields (no part: count it as 0) or four (no URLs).
+    return json.loads(row[0]), [
+        (s[0], s[1], s[2], s[3] if len(s) > 3 else 0, tuple(s[4]) if len(s) > 4 else ())
+        for s in json.loads(row[1])
+    ]
 
 
 def record_part_sent(db: Database, item: PendingDelivery, part: int) -> None:
@@ -158,8 +229,8 @@ def record_failure(
             [attempts, reason, "failed" if hopeless else "pending", item.chat_id, item.local_date],
         )
         if hopeless:
-            delivered = [s[:3] for s in stories if s[3] < item.next_part]
-            record_sent_stories(db, item.chat_id, delivered, "daily", now)
+            delivered = [as_sent(s) for s in stories if s[3] < item.next_part]
+            record_sent_stories(db, item.chat_id, delivered, via(item), now)
     return hopeless
 
 
@@ -172,7 +243,7 @@ def record_delivered(
             "update deliveries set status = 'sent', sent_at = ? where chat_id = ? and local_date = ?",
             [iso(now), item.chat_id, item.local_date],
         )
-        record_sent_stories(db, item.chat_id, [s[:3] for s in stories], "daily", now)
+        record_sent_stories(db, item.chat_id, [as_sent(s) for s in stories], via(item), now)
 
 
 def record_broadcast(db: Database, stats: BroadcastStats, started_at: datetime) -> None:

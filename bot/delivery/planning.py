@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot.delivery.ledger import pending_count, sent_stories
-from bot.models import Brief, Story
+from bot.delivery.ledger import Seen, pending_count, seen_or_planned
+from bot.models import Brief, Source, Story
 from bot.news.newsroom import matches
 from bot.news.render import render_html, story_html
+from bot.storage import watchlists
 from bot.storage.chats import ChatSettings, chat_from_row
 from bot.storage.news_store import from_iso, iso, story_fingerprint
 from bot.timezones import next_due, zone
@@ -27,35 +28,110 @@ ON_TIME = timedelta(minutes=15)
 PLAN_BATCH = 1000
 
 
+def unseen(story: Story, seen: Seen) -> Story | None:
+    """The story as this chat should get it: whole if new to it, as an update if new outlets
+    reported it since, or None when it has nothing the chat has not seen.
+
+    A story counts as seen when its id was sent or any of its articles was (story ids can
+    change when the window's articles are grouped again; article URLs do not).
+    """
+    previous = seen.stories.get(story.id)
+    shown = [s for s in story.sources if s.url in seen.urls]
+    if previous is None and not shown:
+        return story
+    old_outlets = {s.outlet for s in shown}
+    if previous is not None and previous[0]:
+        old_outlets |= set(previous[0].split(","))
+    # Only reports from outlets the chat has not had on this story are news; a second
+    # article from an outlet already cited is the same report again.
+    fresh = tuple(
+        s for s in story.sources if s.url not in seen.urls and s.outlet not in old_outlets
+    )
+    if not fresh:
+        return None
+    return replace(story, sources=fresh, summary=update_summary(fresh), is_update=True)
+
+
+def update_summary(fresh: tuple[Source, ...]) -> str:
+    """What is new in an update: which outlets joined, and the first one's report."""
+    names = [s.outlet for s in fresh]
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    verb = "reports" if len(names) == 1 else "report"
+    lead = fresh[0]
+    return f"New since you saw it: {joined} now {verb} it. {lead.outlet}: “{lead.title.strip()}”"
+
+
 def select_stories(
-    brief: Brief, chat: ChatSettings, sent: dict[str, tuple[str, int]]
+    brief: Brief, chat: ChatSettings, seen: Seen, limit: int | None = None
 ) -> tuple[Story, ...]:
-    """The chat's best stories not sent before; a sent story with new outlets returns once as an update."""
+    """The chat's best stories it has not seen; a seen story returns as an update with its new reports."""
     chosen: list[Story] = []
+    limit = chat.story_count if limit is None else limit
     for story in brief.stories:
+        if len(chosen) >= limit:
+            break
         if not matches(story, chat):
             continue
-        previous = sent.get(story.id)
-        if previous is None:
-            chosen.append(story)
-        elif previous[1] == 0 and not set(story_fingerprint(story).split(",")) <= set(
-            previous[0].split(",")
-        ):
-            chosen.append(replace(story, is_update=True))
-        if len(chosen) >= chat.story_count:
-            break
+        shown = unseen(story, seen)
+        if shown is not None:
+            chosen.append(shown)
     return tuple(chosen)
 
 
-def _content_key(brief_id: int, stories: tuple[Story, ...]) -> str:
-    ident = json.dumps([brief_id, [(s.id, s.is_update) for s in stories]])
+MAX_WATCH_STORIES = 5
+
+
+def compose(
+    db: Database, chat: ChatSettings, brief: Brief, now: datetime
+) -> tuple[tuple[Story, ...], tuple[Story, ...]]:
+    """What a chat gets now: its unseen watchlist stories, then its unseen top stories.
+
+    Watchlist stories ignore the region and topic filters (a followed name is wanted wherever
+    it appears); a top story that is also on the watchlist is shown once, in the watchlist.
+    """
+    shown = seen_or_planned(db, chat.chat_id)
+    since = now - timedelta(hours=brief.window_hours)
+    watch: list[Story] = []
+    taken_ids: set[str] = set()
+    taken_urls: set[str] = set()
+    for story, terms, _ in watchlists.stories_for(db, chat.chat_id, since):
+        taken_ids.add(story.id)
+        taken_urls.update(s.url for s in story.sources)
+        fresh = unseen(story, shown)
+        if fresh is not None and len(watch) < MAX_WATCH_STORIES:
+            watch.append(replace(fresh, watch_terms=terms))
+    if taken_ids:
+        rest = tuple(
+            s
+            for s in brief.stories
+            if s.id not in taken_ids and not any(src.url in taken_urls for src in s.sources)
+        )
+        brief = replace(brief, stories=rest)
+    return tuple(watch), select_stories(brief, chat, shown)
+
+
+def story_urls(story: Story) -> tuple[str, ...]:
+    """The article URLs a story links to (what 'sent' means for it)."""
+    return tuple(dict.fromkeys(s.url for s in story.sources))
+
+
+def _content_key(brief_id: int, watch: tuple[Story, ...], stories: tuple[Story, ...]) -> str:
+    ident = json.dumps(
+        [
+            brief_id,
+            [(s.id, s.is_update, story_urls(s), s.watch_terms) for s in watch],
+            [(s.id, s.is_update, story_urls(s)) for s in stories],
+        ]
+    )
     return hashlib.sha1(ident.encode()).hexdigest()[:20]
 
 
-def _render(brief: Brief, stories: tuple[Story, ...]) -> list[str]:
-    if not stories:
+def _render(brief: Brief, watch: tuple[Story, ...], stories: tuple[Story, ...]) -> list[str]:
+    if not stories and not watch:
         return [NOTHING_NEW]
-    return render_html(replace(brief, stories=stories), title="Your daily Security Brief")
+    return render_html(
+        replace(brief, stories=stories), title="Your daily Security Brief", watch=watch
+    )
 
 
 def _part_of(messages: list[str], story: Story, number: int) -> int:
@@ -112,19 +188,25 @@ def _plan_one(
             iso(due),
         )
         return False
-    stories = select_stories(brief, chat, sent_stories(db, chat.chat_id))
-    key = _content_key(brief_id, stories)
+    watch, stories = compose(db, chat, brief, now)
+    key = _content_key(brief_id, watch, stories)
     if key not in contents:
         db.execute(
             "insert or ignore into contents (key, brief_id, messages, stories, created_at) values (?, ?, ?, ?, ?)",
             [
                 key,
                 brief_id,
-                json.dumps(messages := _render(brief, stories)),
+                json.dumps(messages := _render(brief, watch, stories)),
                 json.dumps(
                     [
-                        [s.id, story_fingerprint(s), s.is_update, _part_of(messages, s, i)]
-                        for i, s in enumerate(stories, 1)
+                        [
+                            s.id,
+                            story_fingerprint(s),
+                            s.is_update,
+                            _part_of(messages, s, i),
+                            story_urls(s),
+                        ]
+                        for i, s in enumerate((*watch, *stories), 1)
                     ]
                 ),
                 iso(now),
@@ -146,3 +228,12 @@ def due_count(db: Database, now: datetime) -> int:
         [iso(now)],
     ).fetchone()[0]
     return due + pending_count(db)
+
+
+def dailies_waiting(db: Database, now: datetime) -> bool:
+    """Whether any daily brief is due or unfinished: alerts give way to it (README, Watchlists)."""
+    due = db.execute(
+        "select 1 from chats where subscribed = 1 and active = 1 and next_due <= ? limit 1",
+        [iso(now)],
+    ).fetchone()
+    return due is not None or pending_count(db, alerts=False) > 0

@@ -21,7 +21,8 @@ from bot.news.relevance import names_security, score_article
 from bot.news.staleness import baseline_undated
 from bot.news.summarise import summarise, usable
 from bot.news.text import content_terms
-from bot.storage import news_store
+from bot.news.watch import Matcher, article_text
+from bot.storage import news_store, watchlists
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class RefreshReport:
     failed: dict[str, str] = field(default_factory=dict)
     skipped_backoff: int = 0
     new_articles: int = 0
+    watch_matches: int = 0
 
 
 def utcnow() -> datetime:
@@ -134,6 +136,7 @@ async def refresh(
             report.not_modified += 1
         else:
             report.fetched += 1
+    report.watch_matches = watch_round(db, settings, now)
     log.info(
         "fetch round: %d fetched, %d unchanged, %d failed, %d backing off, %d new articles",
         report.fetched,
@@ -143,6 +146,49 @@ async def refresh(
         report.new_articles,
     )
     return report
+
+
+def watch_round(db: Database, settings: Settings, now: datetime) -> int:
+    """Match this round's new articles (all of them, not only security news) against every
+    chat's watchlist terms in one pass, then regroup the matched articles into stories."""
+    watchlists.prune(db, now)
+    keys = watchlists.all_keys(db)
+    if not keys:
+        return 0
+    matcher = Matcher(keys)
+    # New articles, plus those whose text FULL_TEXT fetched since (after the brief was built,
+    # so one round later): matching again is harmless, each (article, term) is stored once.
+    since = now - timedelta(hours=settings.brief_window_hours)
+    rows = db.execute(
+        "select url, title, description, body from articles where first_seen = ? "
+        "or (body is not null and body != '' and first_seen >= ?)",
+        [news_store.iso(now), news_store.iso(since)],
+    )
+    texts = ((url, article_text(t or "", d or "", b or "")) for url, t, d, b in rows)
+    hits = watchlists.record_matches(db, list(matcher.match(texts)), now)
+    if hits:
+        group_watched(db, settings, now)
+    return hits
+
+
+def group_watched(db: Database, settings: Settings, now: datetime) -> None:
+    """Group the window's matched articles into stories the way the brief groups articles."""
+    since = now - timedelta(hours=settings.brief_window_hours)
+    urls = watchlists.matched_urls(db, since)
+    articles = []
+    for start in range(0, len(urls), 500):
+        chunk = urls[start : start + 500]
+        articles += [
+            news_store.article_from_row(r)
+            for r in db.query(
+                f"select * from articles where url in ({','.join('?' * len(chunk))})", chunk
+            )
+        ]
+    articles.sort(key=lambda a: a.published)
+    # Ids the brief gave these articles win, so one event keeps one id across brief and watchlist.
+    existing = {**watchlists.assignments(db), **news_store.story_assignments(db, since)}
+    stories, members = make_stories(articles, existing, now)
+    watchlists.save_stories(db, stories, members, now)
 
 
 # A stored brief keeps more than it shows, so per-chat filters and "not sent before" still fill it.

@@ -6,6 +6,10 @@ import html
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import cache
+
+import pysbd
 
 from bot.models import Brief, Story
 from bot.news.relevance import TOPICS
@@ -53,7 +57,39 @@ def story_html(story: Story, number: int) -> str:
     ]
     labels = _labels(story)
     lines.append((f"<i>{_e(labels)}</i> — " if labels else "") + "Sources: " + ", ".join(links))
+    if story.watch_terms:
+        lines.append("👁 <i>Matched: " + ", ".join(f"“{_e(t)}”" for t in story.watch_terms) + "</i>")
     return "\n".join(lines)
+
+
+WATCH_HEADING = "👁 <b>On your watchlist</b>"
+TOP_HEADING = "<b>Top stories</b>"
+
+
+def alert_html(story: Story) -> str:
+    """A watchlist alert: the term, the headline, one attributed sentence, the links."""
+    lead = story.sources[0]
+    links = [f'<a href="{_e(url)}">{_e(name)}</a>' for name, url in _outlets(story)]
+    terms = ", ".join(f"“{_e(t)}”" for t in story.watch_terms)
+    return "\n".join(
+        [
+            f"🔔 <b>Watchlist</b>: {terms}",
+            f'<b><a href="{_e(lead.url)}">{_e(story.headline)}</a></b>',
+            _e(first_sentence(story.summary)),
+            "Sources: " + ", ".join(links[:_MAX_LINKED_SOURCES]),
+        ]
+    )
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of an attributed summary (each sentence names its outlet)."""
+    parts = _segmenter().segment(text)
+    return (parts[0] if parts else text).strip()
+
+
+@cache
+def _segmenter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False)
 
 
 def header_html(brief: Brief, title: str = "Security Brief") -> str:
@@ -92,14 +128,39 @@ def _shorten(block: str, limit: int) -> str:
 
 
 def render_html(
-    brief: Brief, title: str = "Security Brief", empty_note: str | None = None
+    brief: Brief,
+    title: str = "Security Brief",
+    empty_note: str | None = None,
+    watch: Sequence[Story] = (),
 ) -> list[str]:
-    """The brief as Telegram HTML messages, each within Telegram's length limit."""
-    blocks = [header_html(brief, title)]
-    if not brief.stories:
+    """The brief as Telegram HTML messages, each within Telegram's length limit; the chat's
+    watchlist stories, if any, come first under their own heading."""
+    blocks = [header_html(replace(brief, stories=(*watch, *brief.stories)), title)]
+    if watch:
+        blocks.append(WATCH_HEADING)
+        blocks += [story_html(story, i) for i, story in enumerate(watch, 1)]
+        if brief.stories:
+            blocks.append(TOP_HEADING)
+    elif not brief.stories:
         blocks.append(_e(empty_note or "No security stories cleared the bar in this window."))
-    blocks += [story_html(story, i) for i, story in enumerate(brief.stories, 1)]
+    blocks += [story_html(story, i) for i, story in enumerate(brief.stories, len(watch) + 1)]
     return split_messages(blocks)
+
+
+NOTHING_NEW_LATEST = "Nothing new has cleared the bar since you last looked."
+
+
+def nothing_new_html(current: Brief, any_stories: bool = True) -> str:
+    """One line saying nothing is new, then the current top headlines without links."""
+    if not current.stories:
+        if any_stories:
+            return _e(
+                "No stories match your region and topic filters right now. /settings changes them."
+            )
+        return _e("No security stories cleared the bar in this window.")
+    lines = [f"🛡 {_e(NOTHING_NEW_LATEST)} The top headlines now:"]
+    lines += [f"• {_e(story.headline)}" for story in current.stories]
+    return "\n".join(lines)
 
 
 def render_text(brief: Brief, title: str = "Security Brief") -> str:

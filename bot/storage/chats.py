@@ -157,9 +157,10 @@ def migrate_chat(db: Database, old_id: int, new_id: int, now: datetime) -> None:
             )
         else:
             db.execute("delete from chats where chat_id = ?", [old_id])
-        db.execute(
-            "update or ignore sent_stories set chat_id = ? where chat_id = ?", [new_id, old_id]
-        )
+        for table in ("sent_stories", "sent_articles", "watch_terms", "watch_quiet"):
+            db.execute(
+                f"update or ignore {table} set chat_id = ? where chat_id = ?", [new_id, old_id]
+            )
 
 
 def counts(db: Database) -> dict[str, int]:

@@ -170,6 +170,46 @@ def _leases(db: Database) -> None:
     db["broadcasts"].add_column("unconfirmed", int, not_null_default=0)
 
 
+@MIGRATIONS(name="0007_sent_articles")
+def _sent_articles(db: Database) -> None:
+    # Every article URL a chat was shown, so no link is sent to a chat twice (issue 10, section 5).
+    db["sent_articles"].create(
+        {"chat_id": int, "url": str, "story_id": str, "sent_at": str, "via": str},
+        pk=("chat_id", "url"),
+    )
+    db["sent_articles"].create_index(["sent_at"])
+
+
+@MIGRATIONS(name="0008_watchlists")
+def _watchlists(db: Database) -> None:
+    # A chat's terms: ``key`` is the normalised form matched (bot.news.watch.normalise).
+    db["watch_terms"].create(
+        {"chat_id": int, "key": str, "term": str, "mode": str, "created_at": str},
+        pk=("chat_id", "key"),
+        not_null={"term", "mode"},
+    )
+    db["watch_terms"].create_index(["key"])
+    db["watch_quiet"].create({"chat_id": int, "quiet": str}, pk="chat_id")
+    # Which term an article matched, once per term whoever watches it (a popular term on
+    # thousands of lists must not write thousands of rows per article); chats join through
+    # watch_terms.key. State 'new' waits for alert planning.
+    db["watch_matches"].create(
+        {"url": str, "key": str, "state": str, "found_at": str},
+        pk=("url", "key"),
+        not_null={"state", "found_at"},
+    )
+    db["watch_matches"].create_index(["key", "found_at"])
+    db["watch_matches"].create_index(["state"])
+    db["watch_matches"].create_index(["found_at"])
+    # Matched articles grouped into stories the way the brief groups them.
+    db["watch_stories"].create(
+        {"id": str, "payload": str, "updated_at": str}, pk="id", not_null={"payload"}
+    )
+    db["watch_articles"].create({"url": str, "story_id": str}, pk="url", not_null={"story_id"})
+    db["watch_articles"].create_index(["story_id"])
+    db["articles"].create_index(["first_seen"])
+
+
 def open_db(path: Path | str) -> Database:
     """Open (creating if needed) the database at ``path``, in WAL mode, fully migrated."""
     path = Path(path)

@@ -301,6 +301,7 @@ def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> 
             [],
         ),
         "sent_stories": ("delete from sent_stories where sent_at < ?", [cutoff]),
+        "sent_articles": ("delete from sent_articles where sent_at < ?", [cutoff]),
         "deliveries": ("delete from deliveries where status != 'pending' and due_at < ?", [cutoff]),
         "contents": (
             "delete from contents where created_at < ? and key not in (select content_key from deliveries)",

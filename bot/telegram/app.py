@@ -162,6 +162,11 @@ def add_handlers(app: Application) -> None:
         "settings": handlers.settings_command,
         "time": handlers.time_command,
         "timezone": handlers.timezone_command,
+        "watch": handlers.watch_command,
+        "alert": handlers.alert_command,
+        "unwatch": handlers.unwatch_command,
+        "watchlist": handlers.watchlist_command,
+        "quiet": handlers.quiet_command,
         "sources": handlers.sources,
         "help": handlers.help_command,
         "stats": handlers.stats,
@@ -269,6 +274,8 @@ async def _fetch_job(context: BotContext) -> None:
         removed = news_store.prune(svc.db, svc.clock())
         if any(removed.values()):
             log.info("pruned %s", " ".join(f"{k}={v}" for k, v in removed.items() if v))
+    # Watchlist alerts of this round go out now, not at the next delivery check.
+    await _delivery_job(context)
 
 
 async def _post_shutdown(app: Application) -> None:

@@ -19,10 +19,11 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 
 from bot.config import Settings
 from bot.delivery import ledger
+from bot.delivery.alerts import plan_alerts
 from bot.delivery.ledger import BroadcastStats, PendingDelivery, PlannedStory
-from bot.delivery.planning import due_count, plan_batches
+from bot.delivery.planning import dailies_waiting, due_count, plan_batches
 from bot.news.newsroom import Newsroom
-from bot.storage import leases
+from bot.storage import leases, watchlists
 from bot.storage.chats import mark_inactive
 from bot.telegram.transport import SendUnconfirmed
 
@@ -96,23 +97,29 @@ class Broadcaster:
         pacing: Pacing = Pacing(),
         workers: int = 16,
         paid_broadcast: bool = False,
+        alerts: bool = False,
+        yield_to: Callable[[], bool] | None = None,
     ) -> None:
         self.db, self.bot, self.clock, self.pacing = db, bot, clock, pacing
         self.workers, self.paid_broadcast = workers, paid_broadcast
+        # Sends watchlist alerts instead of daily briefs; stops taking more when yield_to() is true.
+        self.alerts, self.yield_to = alerts, yield_to
         self._resume_at = 0.0  # monotonic time before which nobody sends (after a 429)
         self._contents: dict[str, tuple[list[str], list[PlannedStory]]] = {}
 
     async def run(self) -> BroadcastStats:
         """Send everything pending; one chat's failure never stops the others."""
-        stats = BroadcastStats(due=ledger.pending_count(self.db))
+        stats = BroadcastStats(due=ledger.pending_count(self.db, self.alerts))
         # A page at a time, not a list of everything: 100,000 pending rows cost ~30 MB of RSS.
         cursor: tuple[str, int, str] = ("", -(2**63), "")
         page: list[PendingDelivery] = []
 
         def take() -> PendingDelivery | None:
             nonlocal cursor, page
+            if self.yield_to is not None and self.yield_to():
+                return None
             if not page:
-                page = ledger.pending_page(self.db, cursor)[::-1]
+                page = ledger.pending_page(self.db, cursor, alerts=self.alerts)[::-1]
                 if not page:
                     return None
                 cursor = (page[0].due_at, page[0].chat_id, page[0].local_date)
@@ -134,7 +141,7 @@ class Broadcaster:
     async def _deliver_one(self, item: PendingDelivery, stats: BroadcastStats) -> None:
         """Deliver one chat's brief; whatever goes wrong is recorded against that chat alone."""
         try:
-            if not ledger.still_wanted(self.db, item.chat_id):
+            if not ledger.still_wanted(self.db, item):
                 ledger.cancel(self.db, item, "unsubscribed or unreachable since planning")
                 return
             await self._deliver(item, stats)
@@ -254,13 +261,14 @@ async def _keep_lease(db: Database, ttl: float) -> None:
 async def deliver_due(
     db: Database, newsroom: Newsroom, bot: Bot, settings: Settings, clock: Callable[[], datetime]
 ) -> BroadcastStats | None:
-    """One delivery check: plan whoever is due, then send everything pending.
+    """One delivery check: plan whoever is due and any watchlist alerts, then send everything
+    pending, daily briefs first.
 
     Holds the database lease "broadcast" meanwhile, so that two processes on one database (an
     old and a new deploy overlapping) never both send.
     """
     now = clock()
-    if not due_count(db, now):
+    if not due_count(db, now) and not watchlists.new_match_count(db):
         return None
     ttl = settings.delivery_lease_seconds
     if not leases.acquire(db, LEASE, lease_holder(), ttl):
@@ -282,23 +290,34 @@ async def _plan_and_send(
     clock: Callable[[], datetime],
     now: datetime,
 ) -> BroadcastStats:
-    cached = newsroom.cached()
-    result = cached if newsroom.is_fresh(cached) else await newsroom.current()
+    plan_alerts(db, now, settings.brief_window_hours)
     missed = 0
-    grace = timedelta(hours=settings.delivery_grace_hours)
-    for _, batch_missed in plan_batches(db, result.brief_id, result.brief, now, grace):
-        missed += batch_missed
-        # 100,000 due chats take ~9 s to plan: answer updates between batches meanwhile.
-        await asyncio.sleep(0)
-    broadcaster = Broadcaster(
-        db,
-        bot,
-        clock,
-        pacing=Pacing.from_settings(settings),
-        paid_broadcast=settings.paid_broadcast,
-    )
-    stats = await broadcaster.run()
+    if dailies_waiting(db, now):
+        cached = newsroom.cached()
+        result = cached if newsroom.is_fresh(cached) else await newsroom.current()
+        grace = timedelta(hours=settings.delivery_grace_hours)
+        for _, batch_missed in plan_batches(db, result.brief_id, result.brief, now, grace):
+            missed += batch_missed
+            # 100,000 due chats take ~9 s to plan: answer updates between batches meanwhile.
+            await asyncio.sleep(0)
+
+    def broadcaster(**kind: object) -> Broadcaster:
+        return Broadcaster(
+            db,
+            bot,
+            clock,
+            pacing=Pacing.from_settings(settings),
+            paid_broadcast=settings.paid_broadcast,
+            **kind,  # type: ignore[arg-type]
+        )
+
+    stats = await broadcaster().run()
     stats.missed = missed
     if stats.due or missed:
         ledger.record_broadcast(db, stats, now)
+    # Priority: due daily briefs always go first; an alert burst stops taking alerts as soon as
+    # a brief falls due (the next check sends that brief, then the rest of the alerts).
+    alerts = await broadcaster(alerts=True, yield_to=lambda: dailies_waiting(db, clock())).run()
+    if alerts.due:
+        ledger.record_broadcast(db, alerts, now)
     return stats

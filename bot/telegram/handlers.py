@@ -8,7 +8,8 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import time as dt_time
 
 from telegram import Chat, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType
@@ -17,11 +18,13 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.config import parse_hhmm
 from bot.delivery.ledger import record_sent_stories
+from bot.delivery.planning import compose, story_urls
+from bot.news import watch
 from bot.news.newsroom import for_chat
 from bot.news.relevance import REGIONS
-from bot.news.render import render_html, split_messages
+from bot.news.render import nothing_new_html, render_html, split_messages
 from bot.ops.status import feed_states, probe_storage, status_lines, storage_problem
-from bot.storage import chats
+from bot.storage import chats, watchlists
 from bot.storage.news_store import story_fingerprint
 from bot.telegram import keyboards
 from bot.telegram.broadcast import retry_seconds
@@ -47,6 +50,11 @@ COMMANDS = [
     ("settings", "Delivery time, time zone, length, regions, topics"),
     ("time", "Set delivery time: /time 07:30"),
     ("timezone", "Set time zone: /timezone Europe/Berlin"),
+    ("watch", "Follow a name or phrase: /watch Wagner"),
+    ("alert", "Get an alert when it appears: /alert Wagner"),
+    ("unwatch", "Stop following a term"),
+    ("watchlist", "Your terms, with buttons"),
+    ("quiet", "Quiet hours for alerts: /quiet 22:00-07:00"),
     ("sources", "The outlets and how they are doing"),
     ("help", "What I can do"),
 ]
@@ -189,17 +197,19 @@ async def unsubscribe(update: Update, context: Context) -> None:
 
 
 async def latest(update: Update, context: Context) -> None:
-    """/latest: the freshest brief, now; its stories count as sent to this chat."""
+    """/latest: the freshest stories this chat has not seen; they count as sent to it."""
     svc = context.services
     chat = _chat(update, context)
     if not svc.newsroom.is_fresh(svc.newsroom.cached()) and update.effective_chat:
         await update.effective_chat.send_action(ChatAction.TYPING)
     result = await svc.newsroom.current()
-    brief = for_chat(result.brief, chat)
-    note = None
-    if not brief.stories and result.brief.stories:
-        note = "No stories match your region and topic filters right now. /settings changes them."
-    for message in render_html(brief, empty_note=note):
+    watched, stories = compose(svc.db, chat, result.brief, svc.clock())
+    brief = replace(result.brief, stories=stories)
+    if stories or watched:
+        messages = render_html(brief, watch=watched)
+    else:
+        messages = [nothing_new_html(for_chat(result.brief, chat), bool(result.brief.stories))]
+    for message in messages:
         await _reply(update, message)
     disk = refresh_storage_problem(svc) if result.problem else None
     if disk:
@@ -216,7 +226,7 @@ async def latest(update: Update, context: Context) -> None:
     record_sent_stories(
         svc.db,
         chat.chat_id,
-        [(s.id, story_fingerprint(s), False) for s in brief.stories],
+        [(s.id, story_fingerprint(s), s.is_update, story_urls(s)) for s in (*watched, *stories)],
         "latest",
         svc.clock(),
     )
@@ -298,6 +308,206 @@ def _shorten(text: str, limit: int = ECHO_LIMIT) -> str:
 def _echo(text: str) -> str:
     """User input quoted back: shortened (a long echo would make the reply too long), escaped."""
     return _esc(_shorten(text))
+
+
+WATCH_HOWTO = (
+    'Send a word or a phrase: <code>/watch Wagner</code>, <code>/watch "Black Sea Fleet"</code>. '
+    "Whole words, any case, with or without accents; plain text, not patterns."
+)
+TERM_PROBLEMS = {
+    "empty": WATCH_HOWTO,
+    "only punctuation": "“{term}” has no letters or digits to watch. " + WATCH_HOWTO,
+    "too long": f"That term is too long: at most {watch.MAX_TERM_CHARS} characters.",
+}
+
+
+async def _term(update: Update, context: Context) -> watch.Term | None:
+    """The command's term, or None after replying what is wrong with it."""
+    raw = _argument(context)
+    try:
+        return watch.parse_term(raw)
+    except watch.TermError as exc:
+        await _reply(update, TERM_PROBLEMS[str(exc)].format(term=_echo(raw)))
+        return None
+
+
+async def _watch(update: Update, context: Context, mode: str) -> None:
+    term = await _term(update, context)
+    if term is None:
+        return
+    if not await _may_change(update, context):
+        return await _deny(update)
+    svc = context.services
+    chat = _chat(update, context)
+    outcome = watchlists.add(
+        svc.db, chat.chat_id, term.key, term.display, mode, watch.MAX_TERMS, svc.clock()
+    )
+    name = _echo(term.display)
+    minutes = svc.settings.fetch_interval_minutes
+    if outcome == "full":
+        text = (
+            f"Your watchlist is full ({watch.MAX_TERMS} terms). "
+            "/watchlist has a button to remove each one."
+        )
+    elif outcome == "duplicate":
+        text = f"“{name}” is already on your watchlist{' as an alert' if mode == watchlists.ALERT else ''}."
+    elif mode == watchlists.ALERT:
+        hours = watchlists.quiet(svc.db, chat.chat_id)
+        quiet = (
+            "no quiet hours"
+            if hours is None
+            else f"quiet hours {hours[0]:%H:%M}–{hours[1]:%H:%M} hold alerts for your next brief"
+        )
+        text = (
+            f"🔔 {'Now an alert' if outcome == 'switched' else 'Alert on'}: “{name}”. A short message "
+            f"comes within {minutes} minutes of the first report ({quiet}; /quiet changes them)."
+        )
+    else:
+        text = (
+            f"👁 {'Back to the brief' if outcome == 'switched' else 'Watching'}: “{name}”. Stories "
+            "that name it open your daily brief and /latest. <code>/alert</code> the same term for alerts."
+        )
+    await _reply(update, text)
+
+
+async def watch_command(update: Update, context: Context) -> None:
+    """/watch TERM: follow a term in the daily brief."""
+    await _watch(update, context, watchlists.BRIEF)
+
+
+async def alert_command(update: Update, context: Context) -> None:
+    """/alert TERM: follow a term with alerts (or switch a watched term to alerts)."""
+    await _watch(update, context, watchlists.ALERT)
+
+
+async def unwatch_command(update: Update, context: Context) -> None:
+    """/unwatch TERM."""
+    term = await _term(update, context)
+    if term is None:
+        return
+    if not await _may_change(update, context):
+        return await _deny(update)
+    svc = context.services
+    chat = _chat(update, context)
+    if watchlists.remove(svc.db, chat.chat_id, term.key):
+        await _reply(update, f"Stopped watching “{_echo(term.display)}”.")
+    else:
+        await _reply(
+            update, f"“{_echo(term.display)}” isn't on your watchlist. /watchlist shows it."
+        )
+
+
+async def watchlist_command(update: Update, context: Context) -> None:
+    """/watchlist: the terms, with a button per term to remove it or switch its mode."""
+    svc = context.services
+    chat = _chat(update, context)
+    terms = watchlists.terms(svc.db, chat.chat_id)
+    await _reply(
+        update,
+        keyboards.watchlist_text(terms, watchlists.quiet(svc.db, chat.chat_id)),
+        keyboards.watchlist_menu(terms),
+    )
+
+
+async def quiet_command(update: Update, context: Context) -> None:
+    """/quiet 22:00-07:00 or /quiet off: when alerts wait for the brief."""
+    raw = _argument(context)
+    svc = context.services
+    usage = (
+        "Send quiet hours like this: <code>/quiet 22:00-07:00</code> (your time zone), "
+        "or <code>/quiet off</code>."
+    )
+    if not raw:
+        hours = watchlists.quiet(svc.db, _chat(update, context).chat_id)
+        now = "off" if hours is None else f"{hours[0]:%H:%M}–{hours[1]:%H:%M}"
+        return await _reply(update, f"Quiet hours for alerts: {now}. {usage}")
+    window: tuple[dt_time, dt_time] | None = None
+    if raw.lower() != "off":
+        parts = raw.replace("–", "-").split("-")
+        try:
+            if len(parts) != 2:
+                raise ValueError("give a start and an end")
+            window = (parse_hhmm(parts[0].strip()), parse_hhmm(parts[1].strip()))
+        except ValueError:
+            return await _reply(update, f"“{_echo(raw)}” isn't a time range I understand. {usage}")
+        if window[0] == window[1]:
+            return await _reply(update, "Quiet hours need a start and an end that differ. " + usage)
+    if not await _may_change(update, context):
+        return await _deny(update)
+    chat = _chat(update, context)
+    watchlists.set_quiet(svc.db, chat.chat_id, window)
+    if window is None:
+        await _reply(update, "🔔 Quiet hours off: alerts come at any hour.")
+    else:
+        await _reply(
+            update,
+            f"🌙 Quiet hours {window[0]:%H:%M}–{window[1]:%H:%M} ({chat.timezone}): alerts then "
+            "wait for your next brief.",
+        )
+
+
+async def _show_watchlist(update: Update, context: Context, note: str | None = None) -> None:
+    svc = context.services
+    chat = _chat(update, context)
+    terms = watchlists.terms(svc.db, chat.chat_id)
+    query = update.callback_query
+    assert query is not None
+    await query.answer(note)
+    try:
+        await _patiently(
+            lambda: query.edit_message_text(
+                keyboards.watchlist_text(terms, watchlists.quiet(svc.db, chat.chat_id)),
+                reply_markup=keyboards.watchlist_menu(terms),
+            )
+        )
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+def _term_by_id(svc: Services, chat_id: int, arg: str) -> watchlists.WatchTerm | None:
+    return next(
+        (t for t in watchlists.terms(svc.db, chat_id) if keyboards.term_id(t.key) == arg), None
+    )
+
+
+async def _watchlist_button(update: Update, context: Context, arg: str) -> None:
+    await _show_watchlist(update, context)
+
+
+async def _unwatch_button(update: Update, context: Context, arg: str) -> None:
+    svc = context.services
+    chat = _chat(update, context)
+    term = _term_by_id(svc, chat.chat_id, arg)
+    if term is None:
+        return await _show_watchlist(update, context, "Already removed.")
+    watchlists.remove(svc.db, chat.chat_id, term.key)
+    await _show_watchlist(update, context, f"Removed “{_shorten(term.term)}”")
+
+
+async def _quiet_button(update: Update, context: Context, arg: str) -> None:
+    svc = context.services
+    chat = _chat(update, context)
+    if arg == "off":
+        watchlists.set_quiet(svc.db, chat.chat_id, None)
+        return await _show_watchlist(update, context, "Alerts at any hour")
+    if arg not in keyboards.QUIET_CHOICES:
+        assert update.callback_query is not None
+        return await update.callback_query.answer(STALE_BUTTON, show_alert=True)
+    start, end = (parse_hhmm(part) for part in arg.split("-"))
+    watchlists.set_quiet(svc.db, chat.chat_id, (start, end))
+    await _show_watchlist(update, context, f"Quiet hours {arg}")
+
+
+async def _mode_button(update: Update, context: Context, arg: str) -> None:
+    svc = context.services
+    chat = _chat(update, context)
+    term = _term_by_id(svc, chat.chat_id, arg)
+    if term is None:
+        return await _show_watchlist(update, context, "That term is no longer on the watchlist.")
+    mode = watchlists.BRIEF if term.mode == watchlists.ALERT else watchlists.ALERT
+    watchlists.set_mode(svc.db, chat.chat_id, term.key, mode)
+    await _show_watchlist(update, context, f"“{_shorten(term.term)}”: {mode}")
 
 
 async def sources(update: Update, context: Context) -> None:
@@ -485,6 +695,10 @@ BUTTONS: dict[str, Button] = {
     Action.TOPIC: Button(
         _change(_toggle("topics", keyboards.TOPIC_KEYS), keyboards.topic_menu), True
     ),
+    Action.WATCHLIST: Button(_watchlist_button, changes=False),
+    Action.UNWATCH: Button(_unwatch_button, changes=True),
+    Action.WATCH_MODE: Button(_mode_button, changes=True),
+    Action.QUIET: Button(_quiet_button, changes=True),
 }
 
 

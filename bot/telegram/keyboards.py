@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import html
 from dataclasses import dataclass
+from datetime import time
 from enum import StrEnum
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.news.relevance import REGIONS, TOPICS
 from bot.storage.chats import LENGTHS, ChatSettings
+from bot.storage.watchlists import ALERT, WatchTerm
 
 # Bumped whenever the callback format changes, so buttons on old messages are recognised as stale.
 VERSION = "v1"
@@ -48,6 +52,10 @@ class Action(StrEnum):
     LENGTH = "len"
     REGION = "r"
     TOPIC = "p"
+    WATCHLIST = "wl"
+    UNWATCH = "wx"
+    WATCH_MODE = "wm"
+    QUIET = "q"
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,7 @@ def main_menu(chat: ChatSettings) -> InlineKeyboardMarkup:
             ],
             lengths,
             [_b("🗺 Regions", Action.REGION_MENU), _b("🏷 Topics", Action.TOPIC_MENU)],
+            [_b("👁 Watchlist", Action.WATCHLIST)],
             [_b("Done", Action.DONE)],
         ]
     )
@@ -169,3 +178,48 @@ def toggle(
     current = frozenset(universe) if chosen is None else chosen
     flipped = current - {key} if key in current else current | {key}
     return None if flipped == frozenset(universe) else flipped
+
+
+def term_id(key: str) -> str:
+    """A short, fixed-length id of a term for callback data (a term may be 64 characters)."""
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+def watchlist_text(terms: list[WatchTerm], quiet: tuple[time, time] | None) -> str:
+    """The watchlist: each term with its mode, and the quiet hours (Telegram HTML)."""
+    lines = ["👁 <b>Watchlist</b>"]
+    if not terms:
+        lines.append(
+            "Empty. <code>/watch Wagner</code> adds a term to your brief, "
+            "<code>/alert Wagner</code> alerts you when it appears."
+        )
+    for t in terms:
+        mode = "🔔 alert" if t.mode == ALERT else "brief"
+        lines.append(f"• {html.escape(t.term, quote=False)} — {mode}")
+    hours = "off" if quiet is None else f"{quiet[0]:%H:%M}–{quiet[1]:%H:%M}"
+    lines.append(
+        f"Quiet hours for alerts: {hours} (<code>/quiet 22:00-07:00</code>, <code>/quiet off</code>)"
+    )
+    return "\n".join(lines)
+
+
+def watchlist_menu(terms: list[WatchTerm]) -> InlineKeyboardMarkup:
+    """A row per term: remove it, or switch it between brief and alert mode."""
+    rows = [
+        [
+            _b(f"✖ {t.term[:24]}", Action.UNWATCH, term_id(t.key)),
+            _b(
+                "→ brief" if t.mode == ALERT else "→ 🔔 alert",
+                Action.WATCH_MODE,
+                term_id(t.key),
+            ),
+        ]
+        for t in terms
+    ]
+    quiet = [_b(f"🌙 {q}", Action.QUIET, q) for q in QUIET_CHOICES] + [
+        _b("🔔 Any hour", Action.QUIET, "off")
+    ]
+    return InlineKeyboardMarkup([*rows, quiet, [_b("« Settings", Action.MENU)]])
+
+
+QUIET_CHOICES = ("22:00-07:00", "23:00-06:00")

@@ -193,7 +193,8 @@ async def chat(
     app = build_application(settings, request=request, token=TERMINAL_TOKEN, schedule_jobs=False)
     stdout.write(
         "Security Brief — terminal mode (no TELEGRAM_BOT_TOKEN set).\n"
-        "You are chatting with the real bot handlers. Try /start, /latest, /settings, /time 08:00.\n"
+        "You are chatting with the real bot handlers. Try /start, /latest, /settings, /time 08:00,\n"
+        "/watch Kharkiv, /watchlist.\n"
         "Type a button's number to press it; 'quit' or Ctrl-D leaves.\n"
     )
     stdout.flush()

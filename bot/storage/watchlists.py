@@ -1,0 +1,220 @@
+"""Watchlists: each chat's terms and modes, quiet hours, the articles they matched, and the
+stories those articles make."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlite_utils import Database
+
+from bot.models import Brief, Story
+from bot.storage.news_store import brief_from_dict, brief_to_dict, iso
+
+BRIEF, ALERT = "brief", "alert"
+MODES = (BRIEF, ALERT)
+DEFAULT_QUIET = "22:00-07:00"
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class WatchTerm:
+    """One term a chat watches."""
+
+    key: str
+    term: str
+    mode: str
+
+
+def terms(db: Database, chat_id: int) -> list[WatchTerm]:
+    """A chat's terms, oldest first."""
+    return [
+        WatchTerm(*r)
+        for r in db.execute(
+            "select key, term, mode from watch_terms where chat_id = ? order by created_at, rowid",
+            [chat_id],
+        )
+    ]
+
+
+def add(
+    db: Database, chat_id: int, key: str, term: str, mode: str, limit: int, now: datetime
+) -> str:
+    """Watch a term: 'added', 'switched' (mode changed), 'duplicate' or 'full'."""
+    if mode not in MODES:
+        raise ValueError(f"unknown watch mode {mode!r}")
+    with db.atomic():
+        row = db.execute(
+            "select mode from watch_terms where chat_id = ? and key = ?", [chat_id, key]
+        ).fetchone()
+        if row is not None:
+            if row[0] == mode:
+                return "duplicate"
+            set_mode(db, chat_id, key, mode)
+            return "switched"
+        count = db.execute(
+            "select count(*) from watch_terms where chat_id = ?", [chat_id]
+        ).fetchone()[0]
+        if count >= limit:
+            return "full"
+        db["watch_terms"].insert(
+            {"chat_id": chat_id, "key": key, "term": term, "mode": mode, "created_at": iso(now)}
+        )
+    return "added"
+
+
+def remove(db: Database, chat_id: int, key: str) -> bool:
+    """Stop watching a term; False if it was not watched."""
+    return (
+        db.execute("delete from watch_terms where chat_id = ? and key = ?", [chat_id, key]).rowcount
+        > 0
+    )
+
+
+def set_mode(db: Database, chat_id: int, key: str, mode: str) -> bool:
+    """Switch a watched term between brief and alert mode; False if it was not watched."""
+    if mode not in MODES:
+        raise ValueError(f"unknown watch mode {mode!r}")
+    return (
+        db.execute(
+            "update watch_terms set mode = ? where chat_id = ? and key = ?", [mode, chat_id, key]
+        ).rowcount
+        > 0
+    )
+
+
+def quiet(db: Database, chat_id: int) -> tuple[time, time] | None:
+    """The chat's quiet hours (local start, end), or None when it turned them off."""
+    row = db.execute("select quiet from watch_quiet where chat_id = ?", [chat_id]).fetchone()
+    value = row[0] if row else DEFAULT_QUIET
+    if value == "off":
+        return None
+    start, end = value.split("-")
+    return time.fromisoformat(start), time.fromisoformat(end)
+
+
+def set_quiet(db: Database, chat_id: int, window: tuple[time, time] | None) -> None:
+    """Set quiet hours (local start, end), or None for none."""
+    value = "off" if window is None else f"{window[0]:%H:%M}-{window[1]:%H:%M}"
+    db["watch_quiet"].upsert({"chat_id": chat_id, "quiet": value}, pk="chat_id")
+
+
+def in_quiet(window: tuple[time, time] | None, local: datetime) -> bool:
+    """Whether a local time falls in quiet hours (which may run over midnight)."""
+    if window is None or window[0] == window[1]:
+        return False
+    start, end, now = window[0], window[1], local.time().replace(tzinfo=None)
+    return start <= now < end if start < end else now >= start or now < end
+
+
+def all_keys(db: Database) -> list[str]:
+    """Every distinct term key any chat watches."""
+    return [r[0] for r in db.execute("select distinct key from watch_terms")]
+
+
+def record_matches(db: Database, matches: Iterable[tuple[str, str]], now: datetime) -> int:
+    """Store (url, key) matches of a fetch round, to be planned as alerts; return how many."""
+    with db.atomic():
+        before = db.conn.total_changes
+        db.conn.executemany(
+            "insert or ignore into watch_matches (url, key, state, found_at) values (?, ?, 'new', ?)",
+            [(url, key, iso(now)) for url, key in matches],
+        )
+        return db.conn.total_changes - before
+
+
+def matched_urls(db: Database, since: datetime) -> list[str]:
+    """Articles matched by any term since ``since``."""
+    return [
+        r[0]
+        for r in db.execute(
+            "select distinct url from watch_matches where found_at >= ?", [iso(since)]
+        )
+    ]
+
+
+def assignments(db: Database) -> dict[str, str]:
+    """Matched article URL → the watch story it was grouped into last time."""
+    return {r[0]: r[1] for r in db.execute("select url, story_id from watch_articles")}
+
+
+def save_stories(
+    db: Database, stories: Iterable[Story], members: dict[str, list[str]], now: datetime
+) -> None:
+    """Store the matched articles' stories and which articles each holds."""
+    stories = list(stories)
+    payload = brief_to_dict(Brief(now, 0, tuple(stories)))["stories"]
+    with db.atomic():
+        db.conn.executemany(
+            "insert or replace into watch_stories (id, payload, updated_at) values (?, ?, ?)",
+            [(s["id"], json.dumps(s), iso(now)) for s in payload],
+        )
+        db.conn.executemany(
+            "insert or replace into watch_articles (url, story_id) values (?, ?)",
+            [(url, sid) for sid, urls in members.items() for url in urls],
+        )
+
+
+def stories_for(
+    db: Database, chat_id: int, since: datetime, new_alerts: bool = False
+) -> list[tuple[Story, tuple[str, ...], tuple[str, ...]]]:
+    """The watch stories holding articles that matched the chat's terms since ``since``:
+    (story, terms it hit, matched URLs), best first. ``new_alerts``: only alert-mode terms'
+    matches not yet planned."""
+    sql = (
+        "select wa.story_id, m.url, t.term from watch_terms t "
+        "join watch_matches m on m.key = t.key "
+        "join watch_articles wa on wa.url = m.url "
+        "where t.chat_id = ? and m.found_at >= ?"
+    )
+    if new_alerts:
+        sql += " and m.state = 'new' and t.mode = 'alert'"
+    found: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
+    for story_id, url, term in db.execute(sql, [chat_id, iso(since)]):
+        words, urls = found.setdefault(story_id, ({}, {}))
+        words[term] = None
+        urls[url] = None
+    if not found:
+        return []
+    ids = list(found)
+    rows = db.execute(
+        f"select payload from watch_stories where id in ({','.join('?' * len(ids))})", ids
+    ).fetchall()
+    stories = brief_from_dict(
+        {"generated_at": iso(since), "window_hours": 0, "stories": [json.loads(r[0]) for r in rows]}
+    ).stories
+    out = [(s, tuple(found[s.id][0]), tuple(found[s.id][1])) for s in stories]
+    return sorted(out, key=lambda x: -x[0].score)
+
+
+def chats_to_alert(db: Database) -> list[int]:
+    """Chats with an alert-mode term among the matches not yet planned."""
+    return [
+        r[0]
+        for r in db.execute(
+            "select distinct t.chat_id from watch_matches m join watch_terms t on t.key = m.key "
+            "where m.state = 'new' and t.mode = 'alert'"
+        )
+    ]
+
+
+def mark_planned(db: Database) -> None:
+    """Every new match has been planned (as alerts, or left to the briefs)."""
+    db.execute("update watch_matches set state = 'done' where state = 'new'")
+
+
+def new_match_count(db: Database) -> int:
+    """Matches waiting for alert planning (the delivery check's cheap 'anything to do?')."""
+    return db.execute("select count(*) from watch_matches where state = 'new'").fetchone()[0]
+
+
+def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> None:
+    """Forget old hits and the stories nothing points at any more."""
+    with db.atomic():
+        db.execute("delete from watch_matches where found_at < ?", [iso(now - keep)])
+        db.execute("delete from watch_articles where url not in (select url from articles)")
+        db.execute(
+            "delete from watch_stories where id not in (select story_id from watch_articles)"
+        )

@@ -1,0 +1,104 @@
+"""Crash test: SIGKILL the real bot mid alert burst, restart it, count the alerts that arrived."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fake_telegram import FakeTelegram
+from test_crash import _start_bot, _until
+
+from bot.config import Settings
+from bot.news.feeds import load_feeds
+from bot.news.fetch import make_client
+from bot.news.pipeline import refresh
+from bot.news.watch import normalise
+from bot.storage.db import open_db
+from bot.storage.news_store import iso
+
+CHATS = list(range(20_000, 20_600))
+TERMS = ("Kharkiv", "Guinea-Bissau")
+
+
+async def test_sigkill_mid_alert_burst_then_restart_sends_one_alert_per_story(
+    settings: Settings, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    db = open_db(settings.database_path)
+    # Chats that follow two names with alerts (any hour: no quiet hours), no daily brief.
+    db["chats"].insert_all(
+        [
+            {
+                "chat_id": c,
+                "type": "private",
+                "subscribed": 0,
+                "active": 1,
+                "timezone": "UTC",
+                "delivery_time": "07:00",
+                "created_at": iso(now),
+                "updated_at": iso(now),
+            }
+            for c in CHATS
+        ]
+    )
+    db["watch_terms"].insert_all(
+        {"chat_id": c, "key": normalise(t), "term": t, "mode": "alert", "created_at": iso(now)}
+        for c in CHATS
+        for t in TERMS
+    )
+    db["watch_quiet"].insert_all({"chat_id": c, "quiet": "off"} for c in CHATS)
+    async with make_client(2.0) as client:
+        await refresh(db, settings, load_feeds(settings.feeds_file), client, now)
+    keys = [normalise(t) for t in TERMS]
+    stories = {
+        r[0]
+        for r in db.execute(
+            "select distinct wa.story_id from watch_matches m join watch_articles wa "
+            f"on wa.url = m.url where m.key in ({','.join('?' * len(keys))})",
+            keys,
+        )
+    }
+    assert len(stories) >= 2  # each name is in the news: a burst of alerts to every chat
+    db.close()
+
+    fake = FakeTelegram()
+    fake.set_rate_limits(global_rate=500.0)
+    fake.add_private_chats(CHATS)
+    fake.hold_after = 300  # the crash lands with sends in flight that Telegram never answered
+    await fake.start()
+    log = tmp_path / "bot.log"
+    try:
+        bot = await _start_bot(fake, settings, log)
+        await _until(lambda: fake.stats["accepted"] >= 300, 60, "the alert burst to get going")
+        await asyncio.sleep(0.5)  # let the bot record what Telegram acknowledged
+        bot.send_signal(signal.SIGKILL)
+        assert await bot.wait() == -signal.SIGKILL
+        before_crash = len(fake.sent)
+        assert 0 < before_crash < len(CHATS) * len(stories)
+        fake.release()
+
+        bot = await _start_bot(fake, settings, log)
+        await _until(lambda: len(fake.sent) >= len(CHATS) * len(stories), 60, "every chat's alerts")
+        await asyncio.sleep(2.0)  # more delivery checks: nothing else may go out
+        bot.terminate()
+        await bot.wait()
+    finally:
+        await fake.stop()
+
+    per_chat = Counter(m["chat_id"] for m in fake.sent)
+    assert set(per_chat) == set(CHATS)
+    assert set(per_chat.values()) == {len(stories)}, Counter(per_chat.values())
+    for chat_id in CHATS[::97]:
+        texts = [m["parsed_text"] for m in fake.messages_to(chat_id)]
+        assert all(t.startswith("🔔 Watchlist") for t in texts) and len(set(texts)) == len(texts)
+    db = open_db(settings.database_path)
+    statuses = dict(
+        db.execute(
+            "select status, count(*) from deliveries where local_date like 'alert:%' group by status"
+        ).fetchall()
+    )
+    db.close()
+    assert statuses == {"sent": len(CHATS) * len(stories)}

@@ -1,0 +1,96 @@
+"""The priority rule: due daily briefs go before a burst of alerts, and alerts give way."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from botharness import Clock, running_bot, subscribe_due
+from fake_telegram import FakeTelegram
+
+from bot.config import Settings
+from bot.delivery import ledger
+from bot.delivery.alerts import plan_alerts
+from bot.news.watch import normalise
+from bot.storage.news_store import iso
+from bot.telegram.broadcast import Broadcaster, deliver_due
+
+ALERT_CHATS = list(range(30_000, 30_120))
+DAILY = 31_000
+
+
+def _watchers(db, now: datetime) -> None:  # noqa: ANN001
+    db["chats"].insert_all(
+        {
+            "chat_id": c,
+            "type": "private",
+            "subscribed": 0,
+            "active": 1,
+            "timezone": "UTC",
+            "delivery_time": "07:00",
+            "created_at": iso(now),
+            "updated_at": iso(now),
+        }
+        for c in ALERT_CHATS
+    )
+    db["watch_terms"].insert_all(
+        {
+            "chat_id": c,
+            "key": normalise("Kharkiv"),
+            "term": "Kharkiv",
+            "mode": "alert",
+            "created_at": iso(now),
+        }
+        for c in ALERT_CHATS
+    )
+    db["watch_quiet"].insert_all({"chat_id": c, "quiet": "off"} for c in ALERT_CHATS)
+
+
+async def test_due_briefs_go_first_and_alerts_give_way(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    clock = Clock(datetime.now(UTC))
+    fake.add_private_chats([*ALERT_CHATS, DAILY])
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        _watchers(svc.db, clock.now)
+        await svc.newsroom.current(force=True)  # the round that matches "Kharkiv"
+
+        # An alert run stops taking alerts once a brief is waiting (here: after 30 sends).
+        planned = plan_alerts(svc.db, clock.now, settings.brief_window_hours)
+        per_story = planned // len(ALERT_CHATS)
+        assert per_story >= 1 and planned == per_story * len(ALERT_CHATS)
+        stats = await Broadcaster(
+            svc.db, app.bot, clock, alerts=True, yield_to=lambda: len(fake.sent) >= 30
+        ).run()
+        assert 30 <= stats.sent < planned
+        assert ledger.pending_count(svc.db, alerts=True) == planned - stats.sent
+
+        # A delivery check with a brief due and alerts pending sends the brief first.
+        subscribe_due(svc.db, [DAILY], clock.now)
+        # A chat whose alert is still pending gets its brief too, without that alert's story.
+        waiting = svc.db.execute(
+            "select chat_id from deliveries where status = 'pending' limit 1"
+        ).fetchone()[0]
+        svc.db.execute(
+            "update chats set subscribed = 1, next_due = ? where chat_id = ?",
+            [iso(clock.now), waiting],
+        )
+        first_new = len(fake.sent)
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        sent = fake.sent[first_new:]
+        briefs = [m for m in sent if "daily Security Brief" in m["parsed_text"]]
+        assert {m["chat_id"] for m in sent[: len(briefs)]} == {DAILY, waiting}
+        assert {m["chat_id"] for m in sent[len(briefs) :]} <= set(ALERT_CHATS)
+        alert = [m for m in sent if m["chat_id"] == waiting and m not in briefs]
+        assert alert and alert[0]["parsed_text"].startswith("🔔 Watchlist")
+        brief_links = {
+            e.get("url") for m in briefs if m["chat_id"] == waiting for e in m["entities"] or []
+        }
+        alert_links = {e.get("url") for e in alert[0]["entities"] or []} - {None}
+        assert alert_links and not alert_links & brief_links
+        assert ledger.pending_count(svc.db) == 0
+        clock.advance(minutes=1)
+        assert await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock) is None
+    per_chat = [m["chat_id"] for m in fake.sent if m["parsed_text"].startswith("🔔 Watchlist")]
+    # One alert per chat and story, none lost to the pause.
+    assert sorted(per_chat) == sorted(ALERT_CHATS * per_story)

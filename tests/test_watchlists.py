@@ -1,0 +1,188 @@
+"""Watchlists: matching rules, commands and their replies, groups, buttons, quiet hours."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+from botharness import button_data, running_bot, wait_until
+from fake_telegram import FakeTelegram
+
+from bot.config import Settings
+from bot.models import Article
+from bot.news.pipeline import watch_round
+from bot.news.watch import Matcher, TermError, article_text, normalise, parse_term
+from bot.storage import watchlists
+from bot.storage.db import open_db
+from bot.storage.news_store import iso, save_articles
+from bot.telegram.throttle import Throttle
+
+USER = 515
+
+
+def _found(terms: list[str], title: str, description: str = "") -> set[str]:
+    keys = {parse_term(t).key: t for t in terms}
+    return {keys[k] for k in Matcher(keys).find(article_text(title, description))}
+
+
+def test_whole_words_any_case_any_accents_no_patterns() -> None:
+    terms = ["ISIS", "São Paulo", '"Black Sea Fleet"', "Zelensky", "a.*b"]
+    assert _found(terms, "A crisis deepens in Sao Paulo") == {"São Paulo"}
+    assert _found(terms, "isis claims attack", "BLACK SEA FLEET moves") == {
+        "ISIS",
+        '"Black Sea Fleet"',
+    }
+    assert _found(terms, "Zelenskyy speaks", "the Black Sea fleets") == set()
+    assert _found(terms, "Zelensky's visit") == {"Zelensky"}  # punctuation ends a word
+    assert _found(terms, "a.*b") == {"a.*b"} and _found(terms, "axxb") == set()
+    assert normalise("  Ünïcödé—TEXT ") == "unicode text"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [("", "empty"), ('""', "empty"), ("?!…", "only punctuation"), ("x" * 65, "too long")],
+)
+def test_bad_terms_say_why(raw: str, reason: str) -> None:
+    with pytest.raises(TermError, match=reason):
+        parse_term(raw)
+
+
+def test_quiet_hours_run_over_midnight() -> None:
+    night = (time(22), time(7))
+    at = [datetime(2026, 8, 15, h, 30, tzinfo=UTC) for h in (21, 22, 3, 7, 12)]
+    assert [watchlists.in_quiet(night, t) for t in at] == [False, True, True, False, False]
+    assert not watchlists.in_quiet(None, at[1])
+    assert watchlists.in_quiet((time(9), time(17)), at[4])
+
+
+async def _say(fake: FakeTelegram, chat_id: int, text: str, from_user: int | None = None) -> str:
+    before = len(fake.messages_to(chat_id))
+    fake.send_text(chat_id, text, from_user=from_user)
+    return (await fake.wait_for_messages(chat_id, before + 1))[before]["parsed_text"]
+
+
+async def test_every_bad_input_gets_its_reply(fake: FakeTelegram, settings: Settings) -> None:
+    chats = iter(range(900, 960))
+
+    def chat() -> int:
+        chat_id = next(chats)
+        fake.add_private_chat(chat_id)
+        return chat_id
+
+    async with running_bot(fake, settings) as app:
+        # Many commands from one user in a few seconds: the throttle is tested elsewhere.
+        app.bot_data.services.throttle = Throttle(limit=1000, window=10.0)
+        db = app.bot_data.services.db
+        first = chat()
+        assert "Send a word or a phrase" in await _say(fake, first, "/watch")
+        assert "Send a word or a phrase" in await _say(fake, first, '/watch ""')
+        assert "no letters or digits" in await _say(fake, first, "/watch ?!")
+        assert "at most 64 characters" in await _say(fake, first, "/watch " + "y" * 65)
+        assert "Watching: “Wagner”" in await _say(fake, first, "/watch Wagner")
+        assert "already on your watchlist" in await _say(fake, first, "/watch WAGNER")
+        assert "Now an alert" in await _say(fake, first, "/alert wagner")
+        assert "already on your watchlist as an alert" in await _say(fake, first, "/alert Wagner")
+        full = chat()
+        for n in range(20):
+            assert "Watching" in await _say(fake, full, f"/watch term{n}")
+        assert "watchlist is full (20 terms)" in await _say(fake, full, "/watch one more")
+        assert len(watchlists.terms(db, full)) == 20
+        other = chat()
+        assert "isn't on your watchlist" in await _say(fake, other, "/unwatch Wagner")
+        assert "Send a word or a phrase" in await _say(fake, other, "/unwatch")
+        assert "isn't a time range" in await _say(fake, other, "/quiet soon")
+        assert "isn't a time range" in await _say(fake, other, "/quiet 25:00-07:00")
+        assert "start and an end that differ" in await _say(fake, other, "/quiet 07:00-07:00")
+        assert "Quiet hours for alerts: 22:00–07:00" in await _say(fake, other, "/quiet")
+        assert "Quiet hours 23:00–06:30" in await _say(fake, other, "/quiet 23:00-06:30")
+        assert watchlists.quiet(db, other) == (time(23), time(6, 30))
+        assert "Quiet hours off" in await _say(fake, other, "/quiet off")
+        assert watchlists.quiet(db, other) is None
+        assert "Empty" in await _say(fake, other, "/watchlist")
+
+
+async def test_watchlist_buttons_remove_and_switch(fake: FakeTelegram, settings: Settings) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings) as app:
+        db = app.bot_data.services.db
+        await _say(fake, USER, '/watch "Black Sea Fleet"')
+        await _say(fake, USER, "/alert Wagner")
+        await _say(fake, USER, "/watchlist")
+        menu = fake.messages_to(USER)[-1]
+        assert "Black Sea Fleet — brief" in menu["parsed_text"]
+        assert "Wagner — 🔔 alert" in menu["parsed_text"]
+        fake.press_button(USER, menu["message_id"], button_data(menu, "✖ Wagner"))
+        await _until(lambda: [t.term for t in watchlists.terms(db, USER)] == ["Black Sea Fleet"])
+        menu = fake.messages_to(USER)[-1]
+        fake.press_button(USER, menu["message_id"], button_data(menu, "→ 🔔 alert"))
+        await _until(lambda: watchlists.terms(db, USER)[0].mode == watchlists.ALERT)
+        await _until(lambda: "Fleet — 🔔 alert" in fake.messages_to(USER)[-1]["parsed_text"])
+        menu = fake.messages_to(USER)[-1]
+        fake.press_button(USER, menu["message_id"], button_data(menu, "Any hour"))
+        await _until(lambda: watchlists.quiet(db, USER) is None)
+        await _until(
+            lambda: "Quiet hours for alerts: off" in fake.messages_to(USER)[-1]["parsed_text"]
+        )
+        menu = fake.messages_to(USER)[-1]
+        fake.press_button(USER, menu["message_id"], button_data(menu, "23:00-06:00"))
+        await _until(lambda: watchlists.quiet(db, USER) == (time(23), time(6)))
+        # The settings menu leads to the same watchlist.
+        await _say(fake, USER, "/settings")
+        settings_menu = fake.messages_to(USER)[-1]
+        fake.press_button(
+            USER, settings_menu["message_id"], button_data(settings_menu, "Watchlist")
+        )
+        await _until(lambda: "👁 Watchlist" in fake.messages_to(USER)[-1]["parsed_text"])
+
+
+async def test_group_non_admin_cannot_change_the_watchlist(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    group = -100300
+    fake.add_group(group, "Analysts", admins={1})
+    async with running_bot(fake, settings) as app:
+        db = app.bot_data.services.db
+        for command in ("/watch Wagner", "/alert Wagner", "/quiet off"):
+            assert "Only group admins" in await _say(fake, group, command, from_user=2)
+        assert watchlists.terms(db, group) == []
+        assert "Watching" in await _say(fake, group, "/watch Wagner", from_user=1)
+        assert "Only group admins" in await _say(fake, group, "/unwatch Wagner", from_user=2)
+        await _say(fake, group, "/watchlist", from_user=2)  # looking is fine
+        menu = fake.messages_to(group)[-1]
+        fake.press_button(group, menu["message_id"], button_data(menu, "✖ Wagner"), from_user=2)
+        await _until(
+            lambda: any("Only group admins" in (a.get("text") or "") for a in fake.callback_answers)
+        )
+        assert [t.term for t in watchlists.terms(db, group)] == ["Wagner"]
+
+
+async def _until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    await wait_until(predicate, timeout=timeout, what="the button's effect")
+
+
+def test_a_term_only_in_the_article_text_matches_once_the_text_is_fetched(
+    tmp_path: Path,
+) -> None:
+    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
+    db = open_db(tmp_path / "w.db")
+    settings = Settings(database_path=tmp_path / "w.db")
+    db["watch_terms"].insert(
+        {"chat_id": 1, "key": "azov", "term": "Azov", "mode": "brief", "created_at": iso(now)}
+    )
+    article = Article(
+        "https://example.org/a",
+        "https://example.org/feed",
+        "Example",
+        "Port shelled",
+        "Shelling hit the port overnight.",
+        now - timedelta(hours=1),
+    )
+    save_articles(db, [article], now)
+    assert watch_round(db, settings, now) == 0
+    db.execute("update articles set body = 'The Azov regiment said it held the port.'")
+    later = now + timedelta(minutes=30)
+    assert watch_round(db, settings, later) == 1
+    assert [r[0] for r in db.execute("select key from watch_matches")] == ["azov"]
+    assert watch_round(db, settings, later + timedelta(minutes=30)) == 0  # stored once
