@@ -25,7 +25,9 @@ FIXTURES = {name: SERVER.render(name).encode() for name in SERVER.fixture_names(
 SPEC = FeedSpec("Prop", "http://prop.example/feed")
 PROPERTY = settings(
     max_examples=200,
-    deadline=timedelta(seconds=2),
+    # No per-example deadline: on a loaded machine one slow example is noise, not a bug; the
+    # linear-time claims are the explicit 5 MB tests below, with their own generous bounds.
+    deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -146,6 +148,9 @@ BOMS = [b"", codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.B
     st.sampled_from(BOMS),
     CONTENT_TYPES,
 )
+# Found by hypothesis: feedparser trusted the declaration over the text's real encoding.
+@example("longwarjournal.xml", "utf-16-le", "utf-16-le", b"", None)
+@example("bbc_world.xml", "utf-16", "", b"", None)
 def test_odd_encodings_and_byte_order_marks(
     name: str, codec: str, declared: str, bom: bytes, content_type: str | None
 ) -> None:

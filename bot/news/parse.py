@@ -101,23 +101,39 @@ def _check_codecs(body: bytes, content_type: str | None) -> None:
             raise FeedParseError(f"unsupported character set {name!r}")
 
 
-def _unmarked_utf16_or_32(body: bytes) -> str | None:
-    """The codec of a UTF-16/32 body without a byte-order mark, told by how "<" is encoded."""
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16's, which it starts with
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def _wide_codec(body: bytes) -> tuple[str, int] | None:
+    """A UTF-16/32 body's codec and the length of its byte-order mark, if it has one.
+
+    Without a mark the codec is told by how "<" is encoded (XML 1.0, appendix F).
+    """
+    for bom, codec in _WIDE_BOMS:
+        if body.startswith(bom):
+            return codec, len(bom)
     head = body[:4]
     for codec, pattern in _WIDE_STARTS:
         if pattern.match(head):
-            return codec
+            return codec, 0
     return None
 
 
 def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
     """The body as UTF-8 (feedparser's detection rules) and what was odd about its encoding."""
     _check_codecs(body, content_type)
-    wide = _unmarked_utf16_or_32(body)
+    wide = _wide_codec(body)
     if wide:
-        # feedparser would read these as UTF-8 (NULs and all); a UTF-8 byte-order mark
-        # makes it take the text as it is, declaration and all.
-        body = codecs.BOM_UTF8 + body.decode(wide, "replace").encode("utf-8", "replace")
+        # Decoded here: feedparser reads an unmarked one as UTF-8 (NULs and all) and trusts a
+        # declaration over the mark. A UTF-8 mark and declaration make it take the text as is.
+        codec, mark = wide
+        text = body[mark:].decode(codec, "replace").encode("utf-8", "replace")
+        body = codecs.BOM_UTF8 + _declare_utf8(text)
     info: dict = {}
     headers = {"content-type": content_type} if content_type else {}
     try:
@@ -127,7 +143,18 @@ def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
     if not info.get("encoding"):
         data = data.decode("utf-8", "replace").encode("utf-8")
     problem = info.get("bozo_exception")
-    return data, (str(problem) if problem else None)
+    return _declare_utf8(data), (str(problem) if problem else None)
+
+
+# The XML declaration's encoding pseudo-attribute, to say "utf-8" once the body is UTF-8.
+_XML_DECL_ENCODING = re.compile(
+    rb"""\A(\xef\xbb\xbf)?(\s*<\?xml\b[^>]{0,200}?\bencoding\s*=\s*)(["'])[^"'>]{0,40}\3"""
+)
+
+
+def _declare_utf8(data: bytes) -> bytes:
+    """The UTF-8 body with a declaration that says so (it may still name the original codec)."""
+    return _XML_DECL_ENCODING.sub(rb'\1\2"utf-8"', data, count=1)
 
 
 def _looks_like_html(data: bytes) -> bool:
