@@ -32,7 +32,7 @@ async def _start_bot(
         "DATABASE_PATH": str(settings.database_path),
         "FEEDS_FILE": str(settings.feeds_file),
         "DELIVERY_CHECK_SECONDS": "1",
-        "BROADCAST_RATE": "400",
+        "BROADCAST_RATE": "1000",
         # The killed process's lease must lapse before the restart may send: keep that short.
         "DELIVERY_LEASE_SECONDS": "2",
         "LOG_LEVEL": "INFO",
@@ -71,7 +71,7 @@ async def test_sigkill_mid_broadcast_then_restart_sends_every_chat_exactly_one_b
     db.close()
 
     fake = FakeTelegram()
-    fake.set_rate_limits(global_rate=500.0)
+    fake.set_rate_limits(global_rate=1200.0)
     fake.add_private_chats(CHATS)
     fake.hold_after = 700  # the crash lands with sends in flight that Telegram never answered
     await fake.start()

@@ -1,6 +1,7 @@
 """The deployment files in deploy/ work: no Docker engine runs here, so the Dockerfile is
 linted with hadolint and its steps are replayed in a fresh virtual environment; the compose
-file and the systemd unit are checked for what they must say."""
+file and the systemd unit are checked for what they must say. The README's first command runs
+here too, on the same fresh install."""
 
 from __future__ import annotations
 
@@ -8,17 +9,21 @@ import configparser
 import fnmatch
 import json
 import os
+import pty
 import re
+import select
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+from botharness import clean_environment, readme_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -322,7 +327,6 @@ def run_in_container(
     )
 
 
-@pytest.mark.xdist_group("fresh-install")
 def test_replay_installs_the_package_from_the_copied_sources(replay: Replay) -> None:
     result = subprocess.run(
         [str(replay.venv / "bin" / "python"), "-c", "import bot; print(bot.__file__)"],
@@ -339,7 +343,6 @@ def test_replay_installs_the_package_from_the_copied_sources(replay: Replay) -> 
     assert (installed.parent / "cli.py").is_file()
 
 
-@pytest.mark.xdist_group("fresh-install")
 def test_replay_healthcheck_passes_on_a_fresh_database(image: Image, replay: Replay) -> None:
     assert image.healthcheck is not None
     result = run_in_container(replay, image.healthcheck)
@@ -348,7 +351,6 @@ def test_replay_healthcheck_passes_on_a_fresh_database(image: Image, replay: Rep
     assert replay.database.is_file(), "the health check should have created the database"
 
 
-@pytest.mark.xdist_group("fresh-install")
 def test_replay_healthcheck_fails_when_the_database_is_unusable(
     image: Image, replay: Replay
 ) -> None:
@@ -360,7 +362,6 @@ def test_replay_healthcheck_fails_when_the_database_is_unusable(
     assert result.returncode != 0, result.stdout
 
 
-@pytest.mark.xdist_group("fresh-install")
 def test_replay_cmd_without_a_token_says_what_is_missing(image: Image, replay: Replay) -> None:
     assert image.cmd is not None
     assert "TELEGRAM_BOT_TOKEN" not in replay.env
@@ -369,7 +370,6 @@ def test_replay_cmd_without_a_token_says_what_is_missing(image: Image, replay: R
     assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr
 
 
-@pytest.mark.xdist_group("fresh-install")
 def test_replay_cmd_starts_the_bot_in_terminal_mode(image: Image, replay: Replay) -> None:
     assert image.cmd is not None
     result = run_in_container(replay, [*image.cmd, "--terminal"], stdin="/help\nquit\n")
@@ -523,3 +523,56 @@ def test_systemd_analyze_accepts_the_unit(tmp_path: Path) -> None:
     assert "Unknown key" not in result.stderr and "Unknown section" not in result.stderr, (
         result.stderr
     )
+
+
+# --- (e) the README's first command, on the same fresh install ----------------------------------
+
+
+def _talk(command: str, cwd: Path, answers: list[str], timeout: float = 300) -> str:
+    """Run ``command`` on a pseudo-terminal (as a person would) and type ``answers`` at prompts."""
+    main, child = pty.openpty()
+    env = clean_environment()
+    proc = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=cwd,
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+        close_fds=True,
+    )
+    os.close(child)
+    output, pending, deadline = b"", list(answers), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        if pending and output.rstrip().endswith(b"you>"):
+            os.write(main, (pending.pop(0) + "\n").encode())
+            output += b"\n"
+        if proc.poll() is not None and not ready:
+            break
+    proc.kill()
+    proc.wait()
+    os.close(main)
+    return output.decode(errors="replace")
+
+
+def test_first_command_installs_and_starts_terminal_mode_on_a_fresh_copy(
+    fresh_install: Path,
+) -> None:
+    # fresh_install ran the command's install half on a fresh copy; the whole command runs here.
+    tmp_path = fresh_install
+    install_run = readme_commands()[0]
+    out = _talk(install_run, tmp_path, ["/help", "/time 25:99", "quit"])
+    assert "terminal mode" in out, out[-3000:]
+    assert "/latest — The latest security brief, now" in out
+    assert "isn't a time I understand" in out
+    assert "Bye." in out
+    assert (tmp_path / "data" / "securitybrief.db").is_file()

@@ -65,7 +65,7 @@ async def test_sigkill_mid_alert_burst_then_restart_sends_one_alert_per_story(
     db.close()
 
     fake = FakeTelegram()
-    fake.set_rate_limits(global_rate=500.0)
+    fake.set_rate_limits(global_rate=1200.0)
     fake.add_private_chats(CHATS)
     fake.hold_after = 300  # the crash lands with sends in flight that Telegram never answered
     await fake.start()

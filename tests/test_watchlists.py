@@ -64,6 +64,8 @@ async def _say(fake: FakeTelegram, chat_id: int, text: str, from_user: int | Non
 
 
 async def test_every_bad_input_gets_its_reply(fake: FakeTelegram, settings: Settings) -> None:
+    # Dozens of replies to one chat in a second: Telegram's per-chat pacing is tested elsewhere.
+    fake.set_rate_limits(per_chat_rate=None)
     chats = iter(range(900, 960))
 
     def chat() -> int:
@@ -104,6 +106,7 @@ async def test_every_bad_input_gets_its_reply(fake: FakeTelegram, settings: Sett
 
 
 async def test_watchlist_buttons_remove_and_switch(fake: FakeTelegram, settings: Settings) -> None:
+    fake.set_rate_limits(per_chat_rate=None)  # many replies in a row; pacing is tested elsewhere
     fake.add_private_chat(USER)
     async with running_bot(fake, settings) as app:
         db = app.bot_data.services.db
