@@ -127,3 +127,42 @@ def clean_environment() -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("TELEGRAM_", "DATABASE_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"))
     }
+
+
+async def start_bot_process(
+    fake: FakeTelegram, settings: Settings, log: Path
+) -> asyncio.subprocess.Process:
+    """The real bot (``python -m bot run``) as a child process against the fake, logging to ``log``."""
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_URL": fake.url,
+        "DATABASE_PATH": str(settings.database_path),
+        "FEEDS_FILE": str(settings.feeds_file),
+        "DELIVERY_CHECK_SECONDS": "1",
+        "BROADCAST_RATE": "1000",
+        # The killed process's lease must lapse before the restart may send: keep that short.
+        "DELIVERY_LEASE_SECONDS": "2",
+        "LOG_LEVEL": "INFO",
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "--env-file",
+        "/nonexistent",
+        "run",
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log.open("ab"),
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def until(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    """Wait (polling every 50 ms) until ``predicate()`` is true, or fail naming ``what``."""
+    for _ in range(int(timeout * 20)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from botharness import subscribe_due
+from botharness import start_bot_process, subscribe_due, until
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
@@ -20,43 +18,6 @@ from bot.news.pipeline import build_brief, refresh
 from bot.storage.db import open_db
 
 CHATS = list(range(10_000, 12_000))
-
-
-async def _start_bot(
-    fake: FakeTelegram, settings: Settings, log: Path
-) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "TELEGRAM_API_URL": fake.url,
-        "DATABASE_PATH": str(settings.database_path),
-        "FEEDS_FILE": str(settings.feeds_file),
-        "DELIVERY_CHECK_SECONDS": "1",
-        "BROADCAST_RATE": "1000",
-        # The killed process's lease must lapse before the restart may send: keep that short.
-        "DELIVERY_LEASE_SECONDS": "2",
-        "LOG_LEVEL": "INFO",
-    }
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "--env-file",
-        "/nonexistent",
-        "run",
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log.open("ab"),
-        stderr=asyncio.subprocess.STDOUT,
-    )
-
-
-async def _until(predicate, timeout: float, what: str) -> None:
-    for _ in range(int(timeout * 20)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_sigkill_mid_broadcast_then_restart_sends_every_chat_exactly_one_brief(
@@ -77,8 +38,8 @@ async def test_sigkill_mid_broadcast_then_restart_sends_every_chat_exactly_one_b
     await fake.start()
     log = tmp_path / "bot.log"
     try:
-        bot = await _start_bot(fake, settings, log)
-        await _until(lambda: fake.stats["accepted"] >= 700, 60, "the broadcast to get going")
+        bot = await start_bot_process(fake, settings, log)
+        await until(lambda: fake.stats["accepted"] >= 700, 60, "the broadcast to get going")
         await asyncio.sleep(0.5)  # let the bot record what Telegram acknowledged
         bot.send_signal(signal.SIGKILL)
         assert await bot.wait() == -signal.SIGKILL
@@ -86,9 +47,9 @@ async def test_sigkill_mid_broadcast_then_restart_sends_every_chat_exactly_one_b
         assert 0 < len(sent_before_crash) < len(CHATS)
         fake.release()
 
-        bot = await _start_bot(fake, settings, log)
+        bot = await start_bot_process(fake, settings, log)
         parts = max(sent_before_crash.values())
-        await _until(
+        await until(
             lambda: len({m["chat_id"] for m in fake.sent}) == len(CHATS),
             90,
             "every chat to get the brief",

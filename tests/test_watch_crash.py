@@ -8,8 +8,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from botharness import start_bot_process, until
 from fake_telegram import FakeTelegram
-from test_crash import _start_bot, _until
 
 from bot.config import Settings
 from bot.news.feeds import load_feeds
@@ -71,8 +71,8 @@ async def test_sigkill_mid_alert_burst_then_restart_sends_one_alert_per_story(
     await fake.start()
     log = tmp_path / "bot.log"
     try:
-        bot = await _start_bot(fake, settings, log)
-        await _until(lambda: fake.stats["accepted"] >= 300, 60, "the alert burst to get going")
+        bot = await start_bot_process(fake, settings, log)
+        await until(lambda: fake.stats["accepted"] >= 300, 60, "the alert burst to get going")
         await asyncio.sleep(0.5)  # let the bot record what Telegram acknowledged
         bot.send_signal(signal.SIGKILL)
         assert await bot.wait() == -signal.SIGKILL
@@ -80,8 +80,8 @@ async def test_sigkill_mid_alert_burst_then_restart_sends_one_alert_per_story(
         assert 0 < before_crash < len(CHATS) * len(stories)
         fake.release()
 
-        bot = await _start_bot(fake, settings, log)
-        await _until(lambda: len(fake.sent) >= len(CHATS) * len(stories), 60, "every chat's alerts")
+        bot = await start_bot_process(fake, settings, log)
+        await until(lambda: len(fake.sent) >= len(CHATS) * len(stories), 60, "every chat's alerts")
         await asyncio.sleep(2.0)  # more delivery checks: nothing else may go out
         bot.terminate()
         await bot.wait()
