@@ -239,7 +239,7 @@ def schedule(app: Application, settings: Settings) -> None:
     app.job_queue.run_repeating(
         _fetch_job,
         interval=timedelta(minutes=settings.fetch_interval_minutes),
-        first=timedelta(seconds=5),
+        first=timedelta(seconds=1),  # updates run beside it: no reason to wait
         name="fetch",
     )
     # One job for every subscriber: due chats come from an indexed query, not per-chat jobs.
