@@ -166,3 +166,14 @@ async def until(predicate: Callable[[], object], timeout: float, what: str) -> N
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def broadcast_app(
+    fake: FakeTelegram, settings: Settings, clock: Clock
+) -> tuple[Application, Settings]:
+    """The real application pointed at the fake, paced fast enough for big broadcasts."""
+    settings = replace(
+        settings, telegram_bot_token=fake.token, telegram_api_url=fake.url, broadcast_rate=800.0
+    )
+    app = build_application(settings, clock=clock, schedule_jobs=False)
+    return app, settings

@@ -7,15 +7,14 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from botharness import Clock, running_bot, subscribe_due, wait_until
+from botharness import Clock, broadcast_app, running_bot, subscribe_due, wait_until
 from fake_telegram import FakeTelegram
-from telegram.ext import Application
 
 from bot.config import Settings
 from bot.ops.status import status_lines
 from bot.storage.chats import ensure_chat, get_chat, set_subscribed
 from bot.storage.news_store import iso
-from bot.telegram.app import build_application, started
+from bot.telegram.app import started
 from bot.telegram.broadcast import deliver_due
 
 USER = 111
@@ -73,17 +72,6 @@ async def test_brief_arrives_in_the_chosen_minute_once_and_next_day_has_new_stor
         assert len(dates) == len(set(dates)) == 2
 
 
-def _broadcast_app(
-    fake: FakeTelegram, settings: Settings, clock: Clock
-) -> tuple[Application, Settings]:
-    """The real application pointed at the fake, paced fast enough for big broadcasts."""
-    settings = replace(
-        settings, telegram_bot_token=fake.token, telegram_api_url=fake.url, broadcast_rate=800.0
-    )
-    app = build_application(settings, clock=clock, schedule_jobs=False)
-    return app, settings
-
-
 async def test_faults_still_give_every_chat_exactly_one_brief(
     fake: FakeTelegram, settings: Settings
 ) -> None:
@@ -95,7 +83,7 @@ async def test_faults_still_give_every_chat_exactly_one_brief(
     blocked = chats[5]
     fake.block_by_user(blocked)
     clock = Clock(datetime.now(UTC))
-    app, settings = _broadcast_app(fake, settings, clock)
+    app, settings = broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
         subscribe_due(svc.db, chats, clock.now)
@@ -133,7 +121,7 @@ async def test_group_upgraded_to_supergroup_gets_the_brief_at_its_new_id(
     fake.add_group(-500, "Desk", admins={1})
     fake.upgrade_group(-500, -1000500)
     clock = Clock(datetime.now(UTC))
-    app, settings = _broadcast_app(fake, settings, clock)
+    app, settings = broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
         subscribe_due(svc.db, [-500], clock.now)
@@ -150,7 +138,7 @@ async def test_interrupted_multi_part_brief_resumes_from_first_unsent_part(
 ) -> None:
     fake.add_private_chats([42])
     clock = Clock(datetime.now(UTC))
-    app, settings = _broadcast_app(fake, settings, clock)
+    app, settings = broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
         ensure_chat(svc.db, 42, "private", None, settings, clock.now)
@@ -200,7 +188,7 @@ async def test_channel_gets_the_daily_brief(fake: FakeTelegram, settings: Settin
     fake.add_channel(-1001234, "briefchannel", "Security Brief channel")
     clock = Clock(datetime.now(UTC))
     settings = replace(settings, channel_id="@briefchannel")
-    app, settings = _broadcast_app(fake, settings, clock)
+    app, settings = broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
         channel = get_chat(svc.db, -1001234)

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from botharness import Clock, subscribe_due
+from botharness import Clock, broadcast_app, subscribe_due
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
@@ -14,17 +14,10 @@ from bot.delivery.planning import plan_batches
 from bot.storage import leases
 from bot.storage.chats import ensure_chat, mark_inactive, set_subscribed
 from bot.storage.news_store import iso
-from bot.telegram.app import build_application, started
+from bot.telegram.app import started
 from bot.telegram.broadcast import LEASE, MAX_ATTEMPTS, deliver_due
 
 CHATS = list(range(2000, 2040))
-
-
-def _app(fake: FakeTelegram, settings: Settings, clock: Clock):  # type: ignore[no-untyped-def]
-    settings = replace(
-        settings, telegram_bot_token=fake.token, telegram_api_url=fake.url, broadcast_rate=800.0
-    )
-    return build_application(settings, clock=clock, schedule_jobs=False), settings
 
 
 async def test_a_lease_held_by_another_process_stops_this_one_sending(
@@ -32,7 +25,7 @@ async def test_a_lease_held_by_another_process_stops_this_one_sending(
 ) -> None:
     fake.add_private_chats(CHATS)
     clock = Clock(datetime.now(UTC))
-    app, settings = _app(fake, replace(settings, delivery_lease_seconds=30), clock)
+    app, settings = broadcast_app(fake, replace(settings, delivery_lease_seconds=30), clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
         subscribe_due(svc.db, CHATS, clock.now)
@@ -68,7 +61,7 @@ async def test_an_unexpected_error_for_one_chat_sends_nobody_twice(
     broken = CHATS[3]
     fake.garbage_for = {broken}  # answered "200 OK" with HTML instead of JSON
     clock = Clock(datetime.now(UTC))
-    app, settings = _app(fake, settings, clock)
+    app, settings = broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
         subscribe_due(svc.db, CHATS, clock.now)
@@ -91,7 +84,7 @@ async def test_chats_that_leave_after_planning_are_not_sent_their_planned_brief(
 ) -> None:
     fake.add_private_chats(CHATS)
     clock = Clock(datetime.now(UTC))
-    app, settings = _app(fake, settings, clock)
+    app, settings = broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
         subscribe_due(svc.db, CHATS, clock.now)
@@ -116,7 +109,7 @@ async def test_a_brief_cut_short_by_a_refused_part_records_the_stories_that_arri
 ) -> None:
     fake.add_private_chats([42])
     clock = Clock(datetime.now(UTC))
-    app, settings = _app(fake, settings, clock)
+    app, settings = broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
         ensure_chat(svc.db, 42, "private", None, settings, clock.now)

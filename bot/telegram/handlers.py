@@ -331,12 +331,21 @@ async def _term(update: Update, context: Context) -> watch.Term | None:
         return None
 
 
-async def _watch(update: Update, context: Context, mode: str) -> None:
+async def _term_to_change(update: Update, context: Context) -> watch.Term | None:
+    """The command's term if this user may change the chat's watchlist; else None, answered."""
     term = await _term(update, context)
     if term is None:
-        return
+        return None
     if not await _may_change(update, context):
-        return await _deny(update)
+        await _deny(update)
+        return None
+    return term
+
+
+async def _watch(update: Update, context: Context, mode: str) -> None:
+    term = await _term_to_change(update, context)
+    if term is None:
+        return
     svc = context.services
     chat = _chat(update, context)
     outcome = watchlists.add(
@@ -382,11 +391,9 @@ async def alert_command(update: Update, context: Context) -> None:
 
 async def unwatch_command(update: Update, context: Context) -> None:
     """/unwatch TERM."""
-    term = await _term(update, context)
+    term = await _term_to_change(update, context)
     if term is None:
         return
-    if not await _may_change(update, context):
-        return await _deny(update)
     svc = context.services
     chat = _chat(update, context)
     if watchlists.remove(svc.db, chat.chat_id, term.key):
