@@ -276,6 +276,8 @@ def instrument_delivery(times: DeliveryTimes) -> Iterator[DeliveryTimes]:
     original_run = delivery.Broadcaster.run
 
     async def run(self: Any) -> Any:
+        if getattr(self, "alerts", False):
+            return await original_run(self)  # the watchlist-alert run after the briefs: not timed
         b = times.broadcast
         if times.profile is not None:
             times.profile.enable()

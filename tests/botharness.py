@@ -177,3 +177,31 @@ def broadcast_app(
     )
     app = build_application(settings, clock=clock, schedule_jobs=False)
     return app, settings
+
+
+def add_alert_watchers(
+    db: Database, chat_ids: Iterable[int], terms: Iterable[str], now: datetime
+) -> None:
+    """Active chats (no daily brief) that follow ``terms`` with alerts at any hour."""
+    from bot.news.watch import normalise
+
+    chat_ids, terms = list(chat_ids), list(terms)
+    db["chats"].insert_all(
+        {
+            "chat_id": c,
+            "type": "private",
+            "subscribed": 0,
+            "active": 1,
+            "timezone": "UTC",
+            "delivery_time": "07:00",
+            "created_at": iso(now),
+            "updated_at": iso(now),
+        }
+        for c in chat_ids
+    )
+    db["watch_terms"].insert_all(
+        {"chat_id": c, "key": normalise(t), "term": t, "mode": "alert", "created_at": iso(now)}
+        for c in chat_ids
+        for t in terms
+    )
+    db["watch_quiet"].insert_all({"chat_id": c, "quiet": "off"} for c in chat_ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from botharness import cli
@@ -87,3 +88,17 @@ def test_digest_html_prints_messages_telegram_accepts(feeds_file: Path, tmp_path
     assert messages[0].startswith("🛡 <b>Security Brief</b>")
     for message in messages:
         assert len(parse_telegram_html(message)) <= 4096
+
+
+def test_digest_no_fetch_builds_from_stored_articles_only(
+    feed_server: FeedServer, feeds_file: Path, tmp_path: Path
+) -> None:
+    env = {"DATABASE_PATH": str(tmp_path / "t.db"), "FEEDS_FILE": str(feeds_file)}
+    fetched = cli("digest", "--json", **env)
+    assert fetched.returncode == 0, fetched.stderr
+    feed_server.requests.clear()
+    stored = cli("digest", "--no-fetch", "--json", **env)
+    assert stored.returncode == 0, stored.stderr
+    assert feed_server.requests == []  # not one feed was asked
+    headlines = [s["headline"] for s in json.loads(stored.stdout)["stories"]]
+    assert headlines and headlines == [s["headline"] for s in json.loads(fetched.stdout)["stories"]]

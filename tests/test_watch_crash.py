@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from botharness import start_bot_process, until
+from botharness import add_alert_watchers, start_bot_process, until
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
@@ -17,7 +17,6 @@ from bot.news.fetch import make_client
 from bot.news.pipeline import refresh
 from bot.news.watch import normalise
 from bot.storage.db import open_db
-from bot.storage.news_store import iso
 
 CHATS = list(range(20_000, 20_600))
 TERMS = ("Kharkiv", "Guinea-Bissau")
@@ -28,28 +27,7 @@ async def test_sigkill_mid_alert_burst_then_restart_sends_one_alert_per_story(
 ) -> None:
     now = datetime.now(UTC)
     db = open_db(settings.database_path)
-    # Chats that follow two names with alerts (any hour: no quiet hours), no daily brief.
-    db["chats"].insert_all(
-        [
-            {
-                "chat_id": c,
-                "type": "private",
-                "subscribed": 0,
-                "active": 1,
-                "timezone": "UTC",
-                "delivery_time": "07:00",
-                "created_at": iso(now),
-                "updated_at": iso(now),
-            }
-            for c in CHATS
-        ]
-    )
-    db["watch_terms"].insert_all(
-        {"chat_id": c, "key": normalise(t), "term": t, "mode": "alert", "created_at": iso(now)}
-        for c in CHATS
-        for t in TERMS
-    )
-    db["watch_quiet"].insert_all({"chat_id": c, "quiet": "off"} for c in CHATS)
+    add_alert_watchers(db, CHATS, TERMS, now)  # alerts at any hour, no daily brief
     async with make_client(2.0) as client:
         await refresh(db, settings, load_feeds(settings.feeds_file), client, now)
     keys = [normalise(t) for t in TERMS]

@@ -4,45 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from botharness import Clock, running_bot, subscribe_due
+from botharness import Clock, add_alert_watchers, running_bot, subscribe_due
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
 from bot.delivery import ledger
 from bot.delivery.alerts import plan_alerts
-from bot.news.watch import normalise
 from bot.storage.news_store import iso
 from bot.telegram.broadcast import Broadcaster, deliver_due
 
 ALERT_CHATS = list(range(30_000, 30_120))
 DAILY = 31_000
-
-
-def _watchers(db, now: datetime) -> None:  # noqa: ANN001
-    db["chats"].insert_all(
-        {
-            "chat_id": c,
-            "type": "private",
-            "subscribed": 0,
-            "active": 1,
-            "timezone": "UTC",
-            "delivery_time": "07:00",
-            "created_at": iso(now),
-            "updated_at": iso(now),
-        }
-        for c in ALERT_CHATS
-    )
-    db["watch_terms"].insert_all(
-        {
-            "chat_id": c,
-            "key": normalise("Kharkiv"),
-            "term": "Kharkiv",
-            "mode": "alert",
-            "created_at": iso(now),
-        }
-        for c in ALERT_CHATS
-    )
-    db["watch_quiet"].insert_all({"chat_id": c, "quiet": "off"} for c in ALERT_CHATS)
 
 
 async def test_due_briefs_go_first_and_alerts_give_way(
@@ -52,7 +24,7 @@ async def test_due_briefs_go_first_and_alerts_give_way(
     fake.add_private_chats([*ALERT_CHATS, DAILY])
     async with running_bot(fake, settings, clock) as app:
         svc = app.bot_data.services
-        _watchers(svc.db, clock.now)
+        add_alert_watchers(svc.db, ALERT_CHATS, ["Kharkiv"], clock.now)
         await svc.newsroom.current(force=True)  # the round that matches "Kharkiv"
 
         # An alert run stops taking alerts once a brief is waiting (here: after 30 sends).

@@ -93,8 +93,10 @@ def seen_or_planned(db: Database, chat_id: int) -> Seen:
     shown = seen(db, chat_id)
     stories, urls = dict(shown.stories), set(shown.urls)
     for (raw,) in db.execute(
+        # "+d.status": look the chat up by primary key; the status index would scan every
+        # pending row of a broadcast being planned, for each chat (quadratic).
         "select c.stories from deliveries d join contents c on c.key = d.content_key "
-        "where d.chat_id = ? and d.status = 'pending'",
+        "where d.chat_id = ? and +d.status = 'pending'",
         [chat_id],
     ):
         for planned in json.loads(raw):
