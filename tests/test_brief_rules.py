@@ -241,11 +241,11 @@ def test_features_with_war_words_weigh_less_than_news_of_the_war() -> None:
     feature = score_article(
         "The protest songs of Ukraine's war: how musicians answered the invasion"
     )
-    anniversary = score_article("Afghans mark five years of Taliban rule")
+    anniversary = score_article("Ukrainians mark the anniversary of Russia's invasion")
     news = score_article("Russian drone strike on Kyiv kills 12")
     assert news.score >= 1.0
     assert feature.score < 1.0 and any("[framing]" in r for r in feature.reasons), feature
-    assert anniversary.score < score_article("Taliban seize Afghan border crossing").score
+    assert anniversary.score < score_article("Russia's invasion force crosses into Ukraine").score
     assert any("[framing]" in r for r in anniversary.reasons)
     # A title naming a year long past is history, whatever words it uses.
     history = score_article("Survivors recall the massacre at the village in 1994", year=2026)
@@ -362,11 +362,22 @@ def test_a_brief_shows_a_single_outlet_story_only_when_it_is_clearly_security(
         "indicted a campaign lawyer.",
         published=NOW - timedelta(hours=2),
     )
-    score([aside], 1.0)
-    news_store.save_articles(db, [aside], NOW)
+    # Its headline has only weak words ("armed", "fighters"); the strong one is the description's.
+    outing = Article(
+        url="https://d.example/pedalos",
+        feed_url="https://d.example/rss",
+        outlet="D",
+        title="Armed Taliban fighters ride pedalos on lake in Afghan national park",
+        description="Images appear to show militants riding swan-shaped pedal boats at Band-e "
+        "Amir, once a hotspot for international travellers.",
+        published=NOW - timedelta(hours=2),
+    )
+    score([aside, outing], 1.0)
+    news_store.save_articles(db, [aside, outing], NOW)
     assert (
         1.0 <= score_article(borderline).score < 3.0 <= min(score_article(clear).score, aside.score)
     )
+    assert score_article(outing.title).score < 1.0 <= 3.0 <= outing.score
     assert [s.headline for s in build_brief(db, settings, NOW)[1].stories] == [clear]
     db.close()
 

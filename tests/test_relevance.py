@@ -297,6 +297,19 @@ def test_place_anchors_weak_term() -> None:
     assert not is_security(score_article("Strikes hit travel overnight"))
 
 
+def test_a_state_named_beside_a_hack_makes_it_security() -> None:
+    assert is_security(score_article("Defences failed to detect giant Russian hack"))
+    assert not is_security(score_article("Singer's phone hack leaks holiday photos"))
+
+
+def test_the_taliban_alone_are_afghan_politics_not_security_news() -> None:
+    # Labelled corpus: none of the 18 titles naming the Taliban was security news.
+    assert not is_security(score_article("Afghans mark five years of Taliban rule"))
+    assert not is_security(score_article("Hamid Karzai on life under the Taliban"))
+    assert is_security(score_article("Taliban fighters ambush police convoy, killing 12"))
+    assert is_security(score_article("Pakistani Taliban claim attack on checkpoint"))
+
+
 def test_title_weighs_more_than_description() -> None:
     in_title = score_article("Airstrike reported", "Officials comment.")
     in_description = score_article("Officials comment", "Airstrike reported.")

@@ -17,7 +17,7 @@ from bot.news.cluster import Cluster, Vector, cluster_articles, cosine, is_round
 from bot.news.fetch import fetch_all
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
-from bot.news.relevance import names_security, score_article
+from bot.news.relevance import score_article
 from bot.news.staleness import baseline_undated
 from bot.news.summarise import summarise, usable
 from bot.news.text import content_terms
@@ -302,11 +302,12 @@ def _clearing_bar(
 
     def clear(url: str) -> bool:
         article = by_url.get(url)
-        # Its headline must say so itself: a description's passing mention is not the event.
+        # Its headline must say so itself, with a strong term: a description's passing mention
+        # is not the event, and a headline's weak war word alone is usually figurative.
         return (
             article is not None
             and article.score >= CLEAR_SINGLE * threshold
-            and names_security(article.title)
+            and score_article(article.title, year=article.published.year).score >= threshold
         )
 
     return [

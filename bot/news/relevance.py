@@ -67,7 +67,7 @@ class Relevance:
 # ANCHOR_MIN_PLACE (US, UK, EU, NATO, London...) anchor nothing: "attack on London"
 # is more often a politician's speech than a bomb.
 _WAR_WORDS = {"war", "wars", "conflict", "fighting", "explosion", "explosions"}
-_WAR_WORDS |= {"blast", "blasts", "clashes", "hackers", "hacker"}
+_WAR_WORDS |= {"blast", "blasts", "clashes", "hackers", "hacker", "hack", "hacks"}
 _ANCHOR_BEFORE = frozenset(_WAR_WORDS | {"army", "military", "strikes", "forces", "death toll"})
 _ANCHOR_AFTER = frozenset(_WAR_WORDS | {"attack", "attacks"})
 _ANCHORABLE = _ANCHOR_BEFORE | _ANCHOR_AFTER
