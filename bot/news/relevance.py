@@ -316,11 +316,6 @@ def place_names(text: str) -> list[str]:
     return out
 
 
-def names_security(title: str) -> bool:
-    """True when a title uses any security term, weak ones included ("hack", "war")."""
-    return any(hit.kind in (_KIND_STRONG, _KIND_WEAK) for _, _, hit in _scan(_tokens(title)))
-
-
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 HISTORY_YEARS = 5  # a title year this much older than the article makes it history
 
