@@ -240,6 +240,7 @@ def split_event(
     """
     members = list(cluster.members)
     if len(members) < 2:
+        cluster.centre = members[0]
         return [cluster]
 
     places = {i: title_places(articles[i].title) for i in members}

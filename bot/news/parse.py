@@ -81,7 +81,6 @@ class ParsedFeed:
     declared_language: str | None = None
     entries: int = 0
     skipped_old: int = 0
-    skipped_language: int = 0
     skipped_broken: int = 0
     warning: str | None = None
 
@@ -340,10 +339,8 @@ def _collect(
             result.skipped_old += 1
             continue
         article.language = declared or detect_language(f"{article.title}. {article.description}")
-        if brief_language and article.language and article.language != brief_language:
-            result.skipped_language += 1
-            continue
-        result.articles.append(article)
+        if not brief_language or not article.language or article.language == brief_language:
+            result.articles.append(article)
     return result
 
 

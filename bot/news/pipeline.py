@@ -13,14 +13,13 @@ from sqlite_utils import Database
 
 from bot.config import Settings
 from bot.models import Article, Brief, FeedSpec, FetchResult, Source, Story
-from bot.news.cluster import Cluster, Vector, cluster_articles, cosine, is_roundup, tfidf
+from bot.news.cluster import Cluster, Vector, cluster_articles, cosine, is_roundup
 from bot.news.fetch import fetch_all
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
 from bot.news.relevance import score_article
 from bot.news.staleness import baseline_undated
-from bot.news.summarise import summarise, usable
-from bot.news.text import content_terms
+from bot.news.summarise import headline_only, summarise, usable
 from bot.news.watch import Matcher, article_text
 from bot.storage import news_store, watchlists
 
@@ -61,15 +60,10 @@ def ingest(
     except sqlite3.OperationalError:
         raise  # a database that cannot be written is every feed's problem, not this one's
     except Exception as exc:  # anything else one feed causes is that feed's error alone
-        error = f"could not be read ({type(exc).__name__}: {exc})"[:_MAX_ERROR]
-        error = error.encode("utf-8", "replace").decode("utf-8")  # storable whatever it quotes
+        error = news_store.short_error(f"could not be read ({type(exc).__name__}: {exc})")
         log.warning("feed %s failed: %s", result.spec.name, error, exc_info=True)
         news_store.save_fetch_result(db, result, now, interval, error=error)
         return 0, error
-
-
-# Feed errors are shown in `securitybrief feeds` and /status: one line, not a dump.
-_MAX_ERROR = 300
 
 
 def _ingest(
@@ -90,7 +84,7 @@ def _ingest(
             result.content_type,
         )
     except FeedParseError as exc:
-        error = str(exc)[:_MAX_ERROR]
+        error = news_store.short_error(str(exc))
         news_store.save_fetch_result(db, result, now, interval, error=error)
         log.warning("feed %s unusable: %s", result.spec.name, error)
         return 0, error
@@ -138,12 +132,14 @@ async def refresh(
             report.fetched += 1
     report.watch_matches = watch_round(db, settings, now)
     log.info(
-        "fetch round: %d fetched, %d unchanged, %d failed, %d backing off, %d new articles",
+        "fetch round: %d fetched, %d unchanged, %d failed, %d backing off, %d new articles, "
+        "%d watchlist matches",
         report.fetched,
         report.not_modified,
         len(report.failed),
         report.skipped_backoff,
         report.new_articles,
+        report.watch_matches,
     )
     return report
 
@@ -216,20 +212,10 @@ def make_stories(
     drafts: list[tuple[Story, list[Article], Cluster]] = []
     members: dict[str, list[str]] = {}
     for cluster in clusters:
-        group = sorted((articles[i] for i in cluster.members), key=lambda a: a.published)
-        vecs = [vectors[i] for i in sorted(cluster.members, key=lambda i: articles[i].published)]
-        lead = (
-            articles[cluster.centre]
-            if cluster.centre is not None
-            else max(
-                # A report that joined under the relevance bar never heads its story.
-                [articles[i] for i in cluster.members if i < scoring] or group,
-                key=lambda a: (
-                    _centrality(a, cluster.centroid, idf, default_idf),
-                    -a.published.timestamp(),
-                ),
-            )
-        )
+        order = sorted(cluster.members, key=lambda i: articles[i].published)
+        group = [articles[i] for i in order]
+        # split_event heads every story with a scoring report: one under the bar never leads.
+        lead = articles[cluster.members[0] if cluster.centre is None else cluster.centre]
         by_url = {articles[i].url: vectors[i] for i in cluster.members}
         if not usable(lead):
             # The headline's own article must state the event: a bare video or headline-only
@@ -243,11 +229,11 @@ def make_stories(
         story = Story(
             id=cluster.id,
             headline=lead.title,
-            summary=f"{lead.outlet} reports: {lead.title.rstrip('.')}.",
+            summary=headline_only(lead),
             region=majority([a.region for a in group]),
             topics=merged_topics(group),
             score=story_score(
-                group, vecs, now, [articles[i] for i in cluster.members if i < scoring]
+                group, [vectors[i] for i in order], now, [articles[i] for i in order if i < scoring]
             ),
             sources=sources,
         )
@@ -281,12 +267,6 @@ def _sources(
     return tuple(
         Source(a.outlet, a.title, a.url, a.published) for a in list(chosen.values())[:MAX_SOURCES]
     )
-
-
-def _centrality(
-    article: Article, centroid: dict[str, float], idf: dict[str, float], default: float
-) -> float:
-    return cosine(tfidf(content_terms(article.title), idf, default), centroid)
 
 
 # A story one outlet alone reports makes the brief only when its headline report is clearly

@@ -7,12 +7,10 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import cache
-
-import pysbd
 
 from bot.models import Brief, Story
 from bot.news.relevance import TOPICS
+from bot.news.text import split_sentences
 from bot.storage.news_store import brief_to_dict
 
 TELEGRAM_LIMIT = 4096
@@ -83,13 +81,7 @@ def alert_html(story: Story) -> str:
 
 def first_sentence(text: str) -> str:
     """The first sentence of an attributed summary (each sentence names its outlet)."""
-    parts = _segmenter().segment(text)
-    return (parts[0] if parts else text).strip()
-
-
-@cache
-def _segmenter() -> pysbd.Segmenter:
-    return pysbd.Segmenter(language="en", clean=False)
+    return (split_sentences(text) or [text.strip()])[0]
 
 
 def header_html(brief: Brief, title: str = "Security Brief") -> str:

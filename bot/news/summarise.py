@@ -138,5 +138,10 @@ def summarise(
     event = tfidf(content_terms(f"{lead.title} {lead.description}"), idf, default_idf) or centroid
     chosen = choose(candidates(articles, idf, default_idf), event, lead.url)
     if not chosen:
-        return f"{lead.outlet} reports: {lead.title.rstrip('.')}."
+        return headline_only(lead)
     return attribute(chosen)
+
+
+def headline_only(article: Article) -> str:
+    """The summary of a story whose articles have no sentence to quote: the headline, attributed."""
+    return f"{article.outlet} reports: {article.title.rstrip('.')}."

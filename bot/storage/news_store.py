@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
@@ -56,6 +56,15 @@ def backoff(failures: int, interval: timedelta) -> timedelta:
     return min(interval * (2 ** max(failures - 1, 0)), MAX_BACKOFF)
 
 
+# Feed errors are shown in `securitybrief feeds` and /status: one line, not a dump.
+MAX_ERROR = 300
+
+
+def short_error(text: str) -> str:
+    """A feed error cut to one storable line of at most MAX_ERROR characters."""
+    return text[:MAX_ERROR].encode("utf-8", "replace").decode("utf-8")
+
+
 def save_fetch_result(
     db: Database,
     result: FetchResult,
@@ -66,6 +75,8 @@ def save_fetch_result(
 ) -> None:
     """Record the outcome of one fetch (and parse) in the feed's health columns."""
     error = error or result.error
+    if error:
+        error = short_error(error)
     previous = db.execute(
         "select consecutive_failures from feeds where url = ?", [result.spec.url]
     ).fetchone()
@@ -192,6 +203,27 @@ def save_stories(
                     f"update articles set story_id = ? where url in ({','.join('?' * len(chunk))})",
                     [story.id, *chunk],
                 )
+
+
+def urls_with_text(db: Database, urls: Sequence[str]) -> set[str]:
+    """Those of ``urls`` whose article text (FULL_TEXT) is already stored."""
+    found: set[str] = set()
+    for start in range(0, len(urls), 500):
+        chunk = list(urls[start : start + 500])
+        found.update(
+            r[0]
+            for r in db.execute(
+                f"select url from articles where url in ({','.join('?' * len(chunk))}) "
+                "and body is not null and body != ''",
+                chunk,
+            )
+        )
+    return found
+
+
+def save_text(db: Database, url: str, text: str) -> None:
+    """Store the text fetched for an article (FULL_TEXT)."""
+    db.execute("update articles set body = ? where url = ?", [text, url])
 
 
 def story_fingerprint(story: Story) -> str:
