@@ -19,7 +19,10 @@ from bot.news.fetch import make_client
 from bot.news.newsroom import BriefResult, Newsroom
 from bot.news.pipeline import RefreshReport, refresh, utcnow
 from bot.news.render import render_html, render_json, render_text
-from bot.ops.status import feed_states
+from bot.ops.backup import BackupError
+from bot.ops.backup import backup as make_backup
+from bot.ops.doctor import report, run_checks
+from bot.ops.status import feed_states, status_report
 from bot.storage.db import open_db
 
 
@@ -233,8 +236,6 @@ def run(ctx: click.Context, terminal: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Subscribers, last fetch, last brief, last broadcast and failing feeds."""
-    from bot.ops.status import status_report
-
     lines, healthy = status_report(_settings(ctx), utcnow())
     click.echo("\n".join(lines))
     if not healthy:
@@ -245,8 +246,6 @@ def status(ctx: click.Context) -> None:
 @click.pass_context
 def doctor(ctx: click.Context) -> None:
     """Check settings, database, Telegram and every feed; say plainly what is wrong."""
-    from bot.ops.doctor import report, run_checks
-
     if not report(asyncio.run(run_checks(_settings(ctx))), click.echo):
         ctx.exit(1)
 
@@ -256,9 +255,6 @@ def doctor(ctx: click.Context) -> None:
 @click.pass_context
 def backup(ctx: click.Context, target: Path) -> None:
     """Write a consistent copy of the live database to TARGET (safe while the bot runs)."""
-    from bot.ops.backup import BackupError
-    from bot.ops.backup import backup as make_backup
-
     source = _settings(ctx).database_path
     try:
         pages = make_backup(source, target)

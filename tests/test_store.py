@@ -84,6 +84,48 @@ def test_prune_keeps_what_is_needed(tmp_path: Path) -> None:
     assert [r["id"] for r in db.query("select id from briefs")] == [old_brief + 1]
 
 
+def test_prune_forgets_old_watch_matches_and_orphaned_watch_stories(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    old, recent = NOW - timedelta(days=40), NOW - timedelta(hours=2)
+    news_store.save_articles(
+        db, [_article("https://a/old", old), _article("https://a/new", recent)], NOW
+    )
+    db["watch_matches"].insert_all(
+        [
+            {
+                "url": "https://a/old",
+                "key": "azov",
+                "state": "done",
+                "found_at": news_store.iso(old),
+            },
+            {
+                "url": "https://a/new",
+                "key": "azov",
+                "state": "new",
+                "found_at": news_store.iso(recent),
+            },
+        ]
+    )
+    db["watch_articles"].insert_all(
+        [
+            {"url": "https://a/old", "story_id": "w-old"},
+            {"url": "https://a/new", "story_id": "w-new"},
+        ]
+    )
+    db["watch_stories"].insert_all(
+        [
+            {"id": sid, "payload": "{}", "updated_at": news_store.iso(NOW)}
+            for sid in ("w-old", "w-new")
+        ]
+    )
+    removed = news_store.prune(db, NOW)
+    assert removed["articles"] == 1
+    assert removed["watch_matches"] == removed["watch_articles"] == removed["watch_stories"] == 1
+    assert [r[0] for r in db.execute("select url from watch_matches")] == ["https://a/new"]
+    assert [r[0] for r in db.execute("select url from watch_articles")] == ["https://a/new"]
+    assert [r[0] for r in db.execute("select id from watch_stories")] == ["w-new"]
+
+
 def test_a_later_report_joins_the_existing_story(tmp_path: Path) -> None:
     from bot.config import Settings
     from bot.news.pipeline import build_brief

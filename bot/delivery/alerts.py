@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot.delivery.ledger import ALERT, Seen, seen_or_planned
-from bot.delivery.planning import story_urls, unseen
+from bot.delivery import ledger
+from bot.delivery.ledger import Seen, seen_or_planned, story_urls
+from bot.delivery.planning import unseen
 from bot.models import Story
 from bot.news.render import alert_html
 from bot.storage import watchlists
 from bot.storage.chats import get_chat
-from bot.storage.news_store import iso, story_fingerprint
 from bot.timezones import zone
 
 log = logging.getLogger(__name__)
@@ -46,43 +46,26 @@ def plan_alerts(db: Database, now: datetime, window_hours: int) -> int:
 
 
 def _plan_chat(db: Database, chat_id: int, now: datetime, since: datetime) -> int:
-    found = watchlists.stories_for(db, chat_id, since, new_alerts=True)
     chat = get_chat(db, chat_id)
-    planned = 0
     if (
-        chat is not None
-        and chat.active
-        and not watchlists.in_quiet(
-            watchlists.quiet(db, chat_id), now.astimezone(zone(chat.timezone))
-        )
+        chat is None
+        or not chat.active
+        or watchlists.in_quiet(watchlists.quiet(db, chat_id), now.astimezone(zone(chat.timezone)))
     ):
-        shown = seen_or_planned(db, chat_id)
-        for story, terms, _ in found:
-            if unseen(story, shown) is not story:
-                continue  # seen before: later reports wait for the brief, as an update
-            _plan_one(db, chat_id, replace(story, watch_terms=terms), now)
-            shown = Seen({**shown.stories, story.id: ("", 0)}, shown.urls | set(story_urls(story)))
-            planned += 1
+        return 0
+    planned = 0
+    shown = seen_or_planned(db, chat_id)
+    for story, terms, _ in watchlists.stories_for(db, chat_id, since, new_alerts=True):
+        if unseen(story, shown) is not story:
+            continue  # seen before: later reports wait for the brief, as an update
+        _plan_one(db, chat_id, replace(story, watch_terms=terms), now)
+        shown = Seen({**shown.stories, story.id: ("", 0)}, shown.urls | set(story_urls(story)))
+        planned += 1
     return planned
 
 
 def _plan_one(db: Database, chat_id: int, story: Story, now: datetime) -> None:
-    urls = story_urls(story)
     message = alert_html(story)
     key = "a" + hashlib.sha1(json.dumps([story.id, message]).encode()).hexdigest()[:19]
-    db.execute(
-        "insert or ignore into contents (key, brief_id, messages, stories, created_at) "
-        "values (?, ?, ?, ?, ?)",
-        [
-            key,
-            0,
-            json.dumps([message]),
-            json.dumps([[story.id, story_fingerprint(story), False, 0, urls]]),
-            iso(now),
-        ],
-    )
-    db.execute(
-        "insert or ignore into deliveries (chat_id, local_date, due_at, content_key, status, created_at) "
-        "values (?, ?, ?, ?, 'pending', ?)",
-        [chat_id, ALERT + story.id, iso(now), key, iso(now)],
-    )
+    ledger.save_content(db, key, 0, [message], [ledger.planned_story(story, 0)], now)
+    ledger.plan_delivery(db, chat_id, ledger.ALERT_PREFIX + story.id, now, key, now)

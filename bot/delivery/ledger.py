@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from bot.models import Story
 from bot.storage.chats import migrate_chat
-from bot.storage.news_store import iso
+from bot.storage.news_store import iso, story_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,16 @@ class Seen:
 
     stories: dict[str, tuple[str, int]] = field(default_factory=dict)
     urls: frozenset[str] = frozenset()
+
+
+def story_urls(story: Story) -> tuple[str, ...]:
+    """The article URLs a story links to (what 'sent' means for it)."""
+    return tuple(dict.fromkeys(s.url for s in story.sources))
+
+
+def planned_story(story: Story, part: int) -> PlannedStory:
+    """The ledger's record of a story planned into message ``part`` of a delivery."""
+    return (story.id, story_fingerprint(story), story.is_update, part, story_urls(story))
 
 
 def as_sent(story: PlannedStory) -> SentStory:
@@ -124,18 +135,19 @@ def record_sent_stories(
     )
 
 
-ALERT = "alert:"
+# An alert's deliveries row has this prefix and the story id in place of a local date.
+ALERT_PREFIX = "alert:"
 
 
 def via(item: PendingDelivery) -> str:
     """How a delivery reached the chat: a watchlist alert or the daily brief."""
-    return "alert" if item.local_date.startswith(ALERT) else "daily"
+    return "alert" if item.local_date.startswith(ALERT_PREFIX) else "daily"
 
 
 def _kind(alerts: bool | None) -> str:
     if alerts is None:
         return ""
-    return f" and local_date {'' if alerts else 'not '}like '{ALERT}%'"
+    return f" and local_date {'' if alerts else 'not '}like '{ALERT_PREFIX}%'"
 
 
 def pending_count(db: Database, alerts: bool | None = None) -> int:
@@ -143,6 +155,16 @@ def pending_count(db: Database, alerts: bool | None = None) -> int:
     return db.execute(
         "select count(*) from deliveries where status = 'pending'" + _kind(alerts)
     ).fetchone()[0]
+
+
+def any_pending(db: Database, alerts: bool | None = None) -> bool:
+    """Whether any delivery (only alerts, only briefs, or any when None) is unfinished."""
+    return (
+        db.execute(
+            "select 1 from deliveries where status = 'pending'" + _kind(alerts) + " limit 1"
+        ).fetchone()
+        is not None
+    )
 
 
 def pending_page(
@@ -160,6 +182,33 @@ def pending_page(
             [*after, limit],
         )
     ]
+
+
+def save_content(
+    db: Database,
+    key: str,
+    brief_id: int,
+    messages: list[str],
+    stories: Iterable[PlannedStory],
+    now: datetime,
+) -> None:
+    """Store what a planned delivery sends (once per key: chats getting the same share it)."""
+    db.execute(
+        "insert or ignore into contents (key, brief_id, messages, stories, created_at) "
+        "values (?, ?, ?, ?, ?)",
+        [key, brief_id, json.dumps(messages), json.dumps(list(stories)), iso(now)],
+    )
+
+
+def plan_delivery(
+    db: Database, chat_id: int, local_date: str, due_at: datetime, key: str, now: datetime
+) -> None:
+    """Write down that the chat gets content ``key``: pending until it is sent or given up."""
+    db.execute(
+        "insert or ignore into deliveries (chat_id, local_date, due_at, content_key, status, created_at) "
+        "values (?, ?, ?, ?, 'pending', ?)",
+        [chat_id, local_date, iso(due_at), key, iso(now)],
+    )
 
 
 def still_wanted(db: Database, item: PendingDelivery) -> bool:

@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot.delivery.ledger import Seen, pending_count, seen_or_planned
+from bot.delivery import ledger
+from bot.delivery.ledger import Seen, pending_count, seen_or_planned, story_urls
 from bot.models import Brief, Source, Story
 from bot.news.newsroom import matches
 from bot.news.render import render_html, story_html
 from bot.storage import watchlists
 from bot.storage.chats import ChatSettings, chat_from_row
-from bot.storage.news_store import from_iso, iso, story_fingerprint
+from bot.storage.news_store import from_iso, iso
 from bot.timezones import next_due, zone
 
 log = logging.getLogger(__name__)
@@ -110,11 +111,6 @@ def compose(
     return tuple(watch), select_stories(brief, chat, shown)
 
 
-def story_urls(story: Story) -> tuple[str, ...]:
-    """The article URLs a story links to (what 'sent' means for it)."""
-    return tuple(dict.fromkeys(s.url for s in story.sources))
-
-
 def _content_key(brief_id: int, watch: tuple[Story, ...], stories: tuple[Story, ...]) -> str:
     ident = json.dumps(
         [
@@ -191,33 +187,14 @@ def _plan_one(
     watch, stories = compose(db, chat, brief, now)
     key = _content_key(brief_id, watch, stories)
     if key not in contents:
-        db.execute(
-            "insert or ignore into contents (key, brief_id, messages, stories, created_at) values (?, ?, ?, ?, ?)",
-            [
-                key,
-                brief_id,
-                json.dumps(messages := _render(brief, watch, stories)),
-                json.dumps(
-                    [
-                        [
-                            s.id,
-                            story_fingerprint(s),
-                            s.is_update,
-                            _part_of(messages, s, i),
-                            story_urls(s),
-                        ]
-                        for i, s in enumerate((*watch, *stories), 1)
-                    ]
-                ),
-                iso(now),
-            ],
-        )
+        messages = _render(brief, watch, stories)
+        planned = [
+            ledger.planned_story(s, _part_of(messages, s, i))
+            for i, s in enumerate((*watch, *stories), 1)
+        ]
+        ledger.save_content(db, key, brief_id, messages, planned, now)
         contents.add(key)
-    db.execute(
-        "insert or ignore into deliveries (chat_id, local_date, due_at, content_key, status, created_at) "
-        "values (?, ?, ?, ?, 'pending', ?)",
-        [chat.chat_id, local_date.isoformat(), iso(due), key, iso(now)],
-    )
+    ledger.plan_delivery(db, chat.chat_id, local_date.isoformat(), due, key, now)
     return True
 
 
@@ -236,4 +213,4 @@ def dailies_waiting(db: Database, now: datetime) -> bool:
         "select 1 from chats where subscribed = 1 and active = 1 and next_due <= ? limit 1",
         [iso(now)],
     ).fetchone()
-    return due is not None or pending_count(db, alerts=False) > 0
+    return due is not None or ledger.any_pending(db, alerts=False)

@@ -147,7 +147,6 @@ async def refresh(
 def watch_round(db: Database, settings: Settings, now: datetime) -> int:
     """Match this round's new articles (all of them, not only security news) against every
     chat's watchlist terms in one pass, then regroup the matched articles into stories."""
-    watchlists.prune(db, now)
     keys = watchlists.all_keys(db)
     if not keys:
         return 0
@@ -170,17 +169,7 @@ def watch_round(db: Database, settings: Settings, now: datetime) -> int:
 def group_watched(db: Database, settings: Settings, now: datetime) -> None:
     """Group the window's matched articles into stories the way the brief groups articles."""
     since = now - timedelta(hours=settings.brief_window_hours)
-    urls = watchlists.matched_urls(db, since)
-    articles = []
-    for start in range(0, len(urls), 500):
-        chunk = urls[start : start + 500]
-        articles += [
-            news_store.article_from_row(r)
-            for r in db.query(
-                f"select * from articles where url in ({','.join('?' * len(chunk))})", chunk
-            )
-        ]
-    articles.sort(key=lambda a: a.published)
+    articles = watchlists.matched_articles(db, since)
     # Ids the brief gave these articles win, so one event keeps one id across brief and watchlist.
     existing = {**watchlists.assignments(db), **news_store.story_assignments(db, since)}
     stories, members = make_stories(articles, existing, now)
@@ -306,13 +295,7 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     since = now - timedelta(hours=settings.brief_window_hours)
     window = news_store.recent_articles(db, since)
     articles = [a for a in window if a.score >= settings.relevance_threshold]
-    carried = baseline_undated(
-        db.query(
-            "select url, feed_url, published, first_seen from articles where feed_url in "
-            "(select feed_url from articles where published = first_seen and published >= ?)",
-            [news_store.iso(since)],
-        )
-    )
+    carried = baseline_undated(news_store.undated_feeds_articles(db, since))
     if carried:
         articles = [a for a in articles if a.url not in carried]
     # A carried undated item is news only as one more outlet's report of a current event.

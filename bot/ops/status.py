@@ -160,8 +160,8 @@ def snapshot(db: Database) -> Snapshot:
     )
 
 
-def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
-    """Plain-text status lines, shared by /stats and ``securitybrief status``."""
+def _status(db: Database, now: datetime) -> tuple[list[str], str | None]:
+    """The status lines and the storage probe's finding (None when the database is writable)."""
     snap = snapshot(db)
     counts, last = snap.counts, snap.last_broadcast
     lines = [
@@ -180,7 +180,12 @@ def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
     lines += [f"  - {f.name}: {f.summary()}" for f in snap.failing]
     problem = probe_storage(db)
     lines.append(f"Database: ✘ {problem}" if problem else "Database: writable")
-    return lines
+    return lines, problem
+
+
+def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
+    """Plain-text status lines, shared by /stats and ``securitybrief status``."""
+    return _status(db, now)[0]
 
 
 def status_report(settings: Settings, now: datetime) -> tuple[list[str], bool]:
@@ -193,21 +198,33 @@ def status_report(settings: Settings, now: datetime) -> tuple[list[str], bool]:
             f"Database: ✘ {words} ({settings.database_path}): {type(exc).__name__}: {exc}"
         ], False
     try:
-        lines = status_lines(db, settings, now)
+        lines, problem = _status(db, now)
     finally:
         db.close()
-    return lines, lines[-1] == "Database: writable"
+    return lines, problem is None
 
 
 def health(db: Database, settings: Settings, now: datetime) -> dict:
     """What /healthz reports; "degraded" when no fetch succeeded for three intervals."""
-    snap = snapshot(db)
-    stale = snap.last_fetch is None or news_store.from_iso(snap.last_fetch) < now - timedelta(
+    last_fetch, last_success = db.execute(
+        "select max(last_fetched), max(last_success) from feeds"
+    ).fetchone()
+    stale = last_success is None or news_store.from_iso(last_success) < now - timedelta(
         minutes=3 * settings.fetch_interval_minutes
     )
+    # By the primary key, not the unindexed started_at: runs are recorded in the order they
+    # start (a check's brief and alert runs share one started_at).
+    last_broadcast = db.execute(
+        "select started_at from broadcasts order by id desc limit 1"
+    ).fetchone()
     return {
         "status": "degraded" if stale else "ok",
-        "last_fetch": snap.last_fetch,
-        "last_broadcast": snap.last_broadcast["started_at"] if snap.last_broadcast else None,
-        "failing_feeds": [f.name for f in snap.failing],
+        "last_fetch": last_fetch,
+        "last_broadcast": last_broadcast[0] if last_broadcast else None,
+        "failing_feeds": [
+            r[0]
+            for r in db.execute(
+                "select name from feeds where consecutive_failures > 0 order by name"
+            )
+        ],
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlite_utils import Database
@@ -103,10 +103,23 @@ def _reschedule(chat: ChatSettings, now: datetime) -> str | None:
     return iso(next_due(chat.timezone, chat.delivery_time, now))
 
 
+def _stored(db: Database, chat_id: int) -> ChatSettings:
+    """The chat's settings; sqlite_utils' NotFoundError for a chat never seen, as an update gives."""
+    return chat_from_row(db["chats"].get(chat_id))
+
+
 def set_subscribed(db: Database, chat_id: int, subscribed: bool, now: datetime) -> ChatSettings:
     """Subscribe or unsubscribe; settings are kept either way."""
-    chat = _update(db, chat_id, now, subscribed=int(subscribed), active=1, inactive_reason=None)
-    return _update(db, chat_id, now, next_due=_reschedule(chat, now))
+    chat = replace(_stored(db, chat_id), subscribed=subscribed, active=True)
+    return _update(
+        db,
+        chat_id,
+        now,
+        subscribed=int(subscribed),
+        active=1,
+        inactive_reason=None,
+        next_due=_reschedule(chat, now),
+    )
 
 
 def set_delivery(
@@ -119,8 +132,8 @@ def set_delivery(
 ) -> ChatSettings:
     """Change when the daily brief comes, and reschedule it."""
     values = {k: v for k, v in {"timezone": timezone, "delivery_time": delivery_time}.items() if v}
-    chat = _update(db, chat_id, now, **values)
-    return _update(db, chat_id, now, next_due=_reschedule(chat, now))
+    chat = replace(_stored(db, chat_id), **values)
+    return _update(db, chat_id, now, **values, next_due=_reschedule(chat, now))
 
 
 def set_length(db: Database, chat_id: int, length: str, now: datetime) -> ChatSettings:
@@ -143,8 +156,11 @@ def set_filter(
 
 def mark_inactive(db: Database, chat_id: int, reason: str, now: datetime) -> None:
     """Stop delivering to a chat that blocked or removed the bot."""
-    if get_chat(db, chat_id) is not None:
-        _update(db, chat_id, now, active=0, inactive_reason=reason, next_due=None)
+    db.execute(
+        "update chats set active = 0, inactive_reason = ?, next_due = null, updated_at = ? "
+        "where chat_id = ?",
+        [reason, iso(now), chat_id],
+    )
 
 
 def migrate_chat(db: Database, old_id: int, new_id: int, now: datetime) -> None:

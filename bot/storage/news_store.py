@@ -11,6 +11,8 @@ from sqlite_utils import Database
 from bot.models import Article, Brief, FeedSpec, FetchResult, Source, Story, Validators
 
 MAX_BACKOFF = timedelta(hours=12)
+# URLs per "in (...)" list: well under SQLite's limit on bound parameters.
+CHUNK = 500
 
 
 def iso(moment: datetime) -> str:
@@ -197,8 +199,8 @@ def save_stories(
                 pk="id",
             )
             urls = members.get(story.id, [])
-            for start in range(0, len(urls), 500):
-                chunk = urls[start : start + 500]
+            for start in range(0, len(urls), CHUNK):
+                chunk = urls[start : start + CHUNK]
                 db.execute(
                     f"update articles set story_id = ? where url in ({','.join('?' * len(chunk))})",
                     [story.id, *chunk],
@@ -208,8 +210,8 @@ def save_stories(
 def urls_with_text(db: Database, urls: Sequence[str]) -> set[str]:
     """Those of ``urls`` whose article text (FULL_TEXT) is already stored."""
     found: set[str] = set()
-    for start in range(0, len(urls), 500):
-        chunk = list(urls[start : start + 500])
+    for start in range(0, len(urls), CHUNK):
+        chunk = list(urls[start : start + CHUNK])
         found.update(
             r[0]
             for r in db.execute(
@@ -242,32 +244,63 @@ def story_assignments(db: Database, since: datetime) -> dict[str, str]:
     }
 
 
+def story_to_dict(story: Story) -> dict:
+    """One story as the JSON-ready dictionary documented in the README."""
+    return {
+        "id": story.id,
+        "headline": story.headline,
+        "summary": story.summary,
+        "region": story.region,
+        "topics": list(story.topics),
+        "score": round(story.score, 3),
+        "is_update": story.is_update,
+        "sources": [
+            {
+                "outlet": src.outlet,
+                "title": src.title,
+                "url": src.url,
+                "published": iso(src.published),
+            }
+            for src in story.sources
+        ],
+    }
+
+
+def story_from_dict(data: dict) -> Story:
+    """Rebuild a Story from :func:`story_to_dict` output."""
+    return Story(
+        id=data["id"],
+        headline=data["headline"],
+        summary=data["summary"],
+        region=data["region"],
+        topics=tuple(data["topics"]),
+        score=data["score"],
+        is_update=data.get("is_update", False),
+        sources=tuple(
+            Source(src["outlet"], src["title"], src["url"], from_iso(src["published"]))
+            for src in data["sources"]
+        ),
+    )
+
+
+def undated_feeds_articles(db: Database, since: datetime) -> list[dict]:
+    """url, feed_url, published and first_seen of every article of the feeds that gave an
+    undated item (stored with published == first_seen) since ``since``."""
+    return list(
+        db.query(
+            "select url, feed_url, published, first_seen from articles where feed_url in "
+            "(select feed_url from articles where published = first_seen and published >= ?)",
+            [iso(since)],
+        )
+    )
+
+
 def brief_to_dict(brief: Brief) -> dict:
     """The brief as the JSON-ready dictionary documented in the README."""
     return {
         "generated_at": iso(brief.generated_at),
         "window_hours": brief.window_hours,
-        "stories": [
-            {
-                "id": s.id,
-                "headline": s.headline,
-                "summary": s.summary,
-                "region": s.region,
-                "topics": list(s.topics),
-                "score": round(s.score, 3),
-                "is_update": s.is_update,
-                "sources": [
-                    {
-                        "outlet": src.outlet,
-                        "title": src.title,
-                        "url": src.url,
-                        "published": iso(src.published),
-                    }
-                    for src in s.sources
-                ],
-            }
-            for s in brief.stories
-        ],
+        "stories": [story_to_dict(s) for s in brief.stories],
     }
 
 
@@ -276,22 +309,7 @@ def brief_from_dict(data: dict) -> Brief:
     return Brief(
         generated_at=from_iso(data["generated_at"]),
         window_hours=data["window_hours"],
-        stories=tuple(
-            Story(
-                id=s["id"],
-                headline=s["headline"],
-                summary=s["summary"],
-                region=s["region"],
-                topics=tuple(s["topics"]),
-                score=s["score"],
-                is_update=s.get("is_update", False),
-                sources=tuple(
-                    Source(src["outlet"], src["title"], src["url"], from_iso(src["published"]))
-                    for src in s["sources"]
-                ),
-            )
-            for s in data["stories"]
-        ),
+        stories=tuple(story_from_dict(s) for s in data["stories"]),
     )
 
 
@@ -330,6 +348,15 @@ def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> 
         "articles": ("delete from articles where published < ?", [cutoff]),
         "stories": (
             "delete from stories where id not in (select story_id from articles where story_id is not null)",
+            [],
+        ),
+        "watch_matches": ("delete from watch_matches where found_at < ?", [cutoff]),
+        "watch_articles": (
+            "delete from watch_articles where url not in (select url from articles)",
+            [],
+        ),
+        "watch_stories": (
+            "delete from watch_stories where id not in (select story_id from watch_articles)",
             [],
         ),
         "sent_stories": ("delete from sent_stories where sent_at < ?", [cutoff]),

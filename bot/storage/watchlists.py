@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from sqlite_utils import Database
 
-from bot.models import Brief, Story
-from bot.storage.news_store import brief_from_dict, brief_to_dict, iso
+from bot.models import Article, Story
+from bot.storage.news_store import article_from_row, iso, story_from_dict, story_to_dict
 
 BRIEF, ALERT = "brief", "alert"
 MODES = (BRIEF, ALERT)
 DEFAULT_QUIET = "22:00-07:00"
-_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -125,12 +124,14 @@ def record_matches(db: Database, matches: Iterable[tuple[str, str]], now: dateti
         return db.conn.total_changes - before
 
 
-def matched_urls(db: Database, since: datetime) -> list[str]:
-    """Articles matched by any term since ``since``."""
+def matched_articles(db: Database, since: datetime) -> list[Article]:
+    """Articles matched by any term since ``since``, oldest first."""
     return [
-        r[0]
-        for r in db.execute(
-            "select distinct url from watch_matches where found_at >= ?", [iso(since)]
+        article_from_row(r)
+        for r in db.query(
+            "select * from articles where url in "
+            "(select url from watch_matches where found_at >= ?) order by published, url",
+            [iso(since)],
         )
     ]
 
@@ -144,8 +145,7 @@ def save_stories(
     db: Database, stories: Iterable[Story], members: dict[str, list[str]], now: datetime
 ) -> None:
     """Store the matched articles' stories and which articles each holds."""
-    stories = list(stories)
-    payload = brief_to_dict(Brief(now, 0, tuple(stories)))["stories"]
+    payload = [story_to_dict(s) for s in stories]
     with db.atomic():
         db.conn.executemany(
             "insert or replace into watch_stories (id, payload, updated_at) values (?, ?, ?)",
@@ -182,9 +182,7 @@ def stories_for(
     rows = db.execute(
         f"select payload from watch_stories where id in ({','.join('?' * len(ids))})", ids
     ).fetchall()
-    stories = brief_from_dict(
-        {"generated_at": iso(since), "window_hours": 0, "stories": [json.loads(r[0]) for r in rows]}
-    ).stories
+    stories = [story_from_dict(json.loads(r[0])) for r in rows]
     out = [(s, tuple(found[s.id][0]), tuple(found[s.id][1])) for s in stories]
     return sorted(out, key=lambda x: -x[0].score)
 
@@ -208,13 +206,3 @@ def mark_planned(db: Database) -> None:
 def new_match_count(db: Database) -> int:
     """Matches waiting for alert planning (the delivery check's cheap 'anything to do?')."""
     return db.execute("select count(*) from watch_matches where state = 'new'").fetchone()[0]
-
-
-def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> None:
-    """Forget old hits and the stories nothing points at any more."""
-    with db.atomic():
-        db.execute("delete from watch_matches where found_at < ?", [iso(now - keep)])
-        db.execute("delete from watch_articles where url not in (select url from articles)")
-        db.execute(
-            "delete from watch_stories where id not in (select story_id from watch_articles)"
-        )
