@@ -1133,6 +1133,8 @@ class FakeTelegram:
             "reply_markup": markup,
             "date": now,
             "entities": entities,
+            # Paid broadcasts may exceed the usual 30 messages/s (Telegram charges Stars for them).
+            "allow_paid_broadcast": _flag(params, "allow_paid_broadcast"),
             "params": params,
         }
         self._records[(chat.id, message_id)] = record
@@ -1320,7 +1322,7 @@ class FakeTelegram:
 
     def _delete_webhook(self, params: dict[str, Any]) -> bool:
         self.webhook_url = ""
-        if str(params.get("drop_pending_updates", "")).lower() in ("true", "1"):
+        if _flag(params, "drop_pending_updates"):
             self._queue.clear()
         return True
 
@@ -1377,6 +1379,11 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
         form = await request.post()
         params.update(form.items())
     return params
+
+
+def _flag(params: dict[str, Any], name: str) -> bool:
+    """A Boolean parameter: JSON true, or "true"/"1" in a query or form."""
+    return str(params.get(name, "")).lower() in ("true", "1")
 
 
 def _opt_int(params: dict[str, Any], name: str) -> int | None:

@@ -183,12 +183,19 @@ def test_throttle_entries_expire_so_memory_stays_bounded() -> None:
         biggest = max(biggest, len(throttle))
     # Only users seen in the last two windows are remembered (10,000 per window here).
     assert biggest <= 20_001 and len(throttle) <= 20_001
-    # A user still hammering is not forgotten by a sweep.
+    # A user still hammering is not forgotten by a sweep. Sweeps run once per window (10 s):
+    # one runs now, at T; 7 hammers at T+0.1; the next sweep, at T+10.05, finds 7's hits still
+    # inside the window, so 7 stays refused (a forgotten 7 would get "ok").
+    now[0] += 10.0
+    assert throttle.check(1) == "ok"
+    assert len(throttle) == 1  # the sweep at T forgot everyone idle for a window
+    now[0] += 0.1
     for _ in range(8):
-        throttle.check(7)
+        assert throttle.check(7) == "ok"
     assert throttle.check(7) == "warn"
-    now[0] += 10.5  # a sweep runs, but 7's hits are younger than one window at the start
-    assert throttle.check(7) in {"ok", "drop"}
+    now[0] += 9.95
+    assert throttle.check(7) == "drop"
+    assert len(throttle) == 1  # the sweep ran (it forgot user 1) and kept 7
 
 
 @pytest.mark.parametrize(

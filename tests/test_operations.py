@@ -1,27 +1,22 @@
-"""Operations: doctor, status, backup, migrations from every earlier schema, webhook mode."""
+"""Operations: doctor, status, backup, migrations from every earlier schema."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import pytest
-from botharness import cli, wait_until
+from botharness import cli
 from fake_telegram import FakeTelegram
 from sqlite_utils import Database
+from test_webhook import free_port
 
 from bot.config import Settings
 from bot.storage.db import MIGRATIONS, open_db, schema_version
-from bot.telegram.app import build_application, started
-from bot.telegram.webhook import serve_webhook
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -67,9 +62,7 @@ async def test_doctor_names_every_problem_without_printing_the_token(
 
 
 def test_doctor_says_when_the_bot_api_is_unreachable(settings: Settings) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     result = cli(
         "doctor",
         **_env(
@@ -180,73 +173,6 @@ def test_status_shows_fetch_brief_broadcast_and_failing_feeds(settings: Settings
     assert lines[1].startswith("Last fetch: 20") and "min ago" in lines[1]
     assert "Last broadcast: never" in result.stdout
     assert "Feeds failing: 0 of 12" in result.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def test_webhook_mode_takes_updates_with_the_secret_and_serves_healthz(
-    fake: FakeTelegram, settings: Settings
-) -> None:
-    port = _free_port()
-    settings = replace(
-        settings,
-        telegram_bot_token=fake.token,
-        telegram_api_url=fake.url,
-        webhook_url="https://bot.example.com",
-        webhook_secret="s3cret_token",
-        webhook_port=port,
-        webhook_listen="127.0.0.1",
-    )
-    fake.add_private_chat(77)
-    app = build_application(settings, schedule_jobs=False)
-    stop = asyncio.Event()
-    update = {
-        "update_id": 1,
-        "message": {
-            "message_id": 1,
-            "date": 0,
-            "text": "/help",
-            "chat": {"id": 77, "type": "private", "first_name": "A"},
-            "from": {"id": 77, "is_bot": False, "first_name": "A"},
-            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-        },
-    }
-    async with started(app, polling=False):
-        server = asyncio.create_task(serve_webhook(app, settings, stop))
-        await wait_until(lambda: fake.webhook_url, what="setWebhook")
-        assert fake.webhook_url == "https://bot.example.com/telegram"
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            wrong = await client.post(
-                "/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"}
-            )
-            assert wrong.status_code == 403
-            right = await client.post(
-                "/telegram",
-                json=update,
-                headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret_token"},
-            )
-            assert right.status_code == 200
-            reply = await fake.wait_for_messages(77, 1)
-            assert "/latest" in reply[0]["parsed_text"]
-            assert len(fake.messages_to(77)) == 1  # the forged call got nothing
-            health = await client.get("/healthz")
-            assert health.status_code == 200
-            body = json.loads(health.text)
-            assert (
-                body["status"] == "degraded" and body["last_fetch"] is None
-            )  # nothing fetched yet
-            await app.bot_data.services.newsroom.current()  # a fetch round
-            body = json.loads((await client.get("/healthz")).text)
-            assert body["status"] == "ok" and body["last_fetch"] and body["failing_feeds"] == []
-            app.bot_data.services.db.conn.close()  # the database goes away
-            broken = await client.get("/healthz")
-            assert broken.status_code == 503 and json.loads(broken.text)["status"] == "error"
-        stop.set()
-        await server
 
 
 def _flag_read_only(path: Path) -> None:

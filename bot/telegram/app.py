@@ -35,7 +35,7 @@ from bot.news.fetch import make_client
 from bot.news.newsroom import Newsroom
 from bot.news.pipeline import utcnow
 from bot.storage import news_store
-from bot.storage.chats import ensure_chat, get_chat, set_subscribed
+from bot.storage.chats import ensure_chat, set_subscribed
 from bot.storage.db import open_db
 from bot.telegram import handlers
 from bot.telegram.broadcast import deliver_due
@@ -228,8 +228,8 @@ async def _register_channel(app: Application, settings: Settings) -> None:
             exc,
         )
         return
-    ensure_chat(svc.db, chat.id, chat.type, chat.title, settings, svc.clock())
-    if not get_chat(svc.db, chat.id).subscribed:  # type: ignore[union-attr]
+    known = ensure_chat(svc.db, chat.id, chat.type, chat.title, settings, svc.clock())
+    if not known.subscribed:
         set_subscribed(svc.db, chat.id, True, svc.clock())
 
 
@@ -262,9 +262,7 @@ async def _delivery_job(context: BotContext) -> None:
 async def _fetch_job(context: BotContext) -> None:
     svc = context.services
     result = await svc.newsroom.current(force=True)
-    disk = handlers.refresh_storage_problem(svc) if result.problem else None
-    if disk:
-        await handlers.alert_admins(context, disk)
+    disk = await handlers.alert_storage_problem(context, result)
     log.info(
         "brief rebuilt: %d stories%s",
         len(result.brief.stories),

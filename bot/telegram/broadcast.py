@@ -293,8 +293,7 @@ async def _plan_and_send(
     plan_alerts(db, now, settings.brief_window_hours)
     missed = 0
     if dailies_waiting(db, now):
-        cached = newsroom.cached()
-        result = cached if newsroom.is_fresh(cached) else await newsroom.current()
+        result = await newsroom.current()
         grace = timedelta(hours=settings.delivery_grace_hours)
         for _, batch_missed in plan_batches(db, result.brief_id, result.brief, now, grace):
             missed += batch_missed

@@ -10,11 +10,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import httpx
 from sqlite_utils import Database
-from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 from bot.config import Settings
 from bot.news.newsroom import Newsroom
@@ -52,14 +51,6 @@ class BotData:
 
 class BotContext(CallbackContext[ExtBot, dict, dict, BotData]):
     """The ``context`` every handler, error handler and job receives."""
-
-    def __init__(
-        self,
-        application: Application[Any, Any, Any, Any, Any, Any],
-        chat_id: int | None = None,
-        user_id: int | None = None,
-    ) -> None:
-        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
 
     @property
     def services(self) -> Services:

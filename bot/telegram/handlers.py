@@ -20,7 +20,7 @@ from bot.config import parse_hhmm
 from bot.delivery.ledger import record_sent_stories
 from bot.delivery.planning import compose, story_urls
 from bot.news import watch
-from bot.news.newsroom import for_chat
+from bot.news.newsroom import BriefResult, for_chat
 from bot.news.relevance import REGIONS
 from bot.news.render import nothing_new_html, render_html, split_messages
 from bot.ops.status import feed_states, probe_storage, status_lines, storage_problem
@@ -165,7 +165,7 @@ async def start(update: Update, context: Context) -> None:
         await _reply(update, text, keyboards.subscribe_keyboard())
 
 
-async def _subscribe(update: Update, context: Context, on: bool) -> str:
+def _subscribe(update: Update, context: Context, on: bool) -> str:
     svc = context.services
     chat = _chat(update, context)
     if chat.subscribed == on:
@@ -186,14 +186,14 @@ async def subscribe(update: Update, context: Context) -> None:
     """/subscribe."""
     if not await _may_change(update, context):
         return await _deny(update)
-    await _reply(update, await _subscribe(update, context, True))
+    await _reply(update, _subscribe(update, context, True))
 
 
 async def unsubscribe(update: Update, context: Context) -> None:
     """/unsubscribe and /stop."""
     if not await _may_change(update, context):
         return await _deny(update)
-    await _reply(update, await _subscribe(update, context, False))
+    await _reply(update, _subscribe(update, context, False))
 
 
 async def latest(update: Update, context: Context) -> None:
@@ -211,10 +211,8 @@ async def latest(update: Update, context: Context) -> None:
         messages = [nothing_new_html(for_chat(result.brief, chat), bool(result.brief.stories))]
     for message in messages:
         await _reply(update, message)
-    disk = refresh_storage_problem(svc) if result.problem else None
-    if disk:
+    if await alert_storage_problem(context, result):
         # Feeds are fine; our disk is not: say so, rather than blame the news feeds.
-        await alert_admins(context, disk)
         await _reply(
             update,
             "⚠️ I have a problem on my side (my storage is failing), so I couldn't refresh the "
@@ -365,7 +363,7 @@ async def _watch(update: Update, context: Context, mode: str) -> None:
         quiet = (
             "no quiet hours"
             if hours is None
-            else f"quiet hours {hours[0]:%H:%M}–{hours[1]:%H:%M} hold alerts for your next brief"
+            else f"quiet hours {keyboards.quiet_label(hours)} hold alerts for your next brief"
         )
         text = (
             f"🔔 {'Now an alert' if outcome == 'switched' else 'Alert on'}: “{name}”. A short message "
@@ -406,14 +404,15 @@ async def unwatch_command(update: Update, context: Context) -> None:
 
 async def watchlist_command(update: Update, context: Context) -> None:
     """/watchlist: the terms, with a button per term to remove it or switch its mode."""
-    svc = context.services
-    chat = _chat(update, context)
-    terms = watchlists.terms(svc.db, chat.chat_id)
-    await _reply(
-        update,
-        keyboards.watchlist_text(terms, watchlists.quiet(svc.db, chat.chat_id)),
-        keyboards.watchlist_menu(terms),
-    )
+    await _reply(update, *_watchlist_view(context.services, _chat(update, context).chat_id))
+
+
+def _quiet_window(text: str) -> tuple[dt_time, dt_time]:
+    """``22:00-07:00`` (a hyphen or an en dash) as its start and end; ValueError if not that."""
+    parts = text.replace("–", "-").split("-")
+    if len(parts) != 2:
+        raise ValueError("give a start and an end")
+    return parse_hhmm(parts[0]), parse_hhmm(parts[1])
 
 
 async def quiet_command(update: Update, context: Context) -> None:
@@ -426,15 +425,13 @@ async def quiet_command(update: Update, context: Context) -> None:
     )
     if not raw:
         hours = watchlists.quiet(svc.db, _chat(update, context).chat_id)
-        now = "off" if hours is None else f"{hours[0]:%H:%M}–{hours[1]:%H:%M}"
-        return await _reply(update, f"Quiet hours for alerts: {now}. {usage}")
+        return await _reply(
+            update, f"Quiet hours for alerts: {keyboards.quiet_label(hours)}. {usage}"
+        )
     window: tuple[dt_time, dt_time] | None = None
     if raw.lower() != "off":
-        parts = raw.replace("–", "-").split("-")
         try:
-            if len(parts) != 2:
-                raise ValueError("give a start and an end")
-            window = (parse_hhmm(parts[0].strip()), parse_hhmm(parts[1].strip()))
+            window = _quiet_window(raw)
         except ValueError:
             return await _reply(update, f"“{_echo(raw)}” isn't a time range I understand. {usage}")
         if window[0] == window[1]:
@@ -448,28 +445,24 @@ async def quiet_command(update: Update, context: Context) -> None:
     else:
         await _reply(
             update,
-            f"🌙 Quiet hours {window[0]:%H:%M}–{window[1]:%H:%M} ({chat.timezone}): alerts then "
+            f"🌙 Quiet hours {keyboards.quiet_label(window)} ({chat.timezone}): alerts then "
             "wait for your next brief.",
         )
 
 
-async def _show_watchlist(update: Update, context: Context, note: str | None = None) -> None:
-    svc = context.services
-    chat = _chat(update, context)
-    terms = watchlists.terms(svc.db, chat.chat_id)
-    query = update.callback_query
-    assert query is not None
-    await query.answer(note)
-    try:
-        await _patiently(
-            lambda: query.edit_message_text(
-                keyboards.watchlist_text(terms, watchlists.quiet(svc.db, chat.chat_id)),
-                reply_markup=keyboards.watchlist_menu(terms),
-            )
-        )
-    except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
-            raise
+def _watchlist_view(svc: Services, chat_id: int) -> tuple[str, InlineKeyboardMarkup]:
+    """The watchlist message and its menu."""
+    terms = watchlists.terms(svc.db, chat_id)
+    return (
+        keyboards.watchlist_text(terms, watchlists.quiet(svc.db, chat_id)),
+        keyboards.watchlist_menu(terms),
+    )
+
+
+async def _show_watchlist(
+    update: Update, context: Context, chat_id: int, note: str | None = None
+) -> None:
+    await _edit(update, *_watchlist_view(context.services, chat_id), note)
 
 
 def _term_by_id(svc: Services, chat_id: int, arg: str) -> watchlists.WatchTerm | None:
@@ -479,7 +472,7 @@ def _term_by_id(svc: Services, chat_id: int, arg: str) -> watchlists.WatchTerm |
 
 
 async def _watchlist_button(update: Update, context: Context, arg: str) -> None:
-    await _show_watchlist(update, context)
+    await _show_watchlist(update, context, _chat(update, context).chat_id)
 
 
 async def _unwatch_button(update: Update, context: Context, arg: str) -> None:
@@ -487,9 +480,9 @@ async def _unwatch_button(update: Update, context: Context, arg: str) -> None:
     chat = _chat(update, context)
     term = _term_by_id(svc, chat.chat_id, arg)
     if term is None:
-        return await _show_watchlist(update, context, "Already removed.")
+        return await _show_watchlist(update, context, chat.chat_id, "Already removed.")
     watchlists.remove(svc.db, chat.chat_id, term.key)
-    await _show_watchlist(update, context, f"Removed “{_shorten(term.term)}”")
+    await _show_watchlist(update, context, chat.chat_id, f"Removed “{_shorten(term.term)}”")
 
 
 async def _quiet_button(update: Update, context: Context, arg: str) -> None:
@@ -497,13 +490,12 @@ async def _quiet_button(update: Update, context: Context, arg: str) -> None:
     chat = _chat(update, context)
     if arg == "off":
         watchlists.set_quiet(svc.db, chat.chat_id, None)
-        return await _show_watchlist(update, context, "Alerts at any hour")
+        return await _show_watchlist(update, context, chat.chat_id, "Alerts at any hour")
     if arg not in keyboards.QUIET_CHOICES:
         assert update.callback_query is not None
         return await update.callback_query.answer(STALE_BUTTON, show_alert=True)
-    start, end = (parse_hhmm(part) for part in arg.split("-"))
-    watchlists.set_quiet(svc.db, chat.chat_id, (start, end))
-    await _show_watchlist(update, context, f"Quiet hours {arg}")
+    watchlists.set_quiet(svc.db, chat.chat_id, _quiet_window(arg))
+    await _show_watchlist(update, context, chat.chat_id, f"Quiet hours {arg}")
 
 
 async def _mode_button(update: Update, context: Context, arg: str) -> None:
@@ -511,10 +503,12 @@ async def _mode_button(update: Update, context: Context, arg: str) -> None:
     chat = _chat(update, context)
     term = _term_by_id(svc, chat.chat_id, arg)
     if term is None:
-        return await _show_watchlist(update, context, "That term is no longer on the watchlist.")
+        return await _show_watchlist(
+            update, context, chat.chat_id, "That term is no longer on the watchlist."
+        )
     mode = watchlists.BRIEF if term.mode == watchlists.ALERT else watchlists.ALERT
     watchlists.set_mode(svc.db, chat.chat_id, term.key, mode)
-    await _show_watchlist(update, context, f"“{_shorten(term.term)}”: {mode}")
+    await _show_watchlist(update, context, chat.chat_id, f"“{_shorten(term.term)}”: {mode}")
 
 
 async def sources(update: Update, context: Context) -> None:
@@ -579,20 +573,17 @@ async def button(update: Update, context: Context) -> None:
     await entry.handle(update, context, callback.arg)
 
 
-async def _show(
-    update: Update,
-    chat: chats.ChatSettings,
-    markup: InlineKeyboardMarkup,
-    note: str | None = None,
+async def _edit(
+    update: Update, text: str, markup: InlineKeyboardMarkup, note: str | None = None
 ) -> None:
+    """Answer the button press (with ``note``) and show ``text`` and ``markup`` in its message."""
     query = update.callback_query
     assert query is not None
     await query.answer(note)
     try:
-        await _patiently(
-            lambda: query.edit_message_text(keyboards.settings_text(chat), reply_markup=markup)
-        )
+        await _patiently(lambda: query.edit_message_text(text, reply_markup=markup))
     except BadRequest as exc:
+        # Pressing the button of the option already shown changes nothing: not an error.
         if "not modified" not in str(exc).lower():
             raise
 
@@ -610,7 +601,8 @@ def _change(
             assert update.callback_query is not None
             await update.callback_query.answer(STALE_BUTTON, show_alert=True)
             return
-        await _show(update, changed or chat, menu(changed or chat))
+        shown = changed or chat
+        await _edit(update, keyboards.settings_text(shown), menu(shown))
 
     return handle
 
@@ -633,7 +625,7 @@ def _toggle(
 async def _subscribe_button(update: Update, context: Context, arg: str) -> None:
     query = update.callback_query
     assert query is not None
-    text = await _subscribe(update, context, True)
+    text = _subscribe(update, context, True)
     await query.answer("Subscribed ✅")
     await query.edit_message_reply_markup(None)
     await _reply(update, text)
@@ -767,15 +759,17 @@ async def migrated(update: Update, context: Context) -> None:
         chats.migrate_chat(svc.db, message.migrate_from_chat_id, message.chat.id, svc.clock())
 
 
-def refresh_storage_problem(svc: Services) -> str | None:
-    """Plain words when the last refresh failed because of our disk or database, else None."""
+async def alert_storage_problem(context: Context, result: BriefResult) -> str | None:
+    """When a refresh's problem was our disk or database: tell the admins, return it in words."""
+    if not result.problem:
+        return None
+    svc = context.services
     report = svc.newsroom.last_report
     errors = [svc.newsroom.last_refresh_error, *(report.failed.values() if report else [])]
-    for error in errors:
-        words = storage_problem(error)
-        if words:
-            return words
-    return probe_storage(svc.db)
+    disk = next(filter(None, map(storage_problem, errors)), None) or probe_storage(svc.db)
+    if disk:
+        await alert_admins(context, disk)
+    return disk
 
 
 async def alert_admins(context: Context, problem: str) -> None:

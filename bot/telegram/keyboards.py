@@ -185,6 +185,11 @@ def term_id(key: str) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
+def quiet_label(window: tuple[time, time] | None) -> str:
+    """Quiet hours as shown to users: ``22:00–07:00``, or ``off``."""
+    return "off" if window is None else f"{window[0]:%H:%M}–{window[1]:%H:%M}"
+
+
 def watchlist_text(terms: list[WatchTerm], quiet: tuple[time, time] | None) -> str:
     """The watchlist: each term with its mode, and the quiet hours (Telegram HTML)."""
     lines = ["👁 <b>Watchlist</b>"]
@@ -196,9 +201,8 @@ def watchlist_text(terms: list[WatchTerm], quiet: tuple[time, time] | None) -> s
     for t in terms:
         mode = "🔔 alert" if t.mode == ALERT else "brief"
         lines.append(f"• {html.escape(t.term, quote=False)} — {mode}")
-    hours = "off" if quiet is None else f"{quiet[0]:%H:%M}–{quiet[1]:%H:%M}"
     lines.append(
-        f"Quiet hours for alerts: {hours} (<code>/quiet 22:00-07:00</code>, <code>/quiet off</code>)"
+        f"Quiet hours for alerts: {quiet_label(quiet)} (<code>/quiet 22:00-07:00</code>, <code>/quiet off</code>)"
     )
     return "\n".join(lines)
 

@@ -31,12 +31,11 @@ class AiohttpRequest(BaseRequest):
         self,
         connection_pool_size: int = 64,
         read_timeout: float | None = 5.0,
-        write_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
     ) -> None:
         self._pool_size = connection_pool_size
-        self._read, self._write = read_timeout, write_timeout
+        self._read = read_timeout
         self._connect, self._pool = connect_timeout, pool_timeout
         self._session: aiohttp.ClientSession | None = None
 

@@ -1,8 +1,9 @@
 """Webhook mode: Telegram's updates over HTTPS (behind a proxy), plus a /healthz endpoint.
 
 Safe by default: without WEBHOOK_SECRET a random secret is made at start and registered with
-Telegram, so forged updates get 403; the secret is checked before the body is read; bodies
-over MAX_UPDATE_BYTES are refused unread; anything that is not an update gets 400, never 500.
+Telegram, so forged updates get 403; the secret is checked before the body is read; a body
+declared over MAX_UPDATE_BYTES gets 413 unread, a streamed one 400 once it passes the limit;
+anything that is not an update gets 400, never 500.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ class TelegramUpdates(tornado.web.RequestHandler):
         """Tornado passes the application, the expected secret and the body size limit."""
         self.app, self.secret, self.max_bytes = app, secret, max_bytes
         self.chunks: list[bytes] = []
-        self.size = 0
 
     def prepare(self) -> None:
         """Runs on the headers alone: refuse a wrong secret or an oversized body unread."""
@@ -60,19 +60,16 @@ class TelegramUpdates(tornado.web.RequestHandler):
         declared = self.request.headers.get("Content-Length", "0")
         if not declared.isdigit() or int(declared) > self.max_bytes:
             raise tornado.web.HTTPError(413 if declared.isdigit() else 400)
-        # A chunked body has no length up front: tornado stops reading past this limit.
+        # A chunked body has no length up front: past this limit tornado stops reading it and
+        # answers 400 itself, before data_received sees the excess.
         self.request.connection.set_max_body_size(self.max_bytes)  # type: ignore[union-attr]
 
     def data_received(self, chunk: bytes) -> None:
-        """Collect the body as it streams in."""
-        self.size += len(chunk)
-        if self.size <= self.max_bytes:
-            self.chunks.append(chunk)
+        """Collect the body as it streams in (tornado keeps it within the limit)."""
+        self.chunks.append(chunk)
 
     async def post(self) -> None:
         """Queue the update for the application; 400 for anything that is not an update."""
-        if self.size > self.max_bytes:
-            raise tornado.web.HTTPError(413)
         try:
             payload = json.loads(b"".join(self.chunks))
             if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
