@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from bot.delivery import ledger
-from bot.delivery.ledger import Seen, pending_count, seen_or_planned, story_urls
+from bot.delivery.ledger import Seen, seen_or_planned, story_urls
 from bot.models import Brief, Source, Story
 from bot.news.newsroom import matches
 from bot.news.render import render_html, story_html
@@ -196,15 +196,6 @@ def _plan_one(
         contents.add(key)
     ledger.plan_delivery(db, chat.chat_id, local_date.isoformat(), due, key, now)
     return True
-
-
-def due_count(db: Database, now: datetime) -> int:
-    """How many chats are due now plus deliveries left unfinished (e.g. by a crash)."""
-    due = db.execute(
-        "select count(*) from chats where subscribed = 1 and active = 1 and next_due <= ?",
-        [iso(now)],
-    ).fetchone()[0]
-    return due + pending_count(db)
 
 
 def dailies_waiting(db: Database, now: datetime) -> bool:

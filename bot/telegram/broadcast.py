@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.delivery import ledger
 from bot.delivery.alerts import plan_alerts
 from bot.delivery.ledger import BroadcastStats, PendingDelivery, PlannedStory
-from bot.delivery.planning import dailies_waiting, due_count, plan_batches
+from bot.delivery.planning import dailies_waiting, plan_batches
 from bot.news.newsroom import Newsroom
 from bot.storage import leases, watchlists
 from bot.storage.chats import mark_inactive
@@ -268,7 +268,7 @@ async def deliver_due(
     old and a new deploy overlapping) never both send.
     """
     now = clock()
-    if not due_count(db, now) and not watchlists.new_match_count(db):
+    if not (dailies_waiting(db, now) or ledger.any_pending(db) or watchlists.new_match_count(db)):
         return None
     ttl = settings.delivery_lease_seconds
     if not leases.acquire(db, LEASE, lease_holder(), ttl):

@@ -17,15 +17,14 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ApplicationHandlerStop
 
 from bot.config import parse_hhmm
-from bot.delivery.ledger import record_sent_stories
-from bot.delivery.planning import compose, story_urls
+from bot.delivery.ledger import as_sent, planned_story, record_sent_stories
+from bot.delivery.planning import compose
 from bot.news import watch
 from bot.news.newsroom import BriefResult, for_chat
 from bot.news.relevance import REGIONS
 from bot.news.render import nothing_new_html, render_html, split_messages
 from bot.ops.status import feed_states, probe_storage, status_lines, storage_problem
 from bot.storage import chats, watchlists
-from bot.storage.news_store import story_fingerprint
 from bot.telegram import keyboards
 from bot.telegram.broadcast import retry_seconds
 from bot.telegram.context import BotContext, Services
@@ -224,7 +223,7 @@ async def latest(update: Update, context: Context) -> None:
     record_sent_stories(
         svc.db,
         chat.chat_id,
-        [(s.id, story_fingerprint(s), s.is_update, story_urls(s)) for s in (*watched, *stories)],
+        [as_sent(planned_story(s, 0)) for s in (*watched, *stories)],
         "latest",
         svc.clock(),
     )
