@@ -21,10 +21,10 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -191,31 +191,6 @@ def copy_db(template: Path, dest: Path) -> Path:
     return dest
 
 
-def subscribe_all(db: Any, chat_ids: Iterable[int], now: datetime) -> None:
-    """Insert subscribed private chats due a minute ago, as tests/test_crash.py does."""
-    due = (now - timedelta(minutes=1)).isoformat(timespec="seconds")
-    stamp = now.isoformat(timespec="seconds")
-    db["chats"].insert_all(
-        (
-            {
-                "chat_id": c,
-                "type": "private",
-                "subscribed": 1,
-                "active": 1,
-                "timezone": "UTC",
-                "delivery_time": "07:00",
-                "brief_length": "short",
-                "next_due": due,
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
-            for c in chat_ids
-        ),
-        pk="chat_id",
-        batch_size=1000,
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # Instrumenting delivery from the outside (monkeypatching, restored afterwards)
 # --------------------------------------------------------------------------------------------
@@ -243,26 +218,17 @@ class Phase:
 
 @dataclass
 class DeliveryTimes:
-    """Timings of bot.delivery.plan and Broadcaster.run during one delivery check."""
+    """Timings of one delivery check: from deliver_due's call to Broadcaster.run and through it."""
 
-    plan: Phase = field(default_factory=Phase)
     broadcast: Phase = field(default_factory=Phase)
-    planned: tuple[int, int] | None = None  # what plan() returned, if it was called
     check_start: float = 0.0  # monotonic time the bench called deliver_due
-    planning_over: asyncio.Event | None = None  # set when plan() returns or sending starts
+    planning_over: asyncio.Event | None = None  # set when sending starts
     profile: Any = None  # a cProfile.Profile to enable around Broadcaster.run
 
     @property
-    def plan_end(self) -> float:
-        """When planning finished: plan()'s return, else the start of Broadcaster.run."""
-        return self.plan.wall_end or self.broadcast.wall_start
-
-    @property
     def plan_seconds(self) -> float:
-        """How long planning took (from deliver_due's start if plan() itself was not seen)."""
-        if self.plan.wall_end:
-            return self.plan.wall
-        return self.broadcast.wall_start - self.check_start if self.check_start else float("nan")
+        """How long planning took: from deliver_due's call to the start of Broadcaster.run."""
+        return self.broadcast.wall_start - self.check_start
 
 
 @contextmanager

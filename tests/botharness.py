@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +23,7 @@ from sqlite_utils import Database
 from telegram.ext import Application
 
 from bot.config import Settings
+from bot.storage.chats import ensure_chat, set_subscribed
 from bot.storage.news_store import iso
 from bot.telegram.app import build_application, started
 
@@ -65,10 +69,12 @@ def button_data(message: dict, label_part: str) -> str:
     raise AssertionError(f"no button containing {label_part!r} in {list(buttons(message))}")
 
 
-def subscribe_due(db: Database, chat_ids: Iterable[int], now: datetime) -> None:
+def subscribe_due(
+    db: Database, chat_ids: Iterable[int], now: datetime, batch_size: int = 100
+) -> None:
     """Insert subscribed chats whose daily brief was due a minute ago (fast, for big tests)."""
     db["chats"].insert_all(
-        [
+        (
             {
                 "chat_id": c,
                 "type": "private" if c > 0 else "group",
@@ -82,21 +88,76 @@ def subscribe_due(db: Database, chat_ids: Iterable[int], now: datetime) -> None:
                 "updated_at": iso(now),
             }
             for c in chat_ids
-        ],
+        ),
         pk="chat_id",
+        batch_size=batch_size,
     )
 
 
-def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``securitybrief`` (as ``python -m bot``) with extra environment and no .env file."""
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (just now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bot_argv(*args: str) -> list[str]:
+    """The command line of ``securitybrief *args`` (as ``python -m bot``), reading no .env file."""
+    return [sys.executable, "-m", "bot", "--env-file", "/nonexistent", *args]
+
+
+def seed_delivery(
+    db: Database,
+    settings: Settings,
+    chat_id: int,
+    now: datetime,
+    messages: list[str],
+    stories: list[list[Any]] | None = None,
+    next_part: int = 0,
+) -> None:
+    """A subscribed chat with a pending 2026-11-28 delivery of ``messages`` from ``next_part``."""
+    ensure_chat(db, chat_id, "private", None, settings, now)
+    set_subscribed(db, chat_id, True, now)  # next due tomorrow: only this delivery runs
+    db["contents"].insert(
+        {
+            "key": "k",
+            "brief_id": 1,
+            "messages": json.dumps(messages),
+            "stories": json.dumps(stories or []),
+            "created_at": iso(now),
+        }
+    )
+    db["deliveries"].insert(
+        {
+            "chat_id": chat_id,
+            "local_date": "2026-11-28",
+            "due_at": iso(now),
+            "content_key": "k",
+            "next_part": next_part,
+            "status": "pending",
+            "created_at": iso(now),
+        }
+    )
+
+
+def cli(*args: str, input: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``securitybrief *args`` with extra environment and ``input`` on stdin."""
     return subprocess.run(
-        [sys.executable, "-m", "bot", "--env-file", "/nonexistent", *args],
+        bot_argv(*args),
+        input=input,
         env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+async def say(fake: FakeTelegram, chat_id: int, text: str, timeout: float = 10.0) -> list[dict]:
+    """Send ``text`` as the chat's user; the messages the bot sent back (at least one)."""
+    before = len(fake.messages_to(chat_id))
+    fake.send_text(chat_id, text)
+    return (await fake.wait_for_messages(chat_id, before + 1, timeout=timeout))[before:]
 
 
 @asynccontextmanager
@@ -146,12 +207,7 @@ async def start_bot_process(
         "LOG_LEVEL": "INFO",
     }
     return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "--env-file",
-        "/nonexistent",
-        "run",
+        *bot_argv("run"),
         env=env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=log.open("ab"),
@@ -159,13 +215,44 @@ async def start_bot_process(
     )
 
 
-async def until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    """Wait (polling every 50 ms) until ``predicate()`` is true, or fail naming ``what``."""
-    for _ in range(int(timeout * 20)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+async def kill_mid_send(
+    fake: FakeTelegram, settings: Settings, log: Path, accepted: int, what: str
+) -> list[dict]:
+    """Start the bot, SIGKILL it once the fake has accepted ``accepted`` messages, release the fake.
+
+    Sends after those are held unanswered, so the crash lands with sends in flight that Telegram
+    never answered. Returns the messages the fake accepted before the crash.
+    """
+    fake.hold_after = accepted
+    bot = await start_bot_process(fake, settings, log)
+    try:
+        await wait_until(lambda: fake.stats["accepted"] >= accepted, 60, what)
+        await asyncio.sleep(0.5)  # let the bot record what Telegram acknowledged
+    finally:
+        bot.send_signal(signal.SIGKILL)
+        killed = await bot.wait()
+    assert killed == -signal.SIGKILL
+    sent = list(fake.sent)
+    fake.release()
+    return sent
+
+
+async def restart_until(
+    fake: FakeTelegram,
+    settings: Settings,
+    log: Path,
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+) -> None:
+    """Start the bot again, wait for ``predicate``, let two more delivery checks run, stop it."""
+    bot = await start_bot_process(fake, settings, log)
+    try:
+        await wait_until(predicate, timeout, what)
+        await asyncio.sleep(2.0)  # more delivery checks: nothing else may go out
+    finally:
+        bot.terminate()
+        await bot.wait()
 
 
 def broadcast_app(

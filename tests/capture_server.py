@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from botharness import Clock, running_bot
+from fake_telegram import FakeTelegram
 from lxml import etree
+from telegram.ext import Application
+
+from bot.config import Settings
 
 CORPORA = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
 
@@ -106,6 +112,20 @@ def serving(capture: str) -> Iterator[CaptureServer]:
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+@asynccontextmanager
+async def capture_bot(
+    capture: str, fake: FakeTelegram, settings: Settings, tmp_path: Path, start: datetime
+) -> AsyncIterator[tuple[Application, CaptureServer, Clock]]:
+    """The real bot fetching ``capture`` from a CaptureServer, its clock at ``start``."""
+    with serving(capture) as server:
+        feeds = tmp_path / "capture-feeds.toml"
+        feeds.write_text(server.feeds_toml())
+        settings = replace(settings, feeds_file=feeds, fetch_timeout_seconds=10.0)
+        clock = Clock(start)
+        async with running_bot(fake, settings, clock) as app:
+            yield app, server, clock
 
 
 def links(message: dict) -> list[str]:

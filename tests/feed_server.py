@@ -361,8 +361,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path.startswith("/feeds/"):
                 self._serve_fixture(path.removeprefix("/feeds/"), head)
-            elif path.startswith("/custom/") and fs._redirect_to(path.removeprefix("/custom/")):
-                location, status = fs._redirect_to(path.removeprefix("/custom/"))
+            elif path.startswith("/custom/") and (
+                redirect := fs._redirect_to(path.removeprefix("/custom/"))
+            ):
+                location, status = redirect
                 self.send_response(status)
                 self.send_header("Location", location)
                 self.send_header("Content-Length", "0")

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from botharness import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 

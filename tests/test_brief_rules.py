@@ -259,24 +259,21 @@ def test_features_with_war_words_weigh_less_than_news_of_the_war() -> None:
 def test_a_plainly_worded_report_of_a_scoring_event_joins_its_story() -> None:
     # Scores nothing alone (no security word), but is nearly the same report as the aid-site
     # story's reports; an unrelated plain item stays out.
-    plain = Article(
-        url="https://nyt.example/rafah",
-        feed_url="https://nyt.example/rss",
-        outlet="The New York Times",
-        title="Twelve Palestinians die waiting for food at Rafah aid distribution site",
-        description="Palestinians queuing for food at an aid distribution site in Rafah died, "
+    plain = _article(
+        "The New York Times",
+        "rafah",
+        "Twelve Palestinians die waiting for food at Rafah aid distribution site",
+        "Palestinians queuing for food at an aid distribution site in Rafah died, "
         "Gaza's civil defence said.",
-        published=NOW - timedelta(hours=7),
+        7,
     )
-    other = Article(
-        url="https://nyt.example/markets",
-        feed_url="https://nyt.example/rss",
-        outlet="The New York Times",
-        title="Food prices in Europe rise for a third month",
-        description="Supermarkets said the price of bread and milk rose again in July.",
-        published=NOW - timedelta(hours=6),
+    other = _article(
+        "The New York Times",
+        "markets",
+        "Food prices in Europe rise for a third month",
+        "Supermarkets said the price of bread and milk rose again in July.",
+        6,
     )
-    score([plain, other], 1.0)
     assert plain.score < 1.0 and other.score < 1.0  # under the relevance bar
     stories, members = make_stories(AID, {}, NOW, plain=[plain, other])
     assert len(stories) == 1
@@ -353,26 +350,23 @@ def test_a_brief_shows_a_single_outlet_story_only_when_it_is_clearly_security(
             NOW,
         )
     # Its words are all in the description: the headline is about something else.
-    aside = Article(
-        url="https://c.example/vacation",
-        feed_url="https://c.example/rss",
-        outlet="C",
-        title="President vacations at beach house after a week of heavy losses",
-        description="The Pentagon confirmed a drone strike killed 10 civilians; a grand jury "
+    aside = _article(
+        "C",
+        "vacation",
+        "President vacations at beach house after a week of heavy losses",
+        "The Pentagon confirmed a drone strike killed 10 civilians; a grand jury "
         "indicted a campaign lawyer.",
-        published=NOW - timedelta(hours=2),
+        2,
     )
     # Its headline has only weak words ("armed", "fighters"); the strong one is the description's.
-    outing = Article(
-        url="https://d.example/pedalos",
-        feed_url="https://d.example/rss",
-        outlet="D",
-        title="Armed Taliban fighters ride pedalos on lake in Afghan national park",
-        description="Images appear to show militants riding swan-shaped pedal boats at Band-e "
+    outing = _article(
+        "D",
+        "pedalos",
+        "Armed Taliban fighters ride pedalos on lake in Afghan national park",
+        "Images appear to show militants riding swan-shaped pedal boats at Band-e "
         "Amir, once a hotspot for international travellers.",
-        published=NOW - timedelta(hours=2),
+        2,
     )
-    score([aside, outing], 1.0)
     news_store.save_articles(db, [aside, outing], NOW)
     assert (
         1.0 <= score_article(borderline).score < 3.0 <= min(score_article(clear).score, aside.score)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from botharness import start_bot_process, subscribe_due, until
+from botharness import kill_mid_send, restart_until, subscribe_due
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
@@ -34,29 +32,22 @@ async def test_sigkill_mid_broadcast_then_restart_sends_every_chat_exactly_one_b
     fake = FakeTelegram()
     fake.set_rate_limits(global_rate=1200.0)
     fake.add_private_chats(CHATS)
-    fake.hold_after = 700  # the crash lands with sends in flight that Telegram never answered
     await fake.start()
     log = tmp_path / "bot.log"
     try:
-        bot = await start_bot_process(fake, settings, log)
-        await until(lambda: fake.stats["accepted"] >= 700, 60, "the broadcast to get going")
-        await asyncio.sleep(0.5)  # let the bot record what Telegram acknowledged
-        bot.send_signal(signal.SIGKILL)
-        assert await bot.wait() == -signal.SIGKILL
-        sent_before_crash = Counter(m["chat_id"] for m in fake.sent)
+        sent = await kill_mid_send(fake, settings, log, 700, "the broadcast to get going")
+        sent_before_crash = Counter(m["chat_id"] for m in sent)
         assert 0 < len(sent_before_crash) < len(CHATS)
-        fake.release()
 
-        bot = await start_bot_process(fake, settings, log)
         parts = max(sent_before_crash.values())
-        await until(
+        await restart_until(
+            fake,
+            settings,
+            log,
             lambda: len({m["chat_id"] for m in fake.sent}) == len(CHATS),
             90,
             "every chat to get the brief",
         )
-        await asyncio.sleep(2.0)  # more delivery checks: nothing else may go out
-        bot.terminate()
-        await bot.wait()
     finally:
         await fake.stop()
 

@@ -7,13 +7,19 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from botharness import Clock, broadcast_app, running_bot, subscribe_due, wait_until
+from botharness import (
+    Clock,
+    broadcast_app,
+    running_bot,
+    seed_delivery,
+    subscribe_due,
+    wait_until,
+)
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
 from bot.ops.status import status_lines
-from bot.storage.chats import ensure_chat, get_chat, set_subscribed
-from bot.storage.news_store import iso
+from bot.storage.chats import get_chat
 from bot.telegram.app import started
 from bot.telegram.broadcast import deliver_due
 
@@ -141,27 +147,8 @@ async def test_interrupted_multi_part_brief_resumes_from_first_unsent_part(
     app, settings = broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
-        ensure_chat(svc.db, 42, "private", None, settings, clock.now)
-        set_subscribed(svc.db, 42, True, clock.now)  # next due tomorrow: only the resumption runs
-        svc.db["contents"].insert(
-            {
-                "key": "k",
-                "brief_id": 1,
-                "messages": '["part one", "part two", "part three"]',
-                "stories": "[]",
-                "created_at": iso(clock.now),
-            }
-        )
-        svc.db["deliveries"].insert(
-            {
-                "chat_id": 42,
-                "local_date": "2026-11-28",
-                "due_at": iso(clock.now),
-                "content_key": "k",
-                "next_part": 1,
-                "status": "pending",
-                "created_at": iso(clock.now),
-            }
+        seed_delivery(
+            svc.db, settings, 42, clock.now, ["part one", "part two", "part three"], next_part=1
         )
         await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
         assert [m["text"] for m in fake.messages_to(42)] == ["part two", "part three"]

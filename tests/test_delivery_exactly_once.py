@@ -6,14 +6,13 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from botharness import Clock, broadcast_app, subscribe_due
+from botharness import Clock, broadcast_app, seed_delivery, subscribe_due
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
 from bot.delivery.planning import plan_batches
 from bot.storage import leases
-from bot.storage.chats import ensure_chat, mark_inactive, set_subscribed
-from bot.storage.news_store import iso
+from bot.storage.chats import mark_inactive, set_subscribed
 from bot.telegram.app import started
 from bot.telegram.broadcast import LEASE, MAX_ATTEMPTS, deliver_due
 
@@ -112,27 +111,14 @@ async def test_a_brief_cut_short_by_a_refused_part_records_the_stories_that_arri
     app, settings = broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
-        ensure_chat(svc.db, 42, "private", None, settings, clock.now)
-        set_subscribed(svc.db, 42, True, clock.now)
-        svc.db["contents"].insert(
-            {
-                "key": "k",
-                "brief_id": 1,
-                # Part two is HTML Telegram refuses (400 can't parse entities).
-                "messages": '["<b>part one</b>", "<b>part two"]',
-                "stories": '[["s1", "BBC", false, 0], ["s2", "BBC,DW", false, 1]]',
-                "created_at": iso(clock.now),
-            }
-        )
-        svc.db["deliveries"].insert(
-            {
-                "chat_id": 42,
-                "local_date": "2026-11-28",
-                "due_at": iso(clock.now),
-                "content_key": "k",
-                "status": "pending",
-                "created_at": iso(clock.now),
-            }
+        seed_delivery(
+            svc.db,
+            settings,
+            42,
+            clock.now,
+            # Part two is HTML Telegram refuses (400 can't parse entities).
+            ["<b>part one</b>", "<b>part two"],
+            [["s1", "BBC", False, 0], ["s2", "BBC,DW", False, 1]],
         )
         await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
         assert [m["parsed_text"] for m in fake.messages_to(42)] == ["part one"]

@@ -23,9 +23,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
-from botharness import clean_environment, readme_commands
+from botharness import ROOT, clean_environment, readme_commands
 
-ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
 DOCKERIGNORE = DEPLOY / "Dockerfile.dockerignore"

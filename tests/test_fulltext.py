@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botharness import cli, free_port
 from feed_server import FeedServer
 from sqlite_utils import Database
 
@@ -71,29 +68,14 @@ def _setup(server: FeedServer, tmp_path: Path, article_base: str) -> Path:
 
 
 def _digest(feeds: Path, tmp_path: Path, full_text: str) -> tuple[dict, float, str]:
-    env = {
-        **os.environ,
-        "DATABASE_PATH": str(tmp_path / f"ft{full_text}.db"),
-        "FULL_TEXT": full_text,
-    }
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "--env-file",
-            "/nonexistent",
-            "digest",
-            "--feeds",
-            str(feeds),
-            "--json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = cli(
+        "digest",
+        "--feeds",
+        str(feeds),
+        "--json",
+        DATABASE_PATH=str(tmp_path / f"ft{full_text}.db"),
+        FULL_TEXT=full_text,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout), time.monotonic() - started, result.stderr
@@ -136,9 +118,7 @@ async def test_full_text_feeds_the_summary(feed_server: FeedServer, tmp_path: Pa
 async def test_full_text_offline_is_skipped_quickly(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = sock.getsockname()[1]
+    closed = free_port()
     started = time.monotonic()
     brief, db, stored = await _brief_with_full_text(
         feed_server, tmp_path, f"http://127.0.0.1:{closed}"

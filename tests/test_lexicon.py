@@ -129,3 +129,12 @@ def test_lexicon_file_setting_is_read(tmp_path: Path) -> None:
     settings = load_settings({"LEXICON_FILE": str(extra)}, env_file=None)
     assert settings.lexicon_file == extra
     assert load_settings({}, env_file=None).lexicon_file is None
+    title = "Police find sleeper cell in Hamburg flat"
+    assert score_article(title).score == 0  # not a term by default
+    try:
+        lexicon.use(settings.lexicon_file)  # as the bot does at start-up
+        rel = score_article(title)
+        assert rel.score >= 1.0 and rel.topics == ("terrorism",), rel
+    finally:
+        lexicon.use(None)
+    assert score_article(title).score == 0

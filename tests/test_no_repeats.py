@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from botharness import Clock, running_bot
-from capture_server import captured_at, links, serving
+from botharness import Clock, say
+from capture_server import capture_bot, captured_at, links
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
@@ -20,15 +19,9 @@ from bot.storage.news_store import story_fingerprint
 USER = 4242
 
 
-async def _latest(fake: FakeTelegram, before: int) -> list[dict]:
-    fake.send_text(USER, "/latest")
-    await fake.wait_for_messages(USER, before + 1, timeout=60)
-    return fake.messages_to(USER)[before:]
-
-
 async def _round(fake: FakeTelegram, clock: Clock, server, when) -> list[dict]:
     server.until, clock.now = when, when
-    return await _latest(fake, len(fake.messages_to(USER)))
+    return await say(fake, USER, "/latest", timeout=60)
 
 
 async def test_second_round_of_a_real_capture_repeats_no_link_the_first_sent(
@@ -37,43 +30,39 @@ async def test_second_round_of_a_real_capture_repeats_no_link_the_first_sent(
     capture = "lede-2026-08-15"
     end = captured_at(capture)
     fake.add_private_chat(USER)
-    with serving(capture) as server:
-        feeds = tmp_path / "capture-feeds.toml"
-        feeds.write_text(server.feeds_toml())
-        settings = replace(settings, feeds_file=feeds, fetch_timeout_seconds=10.0)
-        clock = Clock(end - timedelta(hours=10))
-        async with running_bot(fake, settings, clock) as app:
-            first = await _round(fake, clock, server, end - timedelta(hours=10))
-            sent_first = {url for m in first for url in links(m)}
-            assert len(sent_first) >= 5, [m["parsed_text"][:200] for m in first]
+    start = end - timedelta(hours=10)
+    async with capture_bot(capture, fake, settings, tmp_path, start) as (app, server, clock):
+        first = await _round(fake, clock, server, end - timedelta(hours=10))
+        sent_first = {url for m in first for url in links(m)}
+        assert len(sent_first) >= 5, [m["parsed_text"][:200] for m in first]
 
-            second = await _round(fake, clock, server, end)
-            sent_second = [url for m in second for url in links(m)]
-            svc = app.bot_data.services
-            brief = svc.newsroom.cached().brief
-            chat = get_chat(svc.db, USER)
-            # Without the ledger the top stories would have repeated these links.
-            plain_top = {s.url for st in for_chat(brief, chat).stories for s in st.sources}
-            assert plain_top & sent_first, "the capture must carry stories over between rounds"
-            assert sent_second, [m["parsed_text"][:300] for m in second]
-            assert not set(sent_second) & sent_first
-            text = "\n".join(m["parsed_text"] for m in second)
-            updates = text.count("Update ·")
-            if updates:  # an update cites only its new reports and says what is new
-                assert "New since you saw it:" in text
+        second = await _round(fake, clock, server, end)
+        sent_second = [url for m in second for url in links(m)]
+        svc = app.bot_data.services
+        brief = svc.newsroom.cached().brief
+        chat = get_chat(svc.db, USER)
+        # Without the ledger the top stories would have repeated these links.
+        plain_top = {s.url for st in for_chat(brief, chat).stories for s in st.sources}
+        assert plain_top & sent_first, "the capture must carry stories over between rounds"
+        assert sent_second, [m["parsed_text"][:300] for m in second]
+        assert not set(sent_second) & sent_first
+        text = "\n".join(m["parsed_text"] for m in second)
+        updates = text.count("Update ·")
+        if updates:  # an update cites only its new reports and says what is new
+            assert "New since you saw it:" in text
 
-            # Once the chat has seen every story, /latest says so in one line and lists the
-            # current top headlines without links.
-            record_sent_stories(
-                svc.db,
-                USER,
-                [(st.id, story_fingerprint(st), False, story_urls(st)) for st in brief.stories],
-                "latest",
-                clock.now,
-            )
-            reply = await _latest(fake, len(fake.messages_to(USER)))
-            last = reply[0]
-            assert len(reply) == 1 and not links(last)
-            assert last["parsed_text"].startswith("🛡 Nothing new has cleared the bar")
-            headlines = last["parsed_text"].splitlines()[1:]
-            assert [h[2:] for h in headlines] == [s.headline for s in for_chat(brief, chat).stories]
+        # Once the chat has seen every story, /latest says so in one line and lists the
+        # current top headlines without links.
+        record_sent_stories(
+            svc.db,
+            USER,
+            [(st.id, story_fingerprint(st), False, story_urls(st)) for st in brief.stories],
+            "latest",
+            clock.now,
+        )
+        reply = await say(fake, USER, "/latest", timeout=60)
+        last = reply[0]
+        assert len(reply) == 1 and not links(last)
+        assert last["parsed_text"].startswith("🛡 Nothing new has cleared the bar")
+        headlines = last["parsed_text"].splitlines()[1:]
+        assert [h[2:] for h in headlines] == [s.headline for s in for_chat(brief, chat).stories]

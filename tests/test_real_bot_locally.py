@@ -5,19 +5,14 @@ from __future__ import annotations
 import os
 import re
 import select
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from botharness import bot_argv, free_port
+
 TESTS = Path(__file__).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _read_until(proc: subprocess.Popen, pattern: str, timeout: float = 60) -> str:
@@ -38,7 +33,7 @@ def _read_until(proc: subprocess.Popen, pattern: str, timeout: float = 60) -> st
 
 
 def test_real_bot_against_the_local_fake_bot_api(feeds_file: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     fake = subprocess.Popen(
         [sys.executable, "-u", str(TESTS / "fake_telegram.py"), str(port)],
         stdin=subprocess.PIPE,
@@ -53,7 +48,7 @@ def test_real_bot_against_the_local_fake_bot_api(feeds_file: Path, tmp_path: Pat
         env = {**os.environ, "DATABASE_PATH": str(tmp_path / "t.db"), "FEEDS_FILE": str(feeds_file)}
         env.update(part.split("=", 1) for part in command.groups())
         bot = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--env-file", "/nonexistent", "run"],
+            bot_argv("run"),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -2,32 +2,37 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from botharness import cli
 
 from bot.telegram.terminal import html_to_terminal
 
 
-def _chat(
+def _run(
     lines: list[str], feeds_file: Path, tmp_path: Path, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_PATH": str(tmp_path / "t.db"), "FEEDS_FILE": str(feeds_file)}
-    env.pop("TELEGRAM_BOT_TOKEN", None)
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "--env-file", "/nonexistent", "run", *extra],
+    """Type ``lines`` into ``securitybrief run *extra`` with no bot token set."""
+    return cli(
+        "run",
+        *extra,
         input="\n".join(lines) + "\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        DATABASE_PATH=str(tmp_path / "t.db"),
+        FEEDS_FILE=str(feeds_file),
+        TELEGRAM_BOT_TOKEN="",  # empty is unset
     )
 
 
+def _terminal(lines: list[str], feeds_file: Path, tmp_path: Path) -> str:
+    """What terminal mode prints for ``lines``, after checking it exited cleanly."""
+    result = _run(lines, feeds_file, tmp_path, "--terminal")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_terminal_session_goes_through_the_real_handlers(feeds_file: Path, tmp_path: Path) -> None:
-    result = _chat(
+    out = _terminal(
         [
             "/start",
             "1",
@@ -41,10 +46,7 @@ def test_terminal_session_goes_through_the_real_handlers(feeds_file: Path, tmp_p
         ],
         feeds_file,
         tmp_path,
-        "--terminal",
     )
-    out = result.stdout
-    assert result.returncode == 0, result.stderr
     assert "terminal mode" in out
     assert "[1] ✅ Subscribe to the daily brief" in out  # the /start button, as a numbered choice
     assert "Subscribed. The brief comes every day at 07:00 (UTC)" in out  # pressed with "1"
@@ -59,7 +61,7 @@ def test_terminal_session_goes_through_the_real_handlers(feeds_file: Path, tmp_p
 
 
 def test_terminal_watchlist_commands(feeds_file: Path, tmp_path: Path) -> None:
-    result = _chat(
+    out = _terminal(
         [
             "/watch Kharkiv",
             "/alert Guinea-Bissau",
@@ -72,10 +74,7 @@ def test_terminal_watchlist_commands(feeds_file: Path, tmp_path: Path) -> None:
         ],
         feeds_file,
         tmp_path,
-        "--terminal",
     )
-    out = result.stdout
-    assert result.returncode == 0, result.stderr
     assert "Watching: “Kharkiv”" in out and "Alert on: “Guinea-Bissau”" in out
     assert "has no letters or digits" in out
     assert "Quiet hours 23:00–06:00 (UTC)" in out
@@ -88,7 +87,7 @@ def test_terminal_watchlist_commands(feeds_file: Path, tmp_path: Path) -> None:
 def test_without_token_and_without_terminal_the_run_command_explains(
     feeds_file: Path, tmp_path: Path
 ) -> None:
-    result = _chat(["/help"], feeds_file, tmp_path)
+    result = _run(["/help"], feeds_file, tmp_path)
     assert result.returncode == 1
     assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr
 

@@ -7,13 +7,13 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from botharness import bot_argv, free_port
 
 from bot.config import ConfigError, load_settings
 from bot.telegram.transport import Redactor, scrub
@@ -59,17 +59,11 @@ def stalling_api() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def _closed_port() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 def test_the_token_appears_in_no_output_whatever_the_api_does(
     tmp_path: Path, feeds_file: Path, not_json_api: str, stalling_api: str
 ) -> None:
     apis = {
-        "unreachable": _closed_port(),
+        "unreachable": f"http://127.0.0.1:{free_port()}",
         "stalling": stalling_api,
         "malformed port": "http://127.0.0.1:99x",
         "not JSON": not_json_api,
@@ -86,7 +80,7 @@ def test_the_token_appears_in_no_output_whatever_the_api_does(
         }
         # All at once: the stalling case waits out the read timeout, the others do not wait.
         runs[name] = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--env-file", "/nonexistent", "run"],
+            bot_argv("run"),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from botharness import add_alert_watchers, start_bot_process, until
+from botharness import add_alert_watchers, kill_mid_send, restart_until
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
@@ -45,24 +43,20 @@ async def test_sigkill_mid_alert_burst_then_restart_sends_one_alert_per_story(
     fake = FakeTelegram()
     fake.set_rate_limits(global_rate=1200.0)
     fake.add_private_chats(CHATS)
-    fake.hold_after = 300  # the crash lands with sends in flight that Telegram never answered
     await fake.start()
     log = tmp_path / "bot.log"
     try:
-        bot = await start_bot_process(fake, settings, log)
-        await until(lambda: fake.stats["accepted"] >= 300, 60, "the alert burst to get going")
-        await asyncio.sleep(0.5)  # let the bot record what Telegram acknowledged
-        bot.send_signal(signal.SIGKILL)
-        assert await bot.wait() == -signal.SIGKILL
-        before_crash = len(fake.sent)
-        assert 0 < before_crash < len(CHATS) * len(stories)
-        fake.release()
+        sent = await kill_mid_send(fake, settings, log, 300, "the alert burst to get going")
+        assert 0 < len(sent) < len(CHATS) * len(stories)
 
-        bot = await start_bot_process(fake, settings, log)
-        await until(lambda: len(fake.sent) >= len(CHATS) * len(stories), 60, "every chat's alerts")
-        await asyncio.sleep(2.0)  # more delivery checks: nothing else may go out
-        bot.terminate()
-        await bot.wait()
+        await restart_until(
+            fake,
+            settings,
+            log,
+            lambda: len(fake.sent) >= len(CHATS) * len(stories),
+            60,
+            "every chat's alerts",
+        )
     finally:
         await fake.stop()
 
