@@ -153,10 +153,17 @@ def cli(*args: str, input: str | None = None, **env: str) -> subprocess.Complete
     )
 
 
-async def say(fake: FakeTelegram, chat_id: int, text: str, timeout: float = 10.0) -> list[dict]:
-    """Send ``text`` as the chat's user; the messages the bot sent back (at least one)."""
+async def say(
+    fake: FakeTelegram,
+    chat_id: int,
+    text: str,
+    timeout: float = 10.0,
+    from_user: int | None = None,
+) -> list[dict]:
+    """Send ``text`` as the chat's user (or ``from_user``); the messages the bot sent back (at
+    least one)."""
     before = len(fake.messages_to(chat_id))
-    fake.send_text(chat_id, text)
+    fake.send_text(chat_id, text, from_user=from_user)
     return (await fake.wait_for_messages(chat_id, before + 1, timeout=timeout))[before:]
 
 

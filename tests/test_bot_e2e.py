@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from botharness import Clock, button_data, buttons, running_bot, wait_until
+from botharness import Clock, button_data, buttons, running_bot, say, wait_until
 from fake_telegram import FakeTelegram
 from feed_server import FeedServer
 
@@ -27,10 +27,7 @@ def _texts(fake: FakeTelegram, chat_id: int) -> list[str]:
 
 
 async def _say(fake: FakeTelegram, chat_id: int, text: str, from_user: int | None = None) -> dict:
-    before = len(fake.messages_to(chat_id))
-    fake.send_text(chat_id, text, from_user=from_user)
-    messages = await fake.wait_for_messages(chat_id, before + 1)
-    return messages[before]
+    return (await say(fake, chat_id, text, from_user=from_user))[0]
 
 
 async def _press(

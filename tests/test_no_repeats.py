@@ -10,8 +10,7 @@ from capture_server import capture_bot, captured_at, links
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
-from bot.delivery.ledger import record_sent_stories
-from bot.delivery.planning import story_urls
+from bot.delivery.ledger import record_sent_stories, story_urls
 from bot.news.newsroom import for_chat
 from bot.storage.chats import get_chat
 from bot.storage.news_store import story_fingerprint

@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from botharness import cli
+from botharness import cli, free_port
 from fake_telegram import FakeTelegram
 from sqlite_utils import Database
-from test_webhook import free_port
 
 from bot.config import Settings
 from bot.storage.db import MIGRATIONS, open_db, schema_version

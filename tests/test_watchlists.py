@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from botharness import button_data, running_bot, wait_until
+from botharness import button_data, running_bot, say, wait_until
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
@@ -58,9 +57,7 @@ def test_quiet_hours_run_over_midnight() -> None:
 
 
 async def _say(fake: FakeTelegram, chat_id: int, text: str, from_user: int | None = None) -> str:
-    before = len(fake.messages_to(chat_id))
-    fake.send_text(chat_id, text, from_user=from_user)
-    return (await fake.wait_for_messages(chat_id, before + 1))[before]["parsed_text"]
+    return (await say(fake, chat_id, text, from_user=from_user))[0]["parsed_text"]
 
 
 async def test_every_bad_input_gets_its_reply(fake: FakeTelegram, settings: Settings) -> None:
@@ -117,27 +114,29 @@ async def test_watchlist_buttons_remove_and_switch(fake: FakeTelegram, settings:
         assert "Black Sea Fleet — brief" in menu["parsed_text"]
         assert "Wagner — 🔔 alert" in menu["parsed_text"]
         fake.press_button(USER, menu["message_id"], button_data(menu, "✖ Wagner"))
-        await _until(lambda: [t.term for t in watchlists.terms(db, USER)] == ["Black Sea Fleet"])
+        await wait_until(
+            lambda: [t.term for t in watchlists.terms(db, USER)] == ["Black Sea Fleet"]
+        )
         menu = fake.messages_to(USER)[-1]
         fake.press_button(USER, menu["message_id"], button_data(menu, "→ 🔔 alert"))
-        await _until(lambda: watchlists.terms(db, USER)[0].mode == watchlists.ALERT)
-        await _until(lambda: "Fleet — 🔔 alert" in fake.messages_to(USER)[-1]["parsed_text"])
+        await wait_until(lambda: watchlists.terms(db, USER)[0].mode == watchlists.ALERT)
+        await wait_until(lambda: "Fleet — 🔔 alert" in fake.messages_to(USER)[-1]["parsed_text"])
         menu = fake.messages_to(USER)[-1]
         fake.press_button(USER, menu["message_id"], button_data(menu, "Any hour"))
-        await _until(lambda: watchlists.quiet(db, USER) is None)
-        await _until(
+        await wait_until(lambda: watchlists.quiet(db, USER) is None)
+        await wait_until(
             lambda: "Quiet hours for alerts: off" in fake.messages_to(USER)[-1]["parsed_text"]
         )
         menu = fake.messages_to(USER)[-1]
         fake.press_button(USER, menu["message_id"], button_data(menu, "23:00-06:00"))
-        await _until(lambda: watchlists.quiet(db, USER) == (time(23), time(6)))
+        await wait_until(lambda: watchlists.quiet(db, USER) == (time(23), time(6)))
         # The settings menu leads to the same watchlist.
         await _say(fake, USER, "/settings")
         settings_menu = fake.messages_to(USER)[-1]
         fake.press_button(
             USER, settings_menu["message_id"], button_data(settings_menu, "Watchlist")
         )
-        await _until(lambda: "👁 Watchlist" in fake.messages_to(USER)[-1]["parsed_text"])
+        await wait_until(lambda: "👁 Watchlist" in fake.messages_to(USER)[-1]["parsed_text"])
 
 
 async def test_group_non_admin_cannot_change_the_watchlist(
@@ -155,14 +154,10 @@ async def test_group_non_admin_cannot_change_the_watchlist(
         await _say(fake, group, "/watchlist", from_user=2)  # looking is fine
         menu = fake.messages_to(group)[-1]
         fake.press_button(group, menu["message_id"], button_data(menu, "✖ Wagner"), from_user=2)
-        await _until(
+        await wait_until(
             lambda: any("Only group admins" in (a.get("text") or "") for a in fake.callback_answers)
         )
         assert [t.term for t in watchlists.terms(db, group)] == ["Wagner"]
-
-
-async def _until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    await wait_until(predicate, timeout=timeout, what="the button's effect")
 
 
 def test_a_term_only_in_the_article_text_matches_once_the_text_is_fetched(

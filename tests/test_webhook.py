@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from botharness import wait_until
+from botharness import free_port, wait_until
 from fake_telegram import FakeTelegram
 from telegram.ext import Application
 
@@ -33,13 +32,6 @@ HELP_UPDATE = {
         "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
     },
 }
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @asynccontextmanager
