@@ -115,9 +115,7 @@ async def test_faults_still_give_every_chat_exactly_one_brief(
         assert last[0] == 300 and last[1] + last[2] == 300 and last[3] > 0
         # Dropped answers: delivered, not confirmed, and (by the at-most-once rule) not re-sent.
         assert last[4] == fake.stats["dropped"] > 0
-        stats_line = next(
-            line for line in status_lines(svc.db, settings, clock.now) if "broadcast" in line
-        )
+        stats_line = next(line for line in status_lines(svc.db, clock.now) if "broadcast" in line)
         assert stats_line.startswith("Last broadcast: ") and "300 due" in stats_line
 
 

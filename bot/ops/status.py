@@ -183,7 +183,7 @@ def _status(db: Database, now: datetime) -> tuple[list[str], str | None]:
     return lines, problem
 
 
-def status_lines(db: Database, settings: Settings, now: datetime) -> list[str]:
+def status_lines(db: Database, now: datetime) -> list[str]:
     """Plain-text status lines, shared by /stats and ``securitybrief status``."""
     return _status(db, now)[0]
 

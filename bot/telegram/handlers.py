@@ -538,9 +538,7 @@ async def stats(update: Update, context: Context) -> None:
     if not _is_admin(update, context):
         return await _reply(update, "/stats is for the bot's admins only.")
     svc = context.services
-    await _reply(
-        update, "\n".join(_esc(line) for line in status_lines(svc.db, svc.settings, svc.clock()))
-    )
+    await _reply(update, "\n".join(_esc(line) for line in status_lines(svc.db, svc.clock())))
 
 
 async def refresh_command(update: Update, context: Context) -> None:
