@@ -102,6 +102,22 @@ def test_a_conflict_is_a_theme_not_one_story() -> None:
     assert stories[0].headline != LIVE.title  # a live page lists events; it heads none
 
 
+def test_a_headline_joining_two_happenings_heads_neither() -> None:
+    both = _article(
+        "CBS News",
+        "both",
+        "Israeli troops kill 12 at Rafah aid site as strikes hit southern Lebanon villages",
+        "Israeli fire killed 12 Palestinians waiting for food in Rafah, Gaza officials said.",
+        6,
+    )
+    stories, members = make_stories(AID + [both] + LEBANON, {}, NOW)
+    heads = {s.headline for s in stories}
+    assert both.title not in heads  # it is close to both events, so it would head a mix of them
+    assert AID[0].title in heads or AID[1].title in heads or AID[2].title in heads
+    aid = next(s for s in stories if "aid" in {u.rsplit("/", 1)[1] for u in members[s.id]})
+    assert {u.rsplit("/", 1)[1] for u in members[aid.id]} <= {"aid", "both"}
+
+
 WARSHIPS = [
     _article(
         "NHK World",

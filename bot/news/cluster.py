@@ -264,6 +264,9 @@ def split_event(
         step = max(1, len(ordered) // _SPLIT_SAMPLE)
         sample = ordered[::step]
         heads = [i for i in ordered if not is_roundup(articles[i].title)] or ordered
+        # A title joining two happenings is close to the reports of both, so as a head it
+        # would gather both into one story: it heads one only when nothing else can.
+        heads = [i for i in heads if not is_compound(articles[i].title)] or heads
         centre = max(
             heads,
             key=lambda i: (sum(j != i and same_event(i, j) for j in sample), centrality[i], -i),
@@ -288,6 +291,20 @@ _roundup = lexicon.derived(_roundup_terms)
 def title_places(title: str) -> frozenset[str]:
     """The places a title names (relevance's place list), folded ("Israeli" -> "israel")."""
     return frozenset(place_names(title))
+
+
+# "X as Y", "X while Y", "X, a day after Y": one clause per happening. The "as" must lead a
+# clause of three words or more, so "such as", "as well as" and "claims Hormuz as US territory"
+# are not joins.
+_COMPOUND = re.compile(
+    r"(?<!such)(?<!well)(?<!same) as (?!well )(?=\S+ \S+ \S+)|, a day after | while ",
+    re.IGNORECASE,
+)
+
+
+def is_compound(title: str) -> bool:
+    """True for a title that joins two happenings in one sentence ("X as Y")."""
+    return bool(_COMPOUND.search(title))
 
 
 def is_roundup(title: str) -> bool:
