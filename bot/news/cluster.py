@@ -6,7 +6,7 @@ import hashlib
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -257,6 +257,10 @@ def split_event(
 
     centrality = {i: cosine(vectors[i], cluster.centroid) for i in members}
     left = set(members)
+
+    def near(centre: int) -> set[int]:
+        return {centre} | {j for j in left if j != centre and same_event(centre, j)}
+
     parts: list[Cluster] = []
     while left:
         ordered = sorted(left)
@@ -264,20 +268,40 @@ def split_event(
         step = max(1, len(ordered) // _SPLIT_SAMPLE)
         sample = ordered[::step]
         heads = [i for i in ordered if not is_roundup(articles[i].title)] or ordered
-        # A title joining two happenings is close to the reports of both, so as a head it
-        # would gather both into one story: it heads one only when nothing else can.
-        heads = [i for i in heads if not is_compound(articles[i].title)] or heads
-        centre = max(
-            heads,
-            key=lambda i: (sum(j != i and same_event(i, j) for j in sample), centrality[i], -i),
-        )
-        near = {centre} | {j for j in left if j != centre and same_event(centre, j)}
-        left -= near
+        rank = {
+            i: (sum(j != i and same_event(i, j) for j in sample), centrality[i], -i) for i in heads
+        }
+        centre = _one_happening_head(max(heads, key=rank.__getitem__), rank, near, articles)
+        story = near(centre)
+        left -= story
         part = Cluster(cluster.id if not parts else new_story_id(articles[centre]), centre=centre)
-        for i in sorted(near, key=lambda i: articles[i].published):
+        for i in sorted(story, key=lambda i: articles[i].published):
             part.add(i, vectors[i])
         parts.append(part)
     return parts
+
+
+def _one_happening_head(
+    best: int,
+    rank: Mapping[int, tuple[int, float, int]],
+    near: Callable[[int], set[int]],
+    articles: Sequence[Article],
+) -> int:
+    """The best head, or the best that states one happening when the best joins two.
+
+    A title joining two happenings ("X as Y") is close to the reports of both, so as a head it
+    gathers both into one story. The best head that states one happening takes its place when
+    that leaves out two or more of its reports (the other happening's, told again) or none;
+    when it leaves out a single report, the joined title was one happening told with its cause
+    ("famine spreads as the siege cuts off food"), and it stays.
+    """
+    if not is_compound(articles[best].title):
+        return best
+    others = [i for i in rank if not is_compound(articles[i].title)]
+    if not others:
+        return best
+    alt = max(others, key=rank.__getitem__)
+    return best if len(near(best) - near(alt) - {best}) == 1 else alt
 
 
 def _roundup_terms(lex: lexicon.Lexicon) -> tuple[frozenset[str], tuple[str, ...]]:
