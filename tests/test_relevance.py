@@ -302,6 +302,18 @@ def test_a_state_named_beside_a_hack_makes_it_security() -> None:
     assert not is_security(score_article("Singer's phone hack leaks holiday photos"))
 
 
+def test_a_strike_kidnapping_or_bombing_beside_a_place_makes_it_security() -> None:
+    # Each was labelled security in the real captures and scored 0: "strikes" anchored but
+    # "strike" did not, and neither did a kidnapping or a bomb threat with their place.
+    assert is_security(score_article("Seven killed in Israeli strike on southern Lebanon"))
+    assert is_security(score_article("American missionary kidnapped in Niger freed"))
+    assert is_security(score_article("Trump threatens to bomb Oman if it gets in the way"))
+    # Only a verb takes its place as object: a politician "attacks" a country in words.
+    assert not is_security(score_article("Trump attacks Canada over dairy tariffs"))
+    assert not is_security(score_article("Living with Alzheimer's: China's health time bomb"))
+    assert not is_security(score_article("Dockers' strike in Finland halts ports"))
+
+
 def test_the_taliban_alone_are_afghan_politics_not_security_news() -> None:
     # Labelled corpus: none of the 18 titles naming the Taliban was security news.
     assert not is_security(score_article("Afghans mark five years of Taliban rule"))

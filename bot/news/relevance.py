@@ -60,16 +60,21 @@ class Relevance:
     reasons: tuple[str, ...]
 
 
-# Weak terms that turn strong right next to a place: "Sudan war", "Israeli strikes",
+# Weak terms that turn strong right next to a place: "Sudan war", "Israeli strike",
 # "Gaza death toll" (place first) or "war in Ukraine", "explosion at Quetta", "hackers
-# linked to North Korea" (place after one or two connector words). "<place> attack" is
+# linked to North Korea", "kidnapped in Niger" (place after one or two connector words,
+# or right after a verb whose object it is: "bomb Oman"). "<place> attack" is
 # left out: "England's attack" is usually cricket or football. Places weighing under
 # ANCHOR_MIN_PLACE (US, UK, EU, NATO, London...) anchor nothing: "attack on London"
 # is more often a politician's speech than a bomb.
 _WAR_WORDS = {"war", "wars", "conflict", "fighting", "explosion", "explosions"}
 _WAR_WORDS |= {"blast", "blasts", "clashes", "hackers", "hacker", "hack", "hacks"}
-_ANCHOR_BEFORE = frozenset(_WAR_WORDS | {"army", "military", "strikes", "forces", "death toll"})
-_ANCHOR_AFTER = frozenset(_WAR_WORDS | {"attack", "attacks"})
+_ANCHOR_BEFORE = frozenset(_WAR_WORDS | {"army", "military", "strike", "strikes", "forces"})
+_ANCHOR_BEFORE |= {"death toll"}
+# Verbs whose object is the place, right after them: "threatens to bomb Oman".
+_ANCHOR_OBJECT = frozenset({"bomb", "bombs", "bombed"})
+_ANCHOR_AFTER = frozenset(_WAR_WORDS | _ANCHOR_OBJECT | {"attack", "attacks"})
+_ANCHOR_AFTER |= {"kidnapped", "kidnapping", "abducted"}
 _ANCHORABLE = _ANCHOR_BEFORE | _ANCHOR_AFTER
 _CONNECTORS = {"in", "on", "at", "near", "off", "against", "with", "across", "over", "linked"}
 _CONNECTORS |= {"tied", "to", "backed", "by", "from"}
@@ -297,7 +302,8 @@ def _anchor(
         if p_end == start and term in _ANCHOR_BEFORE:
             return "'" + " ".join(tokens[p_start:end]) + "'"
         if (
-            end < p_start <= end + 2
+            (end < p_start or term in _ANCHOR_OBJECT)
+            and p_start <= end + 2
             and term in _ANCHOR_AFTER
             and all(t in _CONNECTORS for t in tokens[end:p_start])
         ):
