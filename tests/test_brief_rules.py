@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.models import Article, FeedSpec
+from bot.news.cluster import is_roundup
 from bot.news.fetch import FetchResult
 from bot.news.parse import parse_feed
 from bot.news.pipeline import build_brief, ingest, make_stories, score
@@ -196,6 +197,29 @@ def test_a_headline_without_a_sentence_gives_way_to_a_report_that_states_the_eve
     assert story.headline != video.title
     assert story.summary.startswith(f"{story.sources[0].outlet} reports: ")
     assert "CBS News" in {s.outlet for s in story.sources}  # still cited as an outlet
+
+
+def test_a_clip_gives_way_to_a_report_a_reader_can_read() -> None:
+    # A video with a one-line caption heads the story when it is the most central report;
+    # the headline and first link go to the closest written report instead.
+    clip = _article(
+        "ABC News",
+        "video/aid",
+        "WATCH: Troops fire on crowd at Gaza aid site, killing 12 Palestinians near Rafah",
+        "Israeli troops opened fire on crowds at a food distribution point in Rafah, killing 12.",
+        8.8,
+    )
+    stories, _ = make_stories([clip, *AID], {}, NOW)
+    story = stories[0]
+    assert story.headline in {a.title for a in AID}
+    assert story.sources[0].url != clip.url
+    assert clip.url in {s.url for s in story.sources}  # still cited as an outlet
+
+
+def test_an_episode_listing_several_items_is_a_roundup() -> None:
+    assert is_roundup("Trump declares economic warfare on Iran. And, SCOTUS to rule on ballroom")
+    assert is_roundup("Gaza truce talks stall. Plus: what the primaries mean")
+    assert not is_roundup('Trump says strait is "open." Shipping data appears to contradict him.')
 
 
 def _rss(items: list[tuple[str, str, str | None]]) -> bytes:

@@ -331,9 +331,13 @@ def is_compound(title: str) -> bool:
     return bool(_COMPOUND.search(title))
 
 
+# A podcast episode or newsletter lists its items as sentences: "X. And, Y", "X. Plus: Y".
+_NEXT_ITEM = re.compile(r"[.?!]\s+(?:and|plus|also)\b[,:]?\s", re.IGNORECASE)
+
+
 def is_roundup(title: str) -> bool:
     """True for a live page, newsletter or other title that lists several events."""
-    if ";" in title:
+    if ";" in title or _NEXT_ITEM.search(title):
         return True
     words, phrases = _roundup()
     toks = tokens(title)

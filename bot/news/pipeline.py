@@ -19,7 +19,7 @@ from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
 from bot.news.relevance import score_article
 from bot.news.staleness import baseline_undated
-from bot.news.summarise import headline_only, summarise, usable
+from bot.news.summarise import headline_only, is_clip, summarise, usable
 from bot.news.watch import Matcher, article_text
 from bot.storage import news_store, watchlists
 
@@ -206,11 +206,7 @@ def make_stories(
         # split_event heads every story with a scoring report: one under the bar never leads.
         lead = articles[cluster.members[0] if cluster.centre is None else cluster.centre]
         by_url = {articles[i].url: vectors[i] for i in cluster.members}
-        if not usable(lead):
-            # The headline's own article must state the event: a bare video or headline-only
-            # item gives the headline to the closest report that has a sentence to say it with.
-            closest = sorted(group, key=lambda a: -cosine(by_url[a.url], by_url[lead.url]))
-            lead = next((a for a in closest if usable(a) and not is_roundup(a.title)), lead)
+        lead = _headline_report(lead, group, by_url)
         sources = _sources(group, lead, by_url)
         cited = {s.url for s in sources}
         # Only the articles a reader can open: every sentence must come from a linked source.
@@ -240,6 +236,22 @@ def make_stories(
 
 
 MAX_SOURCES = 20
+
+
+def _headline_report(
+    centre: Article, group: Sequence[Article], vectors: dict[str, Vector]
+) -> Article:
+    """The report a story is headed and linked by: its centre, if a reader can read it.
+
+    The headline's own article must state the event: a headline-only item gives way to the
+    closest report with a sentence to say it with, and a video or audio clip to the closest
+    such report that is not a clip either, when the story has one.
+    """
+    if usable(centre) and not is_clip(centre):
+        return centre
+    closest = sorted(group, key=lambda a: -cosine(vectors[a.url], vectors[centre.url]))
+    readable = [a for a in closest if usable(a) and not is_roundup(a.title)]
+    return next((a for a in readable if not is_clip(a)), readable[0] if readable else centre)
 
 
 def _sources(

@@ -48,6 +48,15 @@ def _sentences(article: Article) -> list[str]:
     return out
 
 
+_CLIP_TITLE = re.compile(r"^\s*(watch|video|listen)\s*[:|]", re.I)
+_CLIP_PATH = re.compile(r"/(video|videos|watch|audio)/", re.I)
+
+
+def is_clip(article: Article) -> bool:
+    """True for a video or audio item: a clip to play, not a report to read."""
+    return bool(_CLIP_TITLE.search(article.title) or _CLIP_PATH.search(article.url))
+
+
 def usable(article: Article) -> bool:
     """True when the article has a sentence a summary could open with."""
     return any(
