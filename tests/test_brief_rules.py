@@ -199,6 +199,29 @@ def test_a_headline_without_a_sentence_gives_way_to_a_report_that_states_the_eve
     assert "CBS News" in {s.outlet for s in story.sources}  # still cited as an outlet
 
 
+def test_a_summary_quotes_reports_not_photo_captions_or_questions() -> None:
+    caption = _article(
+        "TIME",
+        "aid",
+        "Israeli fire kills 12 at Gaza aid site in Rafah",
+        "Palestinians queue for food at a distribution point in Rafah, Gaza, on August 17, 2026. "
+        "Twelve people waiting for aid were killed when Israeli troops opened fire, medics said.",
+        8.5,
+    )
+    question = _article(
+        "The Guardian",
+        "aid",
+        "Twelve killed as troops fire near Rafah aid site",
+        "What happened at the Rafah aid site? Israeli troops fired on people queuing for food, "
+        "killing 12, according to Gaza health officials.",
+        8.2,
+    )
+    stories, _ = make_stories([*AID, caption, question], {}, NOW)
+    summary = stories[0].summary
+    assert {"TIME", "The Guardian"} <= {s.outlet for s in stories[0].sources}
+    assert "2026" not in summary and "?" not in summary, summary
+
+
 def test_a_clip_gives_way_to_a_report_a_reader_can_read() -> None:
     # A video with a one-line caption heads the story when it is the most central report;
     # the headline and first link go to the closest written report instead.

@@ -22,6 +22,10 @@ _JUNK = re.compile(
     re.I,
 )
 _ENDS = ".!?\"'”’"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+# Not a report: a photo caption ("... in Albany, New York, on February 25, 2024.") or a
+# question ("What are conditions like on the Lincoln?").
+_NOT_REPORT = re.compile(rf"(?:\bon {_MONTH} \d{{1,2}}, \d{{4}}\.?|\?)[\"'”’]?$")
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,17 @@ def is_clip(article: Article) -> bool:
     return bool(_CLIP_TITLE.search(article.title) or _CLIP_PATH.search(article.url))
 
 
+def _quotable(sentence: str) -> bool:
+    return (
+        _MIN_LEN <= len(sentence) <= _MAX_LEN
+        and not _JUNK.search(sentence)
+        and not _NOT_REPORT.search(sentence)
+    )
+
+
 def usable(article: Article) -> bool:
     """True when the article has a sentence a summary could open with."""
-    return any(
-        _MIN_LEN <= len(sentence) <= _MAX_LEN and not _JUNK.search(sentence)
-        for sentence in _sentences(article)
-    )
+    return any(_quotable(sentence) for sentence in _sentences(article))
 
 
 def candidates(
@@ -74,7 +83,7 @@ def candidates(
     for article in articles:
         for position, sentence in enumerate(_sentences(article)):
             key = re.sub(r"\W+", " ", sentence.lower()).strip()
-            if key in seen or not (_MIN_LEN <= len(sentence) <= _MAX_LEN) or _JUNK.search(sentence):
+            if key in seen or not _quotable(sentence):
                 continue
             seen.add(key)
             vec = tfidf(content_terms(sentence), idf, default_idf)
