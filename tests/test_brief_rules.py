@@ -199,7 +199,7 @@ def test_a_headline_without_a_sentence_gives_way_to_a_report_that_states_the_eve
     assert "CBS News" in {s.outlet for s in story.sources}  # still cited as an outlet
 
 
-def test_a_summary_quotes_reports_not_photo_captions_or_questions() -> None:
+def test_a_summary_quotes_reports_not_photo_captions_questions_or_columns() -> None:
     caption = _article(
         "TIME",
         "aid",
@@ -216,10 +216,18 @@ def test_a_summary_quotes_reports_not_photo_captions_or_questions() -> None:
         "killing 12, according to Gaza health officials.",
         8.2,
     )
-    stories, _ = make_stories([*AID, caption, question], {}, NOW)
+    column = _article(
+        "The Free Press",
+        "aid",
+        "Gaza aid site shooting: troops kill 12 in Rafah",
+        "I thought of this reading about the 12 Palestinians killed by Israeli troops at the "
+        "Rafah aid site. Medics said most of the dead were shot while queuing for food.",
+        8.0,
+    )
+    stories, _ = make_stories([*AID, caption, question, column], {}, NOW)
     summary = stories[0].summary
-    assert {"TIME", "The Guardian"} <= {s.outlet for s in stories[0].sources}
-    assert "2026" not in summary and "?" not in summary, summary
+    assert {"TIME", "The Guardian", "The Free Press"} <= {s.outlet for s in stories[0].sources}
+    assert "2026" not in summary and "?" not in summary and "I thought" not in summary, summary
 
 
 def test_a_clip_gives_way_to_a_report_a_reader_can_read() -> None:

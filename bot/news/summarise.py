@@ -23,9 +23,13 @@ _JUNK = re.compile(
 )
 _ENDS = ".!?\"'”’"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
-# Not a report: a photo caption ("... in Albany, New York, on February 25, 2024.") or a
-# question ("What are conditions like on the Lincoln?").
-_NOT_REPORT = re.compile(rf"(?:\bon {_MONTH} \d{{1,2}}, \d{{4}}\.?|\?)[\"'”’]?$")
+# Not a report: a photo caption ("... in Albany, New York, on February 25, 2024."), a question
+# ("What are conditions like on the Lincoln?") or a columnist's first person ("I thought of
+# this reading ...", "We answer your questions").
+_NOT_REPORT = re.compile(
+    rf"(?:\bon {_MONTH} \d{{1,2}}, \d{{4}}\.?|\?)[\"'”’]?$"
+    r"|^(?:I|I['’](?:m|ve|d)|We|We['’](?:re|ve)|My|Our)\b"
+)
 
 
 @dataclass(frozen=True)
