@@ -1,7 +1,7 @@
 import pytest
 
 from bot.news.language import detect_language
-from bot.news.text import canonical_url, split_sentences, strip_html, truncate
+from bot.news.text import canonical_url, content_terms, split_sentences, strip_html, truncate
 
 
 @pytest.mark.parametrize(
@@ -58,6 +58,15 @@ def test_split_sentences_keeps_abbreviations() -> None:
         "Was it over?",
         "No.",
     ]
+
+
+def test_a_place_and_its_adjective_are_one_term() -> None:
+    # Stories are found by shared terms: "Ukraine" once stemmed to "ukrain" and never met
+    # "Ukrainian" (folded to "ukraine"); the same for Palestine and France.
+    pairs = [("Ukraine", "Ukrainian"), ("Palestine", "Palestinians"), ("France", "French")]
+    for place, adjective in pairs:
+        assert content_terms(place) == content_terms(adjective) == content_terms(f"{place}'s")
+    assert content_terms("strikes striking") == ["strike", "strike"]  # other words still stem
 
 
 def test_truncate_cuts_at_a_word() -> None:

@@ -110,6 +110,9 @@ def _make_vocabulary(
     # Outlets alternate between country and adjective ("Chinese coast guard", "China's coast
     # guard"): places.toml marks the spellings that name a place ("chinese>china").
     same_place = lex.same_place
+    # A place's own name is not stemmed either: "Ukraine" must meet "Ukrainian" (both
+    # "ukraine"), where the stemmer alone would make it "ukrain".
+    places = {place: place for place in same_place.values()}
 
     @lru_cache(maxsize=1 << 16)  # news vocabulary repeats: most tokens are seen thousands of times
     def stem(token: str) -> str:
@@ -117,8 +120,10 @@ def _make_vocabulary(
         # fold first, so "Israeli", "Israelis" and "Israel's" all meet "Israel".
         if token.endswith(("'s", "’s")):
             token = token[:-2]
-        place = same_place.get(token) or (
-            same_place.get(token[:-1]) if token.endswith("s") else None
+        place = (
+            same_place.get(token)
+            or places.get(token)
+            or (same_place.get(token[:-1]) if token.endswith("s") else None)
         )
         if place is not None:
             return place
