@@ -251,6 +251,8 @@ def test_an_episode_listing_several_items_is_a_roundup() -> None:
     assert is_roundup("Trump declares economic warfare on Iran. And, SCOTUS to rule on ballroom")
     assert is_roundup("Gaza truce talks stall. Plus: what the primaries mean")
     assert not is_roundup('Trump says strait is "open." Shipping data appears to contradict him.')
+    assert not is_roundup("U.S. and Israel strike Iran's nuclear sites")
+    assert not is_roundup("U.S. And Israel Strike Iran's Nuclear Sites")
 
 
 def _rss(items: list[tuple[str, str, str | None]]) -> bytes:

@@ -331,8 +331,9 @@ def is_compound(title: str) -> bool:
     return bool(_COMPOUND.search(title))
 
 
-# A podcast episode or newsletter lists its items as sentences: "X. And, Y", "X. Plus: Y".
-_NEXT_ITEM = re.compile(r"[.?!]\s+(?:and|plus|also)\b[,:]?\s", re.IGNORECASE)
+# A podcast episode or newsletter lists its items as sentences: "X. And, Y", "X. Plus: Y"
+# (the comma or colon keeps "U.S. And Israel Strike Iran" a single event).
+_NEXT_ITEM = re.compile(r"[.?!]\s+(?:And|Plus|Also)[,:]\s")
 
 
 def is_roundup(title: str) -> bool:
