@@ -15,6 +15,13 @@ from bot.news.text import canonical_url, content_terms, split_sentences, strip_h
         ("It&#8217;s\n\n  spaced\tout", "It’s spaced out"),
         (None, ""),
         ("<p>Troops moved.</p><p>Officials said</p>", "Troops moved. Officials said"),
+        # A standfirst is a sentence without its full stop; a feed's last paragraph may be cut.
+        (
+            "<p>Minister says hackers changed settings</p> <a href=x>Continue reading...</a>",
+            "Minister says hackers changed settings. Continue reading...",
+        ),
+        ("<ul><li>Troops moved</li><li>Officials said</li></ul>", "Troops moved. Officials said"),
+        ("<p>Cut short …</p><p>Next</p>", "Cut short … Next"),
         ("one<br>two<li>three</li>", "one two three"),
         ("Before<!-- a comment -->after", "Beforeafter"),
         ("Kept <!-- never closed", "Kept"),

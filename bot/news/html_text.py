@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from lxml import etree
 
@@ -14,6 +15,14 @@ BREAKS = frozenset(
     | {"blockquote", "section", "article", "figure", "figcaption", "hr", "dt", "dd", "table"}
     | {"title", "head", "body"}
 )
+
+# A paragraph is a sentence even when its writer left off the full stop, as standfirsts do
+# ("<p>Minister says attackers changed chlorine settings</p> <a>Continue reading…</a>"). Only a
+# paragraph with more text after it gets one: a feed's last paragraph may be cut short.
+PARAGRAPHS = frozenset({"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"})
+PARAGRAPHS |= {"figcaption", "dt", "dd"}
+_END = "\x00"  # NUL never survives into the text (html_to_text removes it first)
+_UNSTOPPED_END = re.compile(r"([^\W_]|[)\]”’\"'])(\s*)\x00(?=\s*[^\s\x00])")
 
 # libxml2's HTML parser: no network, no DTDs; comments and processing instructions go at parse
 # time. Without huge_tree it stops at 256 levels of nesting, which bounds the walk below.
@@ -38,6 +47,8 @@ def html_to_text(raw: str) -> str:
     data = raw.replace("\x00", "").encode("utf-8")
     root = etree.fromstring(data, _PARSER) if data.strip() else None
     text = _walk(root) if root is not None else ""
+    if _END in text:
+        text = _UNSTOPPED_END.sub(r"\1.\2", text).replace(_END, "")
     # Feeds often escape twice ("&amp;amp;", "&amp;#8217;"): one parse leaves an entity behind.
     return html.unescape(text) if "&amp;" in raw and "&" in text else text
 
@@ -56,6 +67,8 @@ def _walk(root: etree._Element) -> str:
             elif element.text:
                 parts.append(element.text)
         else:
+            if tag in PARAGRAPHS:
+                parts.append(_END)
             if tag in BREAKS:
                 parts.append(" ")
             if element.tail and element is not root:
