@@ -250,7 +250,7 @@ def test_a_clip_gives_way_to_a_report_a_reader_can_read() -> None:
 def test_an_episode_listing_several_items_is_a_roundup() -> None:
     assert is_roundup("Trump declares economic warfare on Iran. And, SCOTUS to rule on ballroom")
     assert is_roundup("Gaza truce talks stall. Plus: what the primaries mean")
-    assert is_roundup("First Thing: US aircraft carrier arrives to relieve USS Lincoln")  # newsletter
+    assert is_roundup("First Thing: US aircraft carrier arrives to relieve USS Lincoln")
     assert not is_roundup('Trump says strait is "open." Shipping data appears to contradict him.')
     assert not is_roundup("U.S. and Israel strike Iran's nuclear sites")
     assert not is_roundup("U.S. And Israel Strike Iran's Nuclear Sites")

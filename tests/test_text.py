@@ -21,6 +21,7 @@ from bot.news.text import canonical_url, content_terms, split_sentences, strip_h
             "Minister says hackers changed settings. Continue reading...",
         ),
         ("<ul><li>Troops moved</li><li>Officials said</li></ul>", "Troops moved. Officials said"),
+        ("<ul><li><p>Troops moved</p></li></ul><p>Next</p>", "Troops moved. Next"),
         ("<p>Cut short …</p><p>Next</p>", "Cut short … Next"),
         ("one<br>two<li>three</li>", "one two three"),
         ("Before<!-- a comment -->after", "Beforeafter"),

@@ -22,7 +22,7 @@ BREAKS = frozenset(
 PARAGRAPHS = frozenset({"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"})
 PARAGRAPHS |= {"figcaption", "dt", "dd"}
 _END = "\x00"  # NUL never survives into the text (html_to_text removes it first)
-_UNSTOPPED_END = re.compile(r"([^\W_]|[)\]”’\"'])(\s*)\x00(?=\s*[^\s\x00])")
+_UNSTOPPED_END = re.compile(r"([^\W_]|[)\]”’\"'])(\s*)\x00(?=[\s\x00]*[^\s\x00])")
 
 # libxml2's HTML parser: no network, no DTDs; comments and processing instructions go at parse
 # time. Without huge_tree it stops at 256 levels of nesting, which bounds the walk below.
