@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
+
+import pytest
 
 from bot.config import Settings
 from bot.models import Article, FeedSpec
@@ -184,21 +187,6 @@ def test_summary_leads_with_the_headline_article_and_quotes_linked_articles_only
     assert len(story.summary) <= 600
 
 
-def test_a_headline_without_a_sentence_gives_way_to_a_report_that_states_the_event() -> None:
-    video = _article(
-        "CBS News",
-        "aid-video",
-        "Gaza aid site shooting: 12 Palestinians killed near Rafah food distribution point",
-        "",
-        8.8,
-    )
-    stories, _ = make_stories([video, *AID], {}, NOW)
-    story = stories[0]
-    assert story.headline != video.title
-    assert story.summary.startswith(f"{story.sources[0].outlet} reports: ")
-    assert "CBS News" in {s.outlet for s in story.sources}  # still cited as an outlet
-
-
 def test_a_summary_quotes_reports_not_photo_captions_questions_or_columns() -> None:
     caption = _article(
         "TIME",
@@ -230,21 +218,38 @@ def test_a_summary_quotes_reports_not_photo_captions_questions_or_columns() -> N
     assert "2026" not in summary and "?" not in summary and "I thought" not in summary, summary
 
 
-def test_a_clip_gives_way_to_a_report_a_reader_can_read() -> None:
-    # A video with a one-line caption heads the story when it is the most central report;
-    # the headline and first link go to the closest written report instead.
-    clip = _article(
-        "ABC News",
-        "video/aid",
-        "WATCH: Troops fire on crowd at Gaza aid site, killing 12 Palestinians near Rafah",
-        "Israeli troops opened fire on crowds at a food distribution point in Rafah, killing 12.",
-        8.8,
-    )
-    stories, _ = make_stories([clip, *AID], {}, NOW)
+@pytest.mark.parametrize(
+    ("outlet", "slug", "title", "description"),
+    [
+        # A headline-only item has no sentence to state the event with.
+        (
+            "CBS News",
+            "aid-video",
+            "Gaza aid site shooting: 12 Palestinians killed near Rafah food distribution point",
+            "",
+        ),
+        # A video with a one-line caption is a clip to play, not a report to read.
+        (
+            "ABC News",
+            "video/aid",
+            "WATCH: Troops fire on crowd at Gaza aid site, killing 12 Palestinians near Rafah",
+            "Israeli troops opened fire on crowds at a food distribution point in Rafah, killing 12.",
+        ),
+    ],
+)
+def test_a_headline_only_item_or_a_clip_gives_way_to_a_report_a_reader_can_read(
+    outlet: str, slug: str, title: str, description: str
+) -> None:
+    # Each is the story's most central report; the headline and first link go to the
+    # closest written report instead, and the item stays cited as its outlet's report.
+    item = _article(outlet, slug, title, description, 8.8)
+    stories, _ = make_stories([item, *AID], {}, NOW)
     story = stories[0]
-    assert story.headline in {a.title for a in AID}
-    assert story.sources[0].url != clip.url
-    assert clip.url in {s.url for s in story.sources}  # still cited as an outlet
+    assert story.headline != item.title and story.headline in {a.title for a in AID}
+    assert story.sources[0].url != item.url
+    assert story.summary.startswith(f"{story.sources[0].outlet} reports: ")
+    assert item.url in {s.url for s in story.sources}
+    assert outlet in {s.outlet for s in story.sources}
 
 
 def test_an_episode_listing_several_items_is_a_roundup() -> None:
@@ -269,8 +274,18 @@ def _rss(items: list[tuple[str, str, str | None]]) -> bytes:
     ).encode()
 
 
+def _pubdate(hours_ago: float) -> str:
+    return format_datetime(NOW - timedelta(hours=hours_ago))
+
+
+def _fetched(outlet: str, items: list[tuple[str, str, str | None]]) -> FetchResult:
+    """One fetch of ``outlet``'s RSS feed, holding ``items`` (title, link, pubDate)."""
+    feed = f"https://{outlet.lower().replace(' ', '')}.example/rss"
+    return FetchResult(FeedSpec(outlet, feed), 200, _rss(items))
+
+
 def test_a_date_in_the_url_outside_the_window_beats_first_seen_and_a_fresh_pubdate() -> None:
-    fresh = NOW.strftime("%a, %d %b %Y %H:%M:%S +0000")
+    fresh = _pubdate(0)
     body = _rss(
         [
             ("Militants attack army convoy in Kidal", "https://x.example/2019/03/12/kidal", None),
@@ -290,7 +305,6 @@ def test_a_date_in_the_url_outside_the_window_beats_first_seen_and_a_fresh_pubda
 def test_undated_items_already_in_a_feeds_first_fetch_are_not_news(tmp_path: Path) -> None:
     settings = Settings(database_path=tmp_path / "b.db")
     db = open_db(settings.database_path)
-    spec = FeedSpec("Undated Daily", "https://undated.example/rss")
     old = [
         ("Seven years on, the siege of Marawi in pictures of the war", "https://u.example/a", None),
         ("Islamic State militants seize Marawi after fierce fighting", "https://u.example/b", None),
@@ -298,14 +312,14 @@ def test_undated_items_already_in_a_feeds_first_fetch_are_not_news(tmp_path: Pat
     dated = (
         "Army retakes Marawi bridge from Islamic State militants",
         "https://u.example/d",
-        (NOW - timedelta(hours=2)).strftime("%a, %d %b %Y %H:%M:%S +0000"),
+        _pubdate(2),
     )
-    ingest(db, FetchResult(spec, status=200, body=_rss([*old, dated])), settings, NOW)
+    ingest(db, _fetched("Undated Daily", [*old, dated]), settings, NOW)
     # The undated items may be years old (carried since before we looked); the dated one is not.
     assert [s.headline for s in build_brief(db, settings, NOW)[1].stories] == [dated[0]]
     new = ("Suicide bombers attack army base in Marawi, killing 12", "https://u.example/c", None)
     later = NOW + timedelta(hours=1)
-    ingest(db, FetchResult(spec, status=200, body=_rss([new, *old, dated])), settings, later)
+    ingest(db, _fetched("Undated Daily", [new, *old, dated]), settings, later)
     _, brief = build_brief(db, settings, later)
     assert sorted(s.headline for s in brief.stories) == sorted([new[0], dated[0]])
     db.close()
@@ -368,37 +382,17 @@ def test_a_carried_undated_item_counts_as_another_outlets_report_of_a_current_ev
 ) -> None:
     settings = Settings(database_path=tmp_path / "c.db")
     db = open_db(settings.database_path)
-    dated = (NOW - timedelta(hours=3)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    dated = _pubdate(3)
     title = "Islamic State militants attack army convoy near Marawi, killing 12 soldiers"
-    ingest(
-        db,
-        FetchResult(
-            FeedSpec("Dated", "https://d.example/rss"),
-            200,
-            _rss([(title, "https://d.example/1", dated)]),
-        ),
-        settings,
-        NOW,
-    )
-    undated = FetchResult(
-        FeedSpec("Undated", "https://u.example/rss"),
-        200,
-        _rss(
-            [
-                (title, "https://u.example/1", None),
-                ("Seven years on, the siege of Marawi in pictures", "https://u.example/2", None),
-            ]
-        ),
-    )
-    ingest(db, undated, settings, NOW)
+    ingest(db, _fetched("Dated", [(title, "https://d.example/1", dated)]), settings, NOW)
+    undated = [
+        (title, "https://u.example/1", None),
+        ("Seven years on, the siege of Marawi in pictures", "https://u.example/2", None),
+    ]
+    ingest(db, _fetched("Undated", undated), settings, NOW)
     # Another feed still carries a like report of an ambush there years ago: alike is not enough.
     old = "Militants attack army convoy near Marawi as the siege drags on"
-    archive = FetchResult(
-        FeedSpec("Archive", "https://a.example/rss"),
-        200,
-        _rss([(old, "https://a.example/1", None)]),
-    )
-    ingest(db, archive, settings, NOW)
+    ingest(db, _fetched("Archive", [(old, "https://a.example/1", None)]), settings, NOW)
     stories = build_brief(db, settings, NOW)[1].stories
     assert [s.headline for s in stories] == [title]
     assert {s.outlet for s in stories[0].sources} == {"Dated", "Undated"}
@@ -410,19 +404,12 @@ def test_a_brief_shows_a_single_outlet_story_only_when_it_is_clearly_security(
 ) -> None:
     settings = Settings(database_path=tmp_path / "s.db")
     db = open_db(settings.database_path)
-    when = (NOW - timedelta(hours=2)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    when = _pubdate(2)
     clear = "Suicide bomber kills 20 at army base in Mogadishu, al-Shabaab claims attack"
     borderline = "Surge in city bloodshed tied to gunfire, gang feuds"
     for outlet, items in (("A", [clear]), ("B", [borderline])):
-        body = _rss(
-            [(t, f"https://{outlet.lower()}.example/{i}", when) for i, t in enumerate(items)]
-        )
-        ingest(
-            db,
-            FetchResult(FeedSpec(outlet, f"https://{outlet}.example/rss"), 200, body),
-            settings,
-            NOW,
-        )
+        entries = [(t, f"https://{outlet.lower()}.example/{i}", when) for i, t in enumerate(items)]
+        ingest(db, _fetched(outlet, entries), settings, NOW)
     # Its words are all in the description: the headline is about something else.
     aside = _article(
         "C",

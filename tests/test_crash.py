@@ -19,7 +19,7 @@ CHATS = list(range(10_000, 12_000))
 
 
 async def test_sigkill_mid_broadcast_then_restart_sends_every_chat_exactly_one_brief(
-    settings: Settings, tmp_path: Path
+    fake: FakeTelegram, settings: Settings, tmp_path: Path
 ) -> None:
     now = datetime.now(UTC)
     db = open_db(settings.database_path)
@@ -29,27 +29,22 @@ async def test_sigkill_mid_broadcast_then_restart_sends_every_chat_exactly_one_b
     subscribe_due(db, CHATS, now)
     db.close()
 
-    fake = FakeTelegram()
     fake.set_rate_limits(global_rate=1200.0)
     fake.add_private_chats(CHATS)
-    await fake.start()
     log = tmp_path / "bot.log"
-    try:
-        sent = await kill_mid_send(fake, settings, log, 700, "the broadcast to get going")
-        sent_before_crash = Counter(m["chat_id"] for m in sent)
-        assert 0 < len(sent_before_crash) < len(CHATS)
+    sent = await kill_mid_send(fake, settings, log, 700, "the broadcast to get going")
+    sent_before_crash = Counter(m["chat_id"] for m in sent)
+    assert 0 < len(sent_before_crash) < len(CHATS)
 
-        parts = max(sent_before_crash.values())
-        await restart_until(
-            fake,
-            settings,
-            log,
-            lambda: len({m["chat_id"] for m in fake.sent}) == len(CHATS),
-            90,
-            "every chat to get the brief",
-        )
-    finally:
-        await fake.stop()
+    parts = max(sent_before_crash.values())
+    await restart_until(
+        fake,
+        settings,
+        log,
+        lambda: len({m["chat_id"] for m in fake.sent}) == len(CHATS),
+        90,
+        "every chat to get the brief",
+    )
 
     per_chat = Counter(m["chat_id"] for m in fake.sent)
     assert set(per_chat) == set(CHATS)

@@ -21,7 +21,7 @@ TERMS = ("Kharkiv", "Guinea-Bissau")
 
 
 async def test_sigkill_mid_alert_burst_then_restart_sends_one_alert_per_story(
-    settings: Settings, tmp_path: Path
+    fake: FakeTelegram, settings: Settings, tmp_path: Path
 ) -> None:
     now = datetime.now(UTC)
     db = open_db(settings.database_path)
@@ -40,25 +40,20 @@ async def test_sigkill_mid_alert_burst_then_restart_sends_one_alert_per_story(
     assert len(stories) >= 2  # each name is in the news: a burst of alerts to every chat
     db.close()
 
-    fake = FakeTelegram()
     fake.set_rate_limits(global_rate=1200.0)
     fake.add_private_chats(CHATS)
-    await fake.start()
     log = tmp_path / "bot.log"
-    try:
-        sent = await kill_mid_send(fake, settings, log, 300, "the alert burst to get going")
-        assert 0 < len(sent) < len(CHATS) * len(stories)
+    sent = await kill_mid_send(fake, settings, log, 300, "the alert burst to get going")
+    assert 0 < len(sent) < len(CHATS) * len(stories)
 
-        await restart_until(
-            fake,
-            settings,
-            log,
-            lambda: len(fake.sent) >= len(CHATS) * len(stories),
-            60,
-            "every chat's alerts",
-        )
-    finally:
-        await fake.stop()
+    await restart_until(
+        fake,
+        settings,
+        log,
+        lambda: len(fake.sent) >= len(CHATS) * len(stories),
+        60,
+        "every chat's alerts",
+    )
 
     per_chat = Counter(m["chat_id"] for m in fake.sent)
     assert set(per_chat) == set(CHATS)
