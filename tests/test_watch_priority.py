@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from botharness import Clock, add_alert_watchers, running_bot, subscribe_due
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
 from bot.delivery import ledger
-from bot.delivery.alerts import plan_alerts
+from bot.delivery.alerts import plan_alert_batches, plan_alerts
+from bot.delivery.planning import PLAN_BATCH
+from bot.models import Source, Story
+from bot.news.watch import normalise
+from bot.storage import watchlists
+from bot.storage.db import open_db
 from bot.storage.news_store import iso
 from bot.telegram.broadcast import Broadcaster, deliver_due
 
@@ -66,3 +72,25 @@ async def test_due_briefs_go_first_and_alerts_give_way(
     per_chat = [m["chat_id"] for m in fake.sent if m["parsed_text"].startswith("🔔 Watchlist")]
     # One alert per chat and story, none lost to the pause.
     assert sorted(per_chat) == sorted(ALERT_CHATS * per_story)
+
+
+def test_an_alert_burst_is_planned_in_batches_with_one_message_for_all(tmp_path: Path) -> None:
+    # Planning yields between batches (the bot answers updates meanwhile), and a story many
+    # chats follow is rendered and stored once, not once per chat.
+    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
+    db = open_db(tmp_path / "a.db")
+    chats = range(1, PLAN_BATCH + 2)
+    add_alert_watchers(db, chats, ["Kharkiv"], now)
+    sources = tuple(
+        Source(f"Outlet {i}", f"Strike near Kharkiv kills {i}", f"https://x.example/{i}", now)
+        for i in range(3)
+    )
+    story = Story("s1", "Strike near Kharkiv", "Outlet 0 reports: …", "Europe", (), 3.0, sources)
+    watchlists.save_stories(db, [story], {"s1": [s.url for s in sources]}, now)
+    watchlists.record_matches(db, [(s.url, normalise("Kharkiv")) for s in sources], now)
+    assert list(plan_alert_batches(db, now, 24)) == [PLAN_BATCH, 1]
+    assert db.execute("select count(*) from contents").fetchone()[0] == 1
+    pending = db.execute("select count(distinct content_key) from deliveries").fetchone()[0]
+    assert pending == 1 and ledger.pending_count(db, alerts=True) == PLAN_BATCH + 1
+    assert list(plan_alert_batches(db, now, 24)) == []  # the matches are planned: none again
+    db.close()

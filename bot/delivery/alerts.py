@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
 from bot.delivery import ledger
 from bot.delivery.ledger import Seen, seen_or_planned, story_urls
-from bot.delivery.planning import unseen
+from bot.delivery.planning import PLAN_BATCH, unseen
 from bot.models import Story
 from bot.news.render import alert_html
 from bot.storage import watchlists
@@ -28,44 +29,71 @@ log = logging.getLogger(__name__)
 
 
 def plan_alerts(db: Database, now: datetime, window_hours: int) -> int:
-    """Plan an alert for each alert-mode match of a story new to its chat; return how many.
+    """Plan every alert due now (see :func:`plan_alert_batches`); return how many."""
+    return sum(plan_alert_batches(db, now, window_hours))
+
+
+def plan_alert_batches(db: Database, now: datetime, window_hours: int) -> Iterator[int]:
+    """Plan an alert for each alert-mode match of a story new to its chat, PLAN_BATCH chats
+    at a time, one transaction each; yield how many each batch planned.
 
     Chats in quiet hours get none: their matches wait for the next brief's watchlist section.
     A story the chat has already seen (by brief, /latest or alert) does not alert again; its
     new reports join the next brief as an update.
     """
     since = now - timedelta(hours=window_hours)
-    planned = 0
+    run = _Run(since, now)
     # A crash part-way leaves the matches 'new': chats already planned are not planned twice
     # (one deliveries row per chat and story, and pending alerts count as seen).
-    for chat_id in watchlists.chats_to_alert(db):
+    chats = watchlists.chats_to_alert(db)
+    for start in range(0, len(chats), PLAN_BATCH):
         with db.atomic():
-            planned += _plan_chat(db, chat_id, now, since)
+            planned = sum(
+                _plan_chat(db, chat_id, run) for chat_id in chats[start : start + PLAN_BATCH]
+            )
+        yield planned
     watchlists.mark_planned(db)
-    return planned
 
 
-def _plan_chat(db: Database, chat_id: int, now: datetime, since: datetime) -> int:
+@dataclass
+class _Run:
+    """One planning run: its window, and what it has read and saved so far."""
+
+    since: datetime
+    now: datetime
+    parsed: dict[str, Story] = field(default_factory=dict)  # watch stories, by id
+    keys: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)  # -> content key
+
+
+def _plan_chat(db: Database, chat_id: int, run: _Run) -> int:
     chat = get_chat(db, chat_id)
     if (
         chat is None
         or not chat.active
-        or watchlists.in_quiet(watchlists.quiet(db, chat_id), now.astimezone(zone(chat.timezone)))
+        or watchlists.in_quiet(
+            watchlists.quiet(db, chat_id), run.now.astimezone(zone(chat.timezone))
+        )
     ):
         return 0
     planned = 0
     shown = seen_or_planned(db, chat_id)
-    for story, terms, _ in watchlists.stories_for(db, chat_id, since, new_alerts=True):
+    found = watchlists.stories_for(db, chat_id, run.since, new_alerts=True, parsed=run.parsed)
+    for story, terms, _ in found:
         if unseen(story, shown) is not story:
             continue  # seen before: later reports wait for the brief, as an update
-        _plan_one(db, chat_id, replace(story, watch_terms=terms), now)
+        key = run.keys.get((story.id, terms))
+        if key is None:  # the same story and terms make the same alert for every chat
+            key = run.keys[story.id, terms] = _save_alert(
+                db, replace(story, watch_terms=terms), run.now
+            )
+        ledger.plan_delivery(db, chat_id, ledger.ALERT_PREFIX + story.id, run.now, key, run.now)
         shown = Seen({**shown.stories, story.id: ("", 0)}, shown.urls | set(story_urls(story)))
         planned += 1
     return planned
 
 
-def _plan_one(db: Database, chat_id: int, story: Story, now: datetime) -> None:
+def _save_alert(db: Database, story: Story, now: datetime) -> str:
     message = alert_html(story)
     key = "a" + hashlib.sha1(json.dumps([story.id, message]).encode()).hexdigest()[:19]
     ledger.save_content(db, key, 0, [message], [ledger.planned_story(story, 0)], now)
-    ledger.plan_delivery(db, chat_id, ledger.ALERT_PREFIX + story.id, now, key, now)
+    return key

@@ -83,19 +83,24 @@ MAX_WATCH_STORIES = 5
 
 
 def compose(
-    db: Database, chat: ChatSettings, brief: Brief, now: datetime
+    db: Database,
+    chat: ChatSettings,
+    brief: Brief,
+    now: datetime,
+    parsed: dict[str, Story] | None = None,
 ) -> tuple[tuple[Story, ...], tuple[Story, ...]]:
     """What a chat gets now: its unseen watchlist stories, then its unseen top stories.
 
     Watchlist stories ignore the region and topic filters (a followed name is wanted wherever
     it appears); a top story that is also on the watchlist is shown once, in the watchlist.
+    ``parsed``: the watch stories this planning run has read (see watchlists.stories_for).
     """
     shown = seen_or_planned(db, chat.chat_id)
     since = now - timedelta(hours=brief.window_hours)
     watch: list[Story] = []
     taken_ids: set[str] = set()
     taken_urls: set[str] = set()
-    for story, terms, _ in watchlists.stories_for(db, chat.chat_id, since):
+    for story, terms, _ in watchlists.stories_for(db, chat.chat_id, since, parsed=parsed):
         taken_ids.add(story.id)
         taken_urls.update(s.url for s in story.sources)
         fresh = unseen(story, shown)
@@ -141,6 +146,7 @@ def plan_batches(
 ) -> Iterator[tuple[int, int]]:
     """Plan due chats PLAN_BATCH at a time, one transaction each; yield (planned, missed) per batch."""
     contents: set[str] = set()
+    parsed: dict[str, Story] = {}
     while True:
         rows = list(
             db.query(
@@ -154,7 +160,7 @@ def plan_batches(
         with db.atomic():
             for row in rows:
                 chat = chat_from_row(row)
-                if _plan_one(db, chat, brief_id, brief, now, grace, contents):
+                if _plan_one(db, chat, brief_id, brief, now, grace, contents, parsed):
                     planned += 1
                 else:
                     missed += 1
@@ -169,6 +175,7 @@ def _plan_one(
     now: datetime,
     grace: timedelta,
     contents: set[str],
+    parsed: dict[str, Story],
 ) -> bool:
     due = from_iso(chat.next_due)  # type: ignore[arg-type]
     tz = zone(chat.timezone)
@@ -184,7 +191,7 @@ def _plan_one(
             iso(due),
         )
         return False
-    watch, stories = compose(db, chat, brief, now)
+    watch, stories = compose(db, chat, brief, now, parsed)
     key = _content_key(brief_id, watch, stories)
     if key not in contents:
         messages = _render(brief, watch, stories)

@@ -158,11 +158,16 @@ def save_stories(
 
 
 def stories_for(
-    db: Database, chat_id: int, since: datetime, new_alerts: bool = False
+    db: Database,
+    chat_id: int,
+    since: datetime,
+    new_alerts: bool = False,
+    parsed: dict[str, Story] | None = None,
 ) -> list[tuple[Story, tuple[str, ...], tuple[str, ...]]]:
     """The watch stories holding articles that matched the chat's terms since ``since``:
     (story, terms it hit, matched URLs), best first. ``new_alerts``: only alert-mode terms'
-    matches not yet planned."""
+    matches not yet planned. ``parsed``: stories already read in this planning run (by id),
+    filled in as more are read, so a story many chats follow is parsed once."""
     sql = (
         "select wa.story_id, m.url, t.term from watch_terms t "
         "join watch_matches m on m.key = t.key "
@@ -178,11 +183,18 @@ def stories_for(
         urls[url] = None
     if not found:
         return []
-    ids = list(found)
-    rows = db.execute(
-        f"select payload from watch_stories where id in ({','.join('?' * len(ids))})", ids
-    ).fetchall()
-    stories = [story_from_dict(json.loads(r[0])) for r in rows]
+    known = {} if parsed is None else parsed
+    missing = [i for i in found if i not in known]
+    if missing:
+        rows = db.execute(
+            f"select payload from watch_stories where id in ({','.join('?' * len(missing))})",
+            missing,
+        )
+        for (payload,) in rows:
+            story = story_from_dict(json.loads(payload))
+            known[story.id] = story
+    # By id first, as the primary-key lookup returned them: the order of equal scores.
+    stories = sorted((known[i] for i in found if i in known), key=lambda s: s.id)
     out = [(s, tuple(found[s.id][0]), tuple(found[s.id][1])) for s in stories]
     return sorted(out, key=lambda x: -x[0].score)
 

@@ -19,7 +19,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 
 from bot.config import Settings
 from bot.delivery import ledger
-from bot.delivery.alerts import plan_alerts
+from bot.delivery.alerts import plan_alert_batches
 from bot.delivery.ledger import BroadcastStats, PendingDelivery, PlannedStory
 from bot.delivery.planning import dailies_waiting, plan_batches
 from bot.news.newsroom import Newsroom
@@ -290,7 +290,8 @@ async def _plan_and_send(
     clock: Callable[[], datetime],
     now: datetime,
 ) -> BroadcastStats:
-    plan_alerts(db, now, settings.brief_window_hours)
+    for _ in plan_alert_batches(db, now, settings.brief_window_hours):
+        await asyncio.sleep(0)  # an alert burst to many chats: answer updates meanwhile
     missed = 0
     if dailies_waiting(db, now):
         result = await newsroom.current()
