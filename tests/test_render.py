@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 from fake_telegram import parse_telegram_html, utf16_len
 
 from bot.models import Brief, Source, Story
-from bot.news.render import TELEGRAM_LIMIT, render_html, render_text, telegram_length
+from bot.news.render import (
+    TELEGRAM_LIMIT,
+    render_html,
+    render_html_parts,
+    render_text,
+    telegram_length,
+)
 
 NOW = datetime(2026, 11, 28, 7, tzinfo=UTC)
 
@@ -48,6 +54,19 @@ def test_long_brief_splits_between_stories_and_every_message_is_valid() -> None:
         '<a href="https://example.com/0/0?a=1&amp;b=&lt;2&gt;">Outlet 0 &amp; Co</a>' in messages[0]
     )
     assert "+4 more" in messages[0]  # 12 outlets, 8 linked
+
+
+def test_each_story_is_recorded_in_the_message_that_carries_it() -> None:
+    # A brief cut short records only the stories of the parts that arrived: the part of each
+    # story comes from the split itself, watchlist stories first, even for a story cut short.
+    watch = (_story(90), replace(_story(91), summary="x" * 5000))  # too long: only its headline
+    brief = Brief(NOW, 36, tuple(_story(i) for i in range(10)))
+    messages, parts = render_html_parts(brief, watch=watch)
+    assert messages == render_html(brief, watch=watch) and len(parts) == 12
+    assert parts == sorted(parts) and parts[-1] == len(messages) - 1 > 0
+    for story, part in zip((*watch, *brief.stories), parts, strict=True):
+        headline = f"Headline {story.id[1:]} &lt;b&gt;not bold"
+        assert [i for i, m in enumerate(messages) if headline in m] == [part]
 
 
 def test_empty_brief_says_so() -> None:

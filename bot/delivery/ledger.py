@@ -110,9 +110,9 @@ def seen_or_planned(db: Database, chat_id: int) -> Seen:
         "where d.chat_id = ? and +d.status = 'pending'",
         [chat_id],
     ):
-        for planned in json.loads(raw):
-            stories.setdefault(planned[0], (planned[1], 0))
-            urls.update(planned[4] if len(planned) > 4 else ())
+        for story_id, fingerprint, _, _, story_urls_ in _planned_stories(raw):
+            stories.setdefault(story_id, (fingerprint, 0))
+            urls.update(story_urls_)
     return Seen(stories, frozenset(urls))
 
 
@@ -233,10 +233,15 @@ def cancel(db: Database, item: PendingDelivery, reason: str) -> None:
 def content(db: Database, key: str) -> tuple[list[str], list[PlannedStory]]:
     """A planned brief's messages and the stories it carries, with the message of each."""
     row = db.execute("select messages, stories from contents where key = ?", [key]).fetchone()
-    # Older rows carry three fields (no part: count it as 0) or four (no URLs).
-    return json.loads(row[0]), [
+    return json.loads(row[0]), _planned_stories(row[1])
+
+
+def _planned_stories(raw: str) -> list[PlannedStory]:
+    """A contents row's stories; older rows carry three fields (no part: count it as 0) or
+    four (no URLs)."""
+    return [
         (s[0], s[1], s[2], s[3] if len(s) > 3 else 0, tuple(s[4]) if len(s) > 4 else ())
-        for s in json.loads(row[1])
+        for s in json.loads(raw)
     ]
 
 

@@ -15,7 +15,7 @@ from bot.delivery import ledger
 from bot.delivery.ledger import Seen, seen_or_planned, story_urls
 from bot.models import Brief, Source, Story
 from bot.news.newsroom import matches
-from bot.news.render import render_html, story_html
+from bot.news.render import render_html_parts
 from bot.storage import watchlists
 from bot.storage.chats import ChatSettings, chat_from_row
 from bot.storage.news_store import from_iso, iso
@@ -127,18 +127,16 @@ def _content_key(brief_id: int, watch: tuple[Story, ...], stories: tuple[Story, 
     return hashlib.sha1(ident.encode()).hexdigest()[:20]
 
 
-def _render(brief: Brief, watch: tuple[Story, ...], stories: tuple[Story, ...]) -> list[str]:
+def _render(
+    brief: Brief, watch: tuple[Story, ...], stories: tuple[Story, ...]
+) -> tuple[list[str], list[int]]:
+    """The messages, and the message each story is in (a brief cut short records only those
+    that were sent)."""
     if not stories and not watch:
-        return [NOTHING_NEW]
-    return render_html(
+        return [NOTHING_NEW], []
+    return render_html_parts(
         replace(brief, stories=stories), title="Your daily Security Brief", watch=watch
     )
-
-
-def _part_of(messages: list[str], story: Story, number: int) -> int:
-    """Which message carries the story (so a brief cut short records only what was sent)."""
-    block = story_html(story, number)
-    return next((i for i, m in enumerate(messages) if block in m), len(messages) - 1)
 
 
 def plan_batches(
@@ -194,10 +192,9 @@ def _plan_one(
     watch, stories = compose(db, chat, brief, now, parsed)
     key = _content_key(brief_id, watch, stories)
     if key not in contents:
-        messages = _render(brief, watch, stories)
+        messages, parts = _render(brief, watch, stories)
         planned = [
-            ledger.planned_story(s, _part_of(messages, s, i))
-            for i, s in enumerate((*watch, *stories), 1)
+            ledger.planned_story(s, part) for s, part in zip((*watch, *stories), parts, strict=True)
         ]
         ledger.save_content(db, key, brief_id, messages, planned, now)
         contents.add(key)

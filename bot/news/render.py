@@ -98,19 +98,28 @@ def split_messages(
     blocks: Sequence[str], limit: int = TELEGRAM_LIMIT, separator: str = "\n\n"
 ) -> list[str]:
     """Pack blocks into as few messages as fit, splitting only between blocks."""
+    return _pack(blocks, limit, separator)[0]
+
+
+def _pack(
+    blocks: Sequence[str], limit: int = TELEGRAM_LIMIT, separator: str = "\n\n"
+) -> tuple[list[str], list[int]]:
+    """The messages, and the index of the message each block went into."""
     messages: list[str] = []
+    placed: list[int] = []
     current = ""
     for block in blocks:
         candidate = f"{current}{separator}{block}" if current else block
         if telegram_length(candidate) <= limit:
             current = candidate
-            continue
-        if current:
-            messages.append(current)
-        current = block if telegram_length(block) <= limit else _shorten(block, limit)
+        else:
+            if current:
+                messages.append(current)
+            current = block if telegram_length(block) <= limit else _shorten(block, limit)
+        placed.append(len(messages))
     if current:
         messages.append(current)
-    return messages
+    return messages, placed
 
 
 def _shorten(block: str, limit: int) -> str:
@@ -127,16 +136,34 @@ def render_html(
 ) -> list[str]:
     """The brief as Telegram HTML messages, each within Telegram's length limit; the chat's
     watchlist stories, if any, come first under their own heading."""
+    return render_html_parts(brief, title, empty_note, watch)[0]
+
+
+def render_html_parts(
+    brief: Brief,
+    title: str = "Security Brief",
+    empty_note: str | None = None,
+    watch: Sequence[Story] = (),
+) -> tuple[list[str], list[int]]:
+    """:func:`render_html`, and the message each story (watchlist ones first) went into."""
     blocks = [header_html(replace(brief, stories=(*watch, *brief.stories)), title)]
+    at: list[int] = []  # each story's block
+
+    def add(stories: Sequence[Story], first: int) -> None:
+        for number, story in enumerate(stories, first):
+            at.append(len(blocks))
+            blocks.append(story_html(story, number))
+
     if watch:
         blocks.append(WATCH_HEADING)
-        blocks += [story_html(story, i) for i, story in enumerate(watch, 1)]
+        add(watch, 1)
         if brief.stories:
             blocks.append(TOP_HEADING)
     elif not brief.stories:
         blocks.append(_e(empty_note or "No security stories cleared the bar in this window."))
-    blocks += [story_html(story, i) for i, story in enumerate(brief.stories, len(watch) + 1)]
-    return split_messages(blocks)
+    add(brief.stories, len(watch) + 1)
+    messages, placed = _pack(blocks)
+    return messages, [placed[i] for i in at]
 
 
 NOTHING_NEW_LATEST = "Nothing new has cleared the bar since you last looked."

@@ -43,9 +43,9 @@ def retry_seconds(exc: RetryAfter) -> float:
 class Pacing:
     """How a broadcast spaces its messages and retries."""
 
-    part_gap: float = 1.05  # between parts of one brief to a private chat
-    group_part_gap: float = 3.1  # the same for groups and channels
-    retry_base: float = 0.2  # first back-off after a network error or 5xx, doubling
+    part_gap: float = Settings.broadcast_part_gap_seconds  # parts of one brief, private chat
+    group_part_gap: float = Settings.broadcast_group_part_gap_seconds  # groups and channels
+    retry_base: float = Settings.broadcast_retry_base_seconds  # first back-off, doubling
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pacing:

@@ -44,9 +44,9 @@ def secret_matches(sent: str, expected: str) -> bool:
 class TelegramUpdates(tornado.web.RequestHandler):
     """POST /telegram: one update from Telegram, checked against the secret token."""
 
-    def initialize(self, app: Application, secret: str, max_bytes: int = MAX_UPDATE_BYTES) -> None:
-        """Tornado passes the application, the expected secret and the body size limit."""
-        self.app, self.secret, self.max_bytes = app, secret, max_bytes
+    def initialize(self, app: Application, secret: str) -> None:
+        """Tornado passes the application and the expected secret."""
+        self.app, self.secret = app, secret
         self.chunks: list[bytes] = []
 
     def prepare(self) -> None:
@@ -58,11 +58,10 @@ class TelegramUpdates(tornado.web.RequestHandler):
             log.warning("webhook call with a wrong secret token from %s", self.request.remote_ip)
             raise tornado.web.HTTPError(403)
         declared = self.request.headers.get("Content-Length", "0")
-        if not declared.isdigit() or int(declared) > self.max_bytes:
+        if not declared.isdigit() or int(declared) > MAX_UPDATE_BYTES:
             raise tornado.web.HTTPError(413 if declared.isdigit() else 400)
-        # A chunked body has no length up front: past this limit tornado stops reading it and
-        # answers 400 itself, before data_received sees the excess.
-        self.request.connection.set_max_body_size(self.max_bytes)  # type: ignore[union-attr]
+        # A chunked body has no length up front: past the server's max_body_size (the same
+        # limit, serve_webhook) tornado stops reading it and answers 400 itself.
 
     def data_received(self, chunk: bytes) -> None:
         """Collect the body as it streams in (tornado keeps it within the limit)."""
@@ -101,17 +100,11 @@ class Health(tornado.web.RequestHandler):
         self.finish(json.dumps(body))
 
 
-def make_web_app(
-    app: Application, secret: str, max_bytes: int = MAX_UPDATE_BYTES
-) -> tornado.web.Application:
+def make_web_app(app: Application, secret: str) -> tornado.web.Application:
     """The HTTP routes webhook mode serves."""
     return tornado.web.Application(
         [
-            (
-                WEBHOOK_PATH,
-                TelegramUpdates,
-                {"app": app, "secret": secret, "max_bytes": max_bytes},
-            ),
+            (WEBHOOK_PATH, TelegramUpdates, {"app": app, "secret": secret}),
             ("/healthz", Health, {"app": app}),
         ]
     )
