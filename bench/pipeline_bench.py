@@ -71,7 +71,7 @@ STAGES = (
     ("summarise", "build_brief: summarise per story"),
     ("rank", "build_brief: story_score per story"),
     ("assemble", "build_brief: rest of make_stories (idf, lead, topics, sort)"),
-    ("save", "build_brief: save_stories + save_brief (+ prune)"),
+    ("save", "build_brief: save_stories + save_brief, and the rest of build_brief"),
     ("render", "render_html + render_text + render_json of the brief"),
 )
 
@@ -140,9 +140,7 @@ def instrumented(clock: Clock) -> Iterator[None]:
         (news_store, "story_assignments", "load:assignments"),
         (news_store, "save_stories", "save"),
         (news_store, "save_brief", "save:brief"),
-        (news_store, "prune", "save:prune"),  # newer build_brief versions prune old rows
     ]
-    patches = [p for p in patches if hasattr(p[0], p[1])]
     saved = [(module, attr, getattr(module, attr)) for module, attr, _ in patches]
     try:
         for module, attr, name in patches:
@@ -190,12 +188,13 @@ def run_pipeline(corpus: Corpus, workdir: Path, settings: Settings) -> Run:
     finally:
         db.conn.close()
 
-    run.relevant = clock.results["load"]
+    window = clock.results["load"]  # build_brief loads the whole window: plain reports may join
+    run.relevant = [a for a in window if a.score >= settings.relevance_threshold]
     run.clusters = clock.results["cluster"].clusters
     run.stories, run.members = clock.results["make_stories"]
     run.brief = brief
-    # Split build_brief into its parts; whatever it did outside the wrapped calls (a few
-    # list and tuple operations) is counted with "save".
+    # Split build_brief into its parts; whatever it did outside the wrapped calls (the
+    # undated-feed check, the brief's bar, list and tuple operations) is counted with "save".
     for times, measured in ((run.seconds, clock.seconds), (run.cpu, clock.cpu)):
         whole = times.pop("build_brief")
         times["load"] = measured["load"] + measured["load:assignments"]
@@ -211,7 +210,8 @@ def run_pipeline(corpus: Corpus, workdir: Path, settings: Settings) -> Run:
         parts = sum(times[k] for k in ("load", "cluster", "summarise", "rank", "assemble"))
         times["save"] = whole - parts
     run.items_in.pop("build_brief")
-    for name in ("load", "cluster", "summarise", "rank", "assemble", "save"):
+    run.items_in["load"] = len(window)
+    for name in ("cluster", "summarise", "rank", "assemble", "save"):
         run.items_in[name] = len(run.relevant)
 
     with stage(run, "render", len(brief.stories)):
