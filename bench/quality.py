@@ -107,9 +107,9 @@ def _events(run: Run) -> tuple[dict[str, set[str]], dict[str, str]]:
     kinds: dict[str, Counter[str]] = defaultdict(Counter)
     by_url = {canonical_url(i.link): i.outlet for i in corpus.items(run.name)}
     for url, label in run.labels.items():
-        event = label.get("e") or f"single:{url}"
         if label.get("stale"):
             continue
+        event = _event(run, url)
         outlets[event].add(by_url.get(url, url))
         kinds[event][label["s"]] += 1
     return outlets, {e: c.most_common(1)[0][0] for e, c in kinds.items()}
@@ -236,14 +236,14 @@ def print_table(runs: list[Run]) -> dict[str, float]:
     return overall
 
 
-def verbose(run: Run, worst: int = 7) -> None:
+def verbose(run: Run) -> None:
     """The stories with problems, with the labels of their sources, and missed events."""
     print(f"\n## {run.name}")
     for i, story in enumerate(run.brief.stories, 1):
         problems = run.notes.get(story.id)
-        if not problems and worst < 99:
+        if not problems:
             continue
-        print(f"{i}. {story.headline}  [{'; '.join(problems or ['ok'])}]")
+        print(f"{i}. {story.headline}  [{'; '.join(problems)}]")
         print(f"   {story.summary}")
         for s in story.sources:
             lab = run.labels.get(s.url, {})

@@ -256,6 +256,7 @@ def split_event(
         )
 
     centrality = {i: cosine(vectors[i], cluster.centroid) for i in members}
+    roundups = {i for i in members if is_roundup(articles[i].title)}
     left = set(members)
 
     def near(centre: int) -> set[int]:
@@ -267,7 +268,7 @@ def split_event(
         # Neighbours are counted against an even sample of a big cluster: linear, not quadratic.
         step = max(1, len(ordered) // _SPLIT_SAMPLE)
         sample = ordered[::step]
-        heads = [i for i in ordered if not is_roundup(articles[i].title)] or ordered
+        heads = [i for i in ordered if i not in roundups] or ordered
         rank = {
             i: (sum(j != i and same_event(i, j) for j in sample), centrality[i], -i) for i in heads
         }
@@ -364,8 +365,9 @@ def _merge_close(
         near = sorted(
             candidates.values(), key=lambda c: cosine(cluster.centroid, c.centroid), reverse=True
         )[:_LINKED]
-        best = max(near, key=lambda c: _group_link(cluster, c), default=None)
-        if best is not None and _group_link(cluster, best) >= threshold:
+        linked = [(_group_link(cluster, c), c) for c in near]
+        score, best = max(linked, key=lambda pair: pair[0], default=(0.0, None))
+        if best is not None and score >= threshold:
             for index in cluster.members:
                 best.add(index, vectors[index])
             continue

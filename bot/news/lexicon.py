@@ -31,7 +31,7 @@ class Lexicon:
     tracking_params: frozenset[str]
     framing: tuple[str, ...]
     framing_factor: float
-    roundup: tuple[str, ...] = ()
+    roundup: tuple[str, ...]
 
 
 def _weight(key: str, where: str) -> float:

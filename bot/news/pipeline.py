@@ -312,7 +312,7 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
         articles = [a for a in articles if a.url not in carried]
     # A carried undated item is news only as one more outlet's report of a current event.
     plain = [a for a in window if a.score < settings.relevance_threshold or a.url in carried]
-    assignments = news_store.story_assignments(db, since)
+    assignments = {a.url: a.story_id for a in window if a.story_id is not None}
     stories, members = make_stories(articles, assignments, now, plain, carried)
     news_store.save_stories(db, stories, members, now)
     shown = _clearing_bar(stories, articles, settings.relevance_threshold)

@@ -32,11 +32,12 @@ def story_score(
     articles: Sequence[Article],
     vectors: Sequence[Vector],
     now: datetime,
-    scoring: Sequence[Article] | None = None,
+    scoring: Sequence[Article],
 ) -> float:
-    """The ranking score of one story (relevance from its ``scoring`` reports, if given)."""
+    """The ranking score of one story; its relevance comes from its ``scoring`` reports
+    (those over the relevance bar: reports under it only join a story)."""
     outlets = independent_outlets(articles, vectors)
-    scores = sorted(min(a.score, MAX_RELEVANCE) for a in (scoring or articles))
+    scores = sorted(min(a.score, MAX_RELEVANCE) for a in scoring)
     relevance = scores[len(scores) // 2]  # the median report, not the loudest one
     newest = max(a.published for a in articles)
     age_hours = max((now - newest).total_seconds() / 3600, 0.0)

@@ -29,6 +29,7 @@ Scoring rules:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import compress, count
 
@@ -180,7 +181,9 @@ def _forms(term: str, inflect: str) -> list[tuple[str, ...]]:
     return out
 
 
-def _build(lex: lexicon.Lexicon) -> _Index:
+def _build(
+    terms: Mapping[str, tuple[str, float]], places: Mapping[str, tuple[str, float]]
+) -> _Index:
     explicit: dict[tuple[str, ...], _Entry] = {}
     generated: dict[tuple[str, ...], _Entry] = {}
     entries: dict[str, _Entry] = {}
@@ -194,11 +197,11 @@ def _build(lex: lexicon.Lexicon) -> _Index:
             (explicit if form in base else generated).setdefault(form, entry)
         return entry
 
-    for raw, (topic, weight) in lex.terms.items():
+    for raw, (topic, weight) in terms.items():
         entry = add(raw.rstrip("="), raw.endswith("="), "full")
         if entry.topic is None:  # first listing wins
             entry.topic, entry.weight = topic, weight
-    for raw, (region, weight) in lex.places.items():
+    for raw, (region, weight) in places.items():
         entry = add(raw.rstrip("="), raw.endswith("="), "plural")
         if entry.region is None:
             entry.region, entry.region_weight = region, weight
@@ -223,23 +226,9 @@ def _build(lex: lexicon.Lexicon) -> _Index:
     return index
 
 
-def _build_framing(lex: lexicon.Lexicon) -> tuple[_Index, float]:
-    framing = lexicon.Lexicon(
-        topics={},
-        terms={t: ("framing", 1.0) for t in lex.framing},
-        places={},
-        same_place={},
-        regions=(),
-        stopwords=frozenset(),
-        tracking_params=frozenset(),
-        framing=(),
-        framing_factor=1.0,
-    )
-    return _build(framing), lex.framing_factor
-
-
-_index = lexicon.derived(_build)
-_framing_index = lexicon.derived(_build_framing)
+_index = lexicon.derived(lambda lex: _build(lex.terms, lex.places))
+# Framing terms are matched like topic terms, in an index of their own.
+_framing_index = lexicon.derived(lambda lex: _build({t: ("framing", 1.0) for t in lex.framing}, {}))
 
 
 def _tokens(text: str) -> list[str]:
@@ -337,7 +326,7 @@ def _past_year(title: str, year: int | None) -> str | None:
 
 def _framing(title: str) -> str | None:
     """The first feature/culture/market framing term of a title, if any."""
-    for _, _, hit in _scan(_tokens(title), _framing_index()[0]):
+    for _, _, hit in _scan(_tokens(title), _framing_index()):
         return hit.label
     return None
 
@@ -428,7 +417,7 @@ def score_article(
     if framed is not None:
         # A feature, anniversary, market or culture piece written with war words: its terms
         # are real, the news is not. Lowered as a whole rather than excepted case by case.
-        factor = _framing_index()[1]
+        factor = lexicon.current().framing_factor
         score *= factor
         reasons.append(f"x{factor:g} {framed} [framing]")
     if weight != 1.0 and score > 0:

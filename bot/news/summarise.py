@@ -40,7 +40,7 @@ class Candidate:
     outlet: str
     position: int
     vector: Vector
-    url: str = ""
+    url: str
 
 
 def _sentences(article: Article) -> list[str]:
@@ -95,11 +95,11 @@ def candidates(
     return found
 
 
-def choose(found: Sequence[Candidate], event: Vector, lead_url: str = "") -> list[Candidate]:
+def choose(found: Sequence[Candidate], event: Vector, lead_url: str) -> list[Candidate]:
     """The lead article's opening sentence, then central, non-redundant ones from others."""
     chosen: list[Candidate] = []
     budget = MAX_CHARS
-    own = [c for c in found if c.url == lead_url] if lead_url else []
+    own = [c for c in found if c.url == lead_url]
     if own:
         first = max(own, key=lambda c: cosine(c.vector, event) + (0.2 if c.position == 0 else 0.0))
         chosen.append(first)

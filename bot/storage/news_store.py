@@ -164,14 +164,10 @@ def article_from_row(row: dict) -> Article:
     )
 
 
-def recent_articles(db: Database, since: datetime, min_score: float | None = None) -> list[Article]:
-    """Articles published since ``since`` (optionally only those scoring at least ``min_score``)."""
-    sql = "select * from articles where published >= ?"
-    params: list = [iso(since)]
-    if min_score is not None:
-        sql += " and score >= ?"
-        params.append(min_score)
-    return [article_from_row(r) for r in db.query(sql + " order by published", params)]
+def recent_articles(db: Database, since: datetime) -> list[Article]:
+    """Articles published since ``since``, oldest first."""
+    sql = "select * from articles where published >= ? order by published"
+    return [article_from_row(r) for r in db.query(sql, [iso(since)])]
 
 
 def save_stories(
