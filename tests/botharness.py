@@ -23,6 +23,8 @@ from sqlite_utils import Database
 from telegram.ext import Application
 
 from bot.config import Settings
+from bot.delivery.planning import plan_batches
+from bot.models import Brief
 from bot.storage.chats import ensure_chat, set_subscribed
 from bot.storage.news_store import iso
 from bot.telegram.app import build_application, started
@@ -104,6 +106,14 @@ def free_port() -> int:
 def bot_argv(*args: str) -> list[str]:
     """The command line of ``securitybrief *args`` (as ``python -m bot``), reading no .env file."""
     return [sys.executable, "-m", "bot", "--env-file", "/nonexistent", *args]
+
+
+def plan_all(
+    db: Database, brief_id: int, brief: Brief, now: datetime, grace: timedelta
+) -> tuple[int, int]:
+    """Run every planning batch, as the delivery job does; (planned, missed) in total."""
+    batches = list(plan_batches(db, brief_id, brief, now, grace))
+    return sum(b[0] for b in batches), sum(b[1] for b in batches)
 
 
 def seed_delivery(

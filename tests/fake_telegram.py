@@ -739,6 +739,10 @@ class FakeTelegram:
         """Accepted messages sent to ``chat_id``, oldest first (records reflect later edits)."""
         return list(self._by_chat.get(chat_id, ()))
 
+    def texts_to(self, chat_id: int) -> list[str]:
+        """The text (as the user sees it) of each accepted message to ``chat_id``, oldest first."""
+        return [m["parsed_text"] for m in self.messages_to(chat_id)]
+
     async def wait_for_messages(
         self, chat_id: int, count: int = 1, timeout: float = 10.0
     ) -> list[dict[str, Any]]:

@@ -22,10 +22,6 @@ def refused(fake: FakeTelegram) -> list[dict]:
     return [r for r in fake.rejected if r["error_code"] != 429]
 
 
-def _texts(fake: FakeTelegram, chat_id: int) -> list[str]:
-    return [m["parsed_text"] for m in fake.messages_to(chat_id)]
-
-
 async def _say(fake: FakeTelegram, chat_id: int, text: str, from_user: int | None = None) -> dict:
     return (await say(fake, chat_id, text, from_user=from_user))[0]
 
@@ -165,7 +161,7 @@ async def test_hammering_gets_one_polite_note(fake: FakeTelegram, settings: Sett
             fake.send_text(USER, "/help")
         await wait_until(lambda: not fake.pending_updates, what="updates consumed")
         await wait_until(lambda: len(fake.messages_to(USER)) >= 9, what="replies", timeout=20)
-        texts = _texts(fake, USER)
+        texts = fake.texts_to(USER)
         assert sum("Easy there" in t for t in texts) == 1
         assert sum("Security Brief reads" in t for t in texts) == 8
     assert refused(fake) == []
@@ -190,7 +186,7 @@ async def test_feed_failure_serves_last_good_brief(
     clock = Clock(datetime.now(UTC))
     async with running_bot(fake, settings, clock) as app:
         await _say(fake, USER, "/latest")
-        first = _texts(fake, USER)[-1]
+        first = fake.texts_to(USER)[-1]
         feed_server.stop()
         # Drop pooled keep-alive connections too, as a real network outage would.
         newsroom = app.bot_data.services.newsroom

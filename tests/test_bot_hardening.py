@@ -31,10 +31,6 @@ ALICE, BOB, ADMIN, NEWCOMER = 111, 222, 333, 444
 GROUP = -100300
 
 
-def _texts(fake: FakeTelegram, chat_id: int) -> list[str]:
-    return [m["parsed_text"] for m in fake.messages_to(chat_id)]
-
-
 async def test_handlers_get_typed_services_through_context_types(
     fake: FakeTelegram, settings: Settings
 ) -> None:
@@ -237,7 +233,7 @@ async def test_commands_for_other_bots_in_a_group_are_ignored(
         texts = [m["parsed_text"] for m in messages]
         assert "Security Brief reads" in texts[0]
         assert texts[1].startswith("🛡 Security Brief")
-        assert not any("I don't know" in t for t in _texts(fake, GROUP))
+        assert not any("I don't know" in t for t in fake.texts_to(GROUP))
 
 
 def _make_read_only(db: Database) -> None:
@@ -272,6 +268,11 @@ async def test_a_read_only_database_is_named_to_users_and_admins(
         assert "problem on my side" in texts[-1]
         assert not any("couldn't reach" in t for t in texts)
         assert len(fake.messages_to(ADMIN)) == 1  # one alert, not one per update
+        # At most one alert every 10 minutes: once that has passed, the next failure alerts.
+        app.bot_data.services.storage_alerted_at -= handlers.STORAGE_ALERT_INTERVAL + 1
+        fake.send_text(NEWCOMER, "/start")
+        again = await fake.wait_for_messages(ADMIN, 2)
+        assert "Disk or database problem" in again[1]["parsed_text"]
     # The error log names the chat and the cause.
     logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any(f"chat {NEWCOMER}" in m and "read-only" in m for m in logged)

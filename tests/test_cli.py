@@ -45,6 +45,8 @@ def test_opml_import_then_export_round_trips(tmp_path: Path) -> None:
         '[[feeds]]\nname = "BBC"\nurl = "http://feeds.bbci.co.uk/news/world/rss.xml"\n\n'
         '[[feeds]]\nname = "DW"\nurl = "https://rss.dw.com/rdf/rss-en-world"\nlanguage = "en"\n'
     )
+    printed = cli("feeds", "import", str(opml))  # no -o: the TOML goes to stdout
+    assert printed.returncode == 0 and printed.stdout.strip() == out.read_text().strip()
     exported = cli("feeds", "export", FEEDS_FILE=str(out))
     assert 'xmlUrl="https://rss.dw.com/rdf/rss-en-world"' in exported.stdout
     assert exported.stdout.count("<outline") == 2
@@ -102,3 +104,18 @@ def test_digest_no_fetch_builds_from_stored_articles_only(
     assert feed_server.requests == []  # not one feed was asked
     headlines = [s["headline"] for s in json.loads(stored.stdout)["stories"]]
     assert headlines and headlines == [s["headline"] for s in json.loads(fetched.stdout)["stories"]]
+
+
+def test_digest_fetches_only_when_its_brief_is_older_than_the_fetch_interval(
+    feed_server: FeedServer, feeds_file: Path, tmp_path: Path
+) -> None:
+    env = {"DATABASE_PATH": str(tmp_path / "t.db"), "FEEDS_FILE": str(feeds_file)}
+    feed_server.requests.clear()
+    first = cli("digest", "--json", **env)  # no brief yet: stale, so it fetches
+    assert first.returncode == 0, first.stderr
+    assert feed_server.requests
+    feed_server.requests.clear()
+    second = cli("digest", "--json", **env)  # seconds old, within FETCH_INTERVAL_MINUTES
+    assert second.returncode == 0, second.stderr
+    assert feed_server.requests == []
+    assert json.loads(second.stdout)["stories"] == json.loads(first.stdout)["stories"]

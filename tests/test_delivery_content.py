@@ -7,9 +7,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from botharness import plan_all
+
 from bot.config import Settings
 from bot.delivery.ledger import Seen, record_sent_stories, seen
-from bot.delivery.planning import NOTHING_NEW, plan_batches, select_stories
+from bot.delivery.planning import NOTHING_NEW, select_stories
 from bot.models import Brief, Source, Story
 from bot.storage.chats import ensure_chat, set_filter, set_subscribed
 from bot.storage.db import open_db
@@ -84,9 +86,3 @@ def test_nothing_new_is_one_short_line_and_shared_content_is_built_once(tmp_path
     assert keys[1] == keys[2] != keys[3]
     assert contents[keys[3]] == [NOTHING_NEW]
     assert "H a" in contents[keys[1]][0]
-
-
-def plan_all(db, brief_id, brief, now, grace):  # type: ignore[no-untyped-def]
-    """Run every planning batch, as the delivery job does; (planned, missed) in total."""
-    batches = list(plan_batches(db, brief_id, brief, now, grace))
-    return sum(b[0] for b in batches), sum(b[1] for b in batches)

@@ -121,7 +121,7 @@ async def test_a_brief_cut_short_by_a_refused_part_records_the_stories_that_arri
             [["s1", "BBC", False, 0], ["s2", "BBC,DW", False, 1]],
         )
         await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
-        assert [m["parsed_text"] for m in fake.messages_to(42)] == ["part one"]
+        assert fake.texts_to(42) == ["part one"]
         row = svc.db["deliveries"].get((42, "2026-11-28"))
         assert row["status"] == "failed" and "parse entities" in row["last_error"]
         sent = [r["story_id"] for r in svc.db.query("select story_id from sent_stories")]

@@ -200,3 +200,19 @@ def test_five_megabytes_of_unclosed_comments_in_a_feed_parse_quickly() -> None:
     parsed = parse_feed(body, _spec(), NOW, brief_language=None)
     assert time.monotonic() - started < 2
     assert [a.title for a in parsed.articles] == ["Troops"]
+
+
+@pytest.mark.parametrize("stray", ["", "Q&A"], ids=["well-formed", "malformed"])
+def test_a_feed_keeps_its_first_200_items(stray: str) -> None:
+    # README: "A feed keeps at most its first 200 items", on the fast path and on a body that
+    # is not well-formed XML (a bare "&"), which feedparser reads instead.
+    items = "".join(
+        f"<item><title>Item {i} {stray}</title><link>https://cap.example/{i}</link>"
+        f"<pubDate>Sat, 28 Nov 2026 11:00:00 +0000</pubDate></item>"
+        for i in range(250)
+    )
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
+    parsed = parse_feed(body.encode(), FeedSpec("Cap", "https://cap.example/rss"), NOW)
+    assert [a.url for a in parsed.articles] == [f"https://cap.example/{i}" for i in range(200)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import time
 from datetime import UTC, datetime, timedelta
+from xml.sax.saxutils import escape
 
 import pytest
 from feed_server import FeedServer
@@ -70,6 +71,30 @@ def parse_or_refuse(body: bytes, content_type: str | None = None) -> ParsedFeed 
 @given(st.binary(max_size=4000), CONTENT_TYPES)
 def test_any_bytes_give_articles_or_a_parse_error(body: bytes, content_type: str | None) -> None:
     parse_or_refuse(body, content_type)
+
+
+XML_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff")
+    | st.sampled_from("\n\t"),
+    max_size=400,
+)
+
+
+@PROPERTY
+@given(XML_TEXT, XML_TEXT)
+def test_any_text_in_a_well_formed_item_gives_its_article(title: str, description: str) -> None:
+    # Random bytes are nearly always refused whole; here the article checks of parse_or_refuse
+    # run on every example, over any title and description a feed can carry.
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>T {escape(title)}</title><link>https://prop.example/a</link>"
+        f"<description>{escape(description)}</description>"
+        "<pubDate>Sat, 28 Nov 2026 11:00:00 +0000</pubDate></item></channel></rss>"
+    )
+    parsed = parse_or_refuse(body.encode("utf-8"))
+    assert parsed is not None and len(parsed.articles) == 1
+    assert parsed.articles[0].title.startswith("T")
+    assert parsed.articles[0].url == "https://prop.example/a"
 
 
 @st.composite

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
+from botharness import cli
 from feed_server import FeedServer, load_labels
 
 from bot.news.text import canonical_url, split_sentences
@@ -18,16 +17,8 @@ LABELS = {canonical_url(url): label for url, label in load_labels().items()}
 
 
 def securitybrief(*args: str, db_path: Path) -> subprocess.CompletedProcess[str]:
-    """Run the installed CLI the way a user would, on its own database."""
-    env = {**os.environ, "DATABASE_PATH": str(db_path), "FETCH_TIMEOUT_SECONDS": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """Run the CLI the way a user would, on its own database (and no developer's .env)."""
+    return cli(*args, DATABASE_PATH=str(db_path), FETCH_TIMEOUT_SECONDS="3")
 
 
 def _events_by_outlet() -> dict[str, set[str]]:

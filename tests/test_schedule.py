@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from botharness import plan_all
 
 from bot.config import Settings
-from bot.delivery.planning import plan_batches
 from bot.models import Brief, Source, Story
 from bot.storage.chats import ensure_chat, set_delivery, set_subscribed
 from bot.storage.db import open_db
@@ -103,7 +103,15 @@ def test_missed_delivery_is_sent_late_within_grace_but_not_past_local_midnight(t
     assert dues == {1: "2026-11-29T07:00:00+00:00", 2: "2026-11-28T22:00:00+00:00"}
 
 
-def plan_all(db, brief_id, brief, now, grace):  # type: ignore[no-untyped-def]
-    """Run every planning batch, as the delivery job does; (planned, missed) in total."""
-    batches = list(plan_batches(db, brief_id, brief, now, grace))
-    return sum(b[0] for b in batches), sum(b[1] for b in batches)
+def test_a_brief_late_by_under_15_minutes_goes_out_even_past_local_midnight(tmp_path) -> None:
+    # Due 23:55 local; the delivery check comes after midnight. Within 15 minutes it still goes
+    # out (the grace period does not matter then); later, the local day has passed: missed.
+    start = _utc(2026, 11, 28, 12)
+    for late, expected in ((10, (1, 0)), (20, (0, 1))):
+        db = open_db(tmp_path / f"late{late}.db")
+        ensure_chat(db, 1, "private", None, Settings(), start)
+        set_delivery(db, 1, start, timezone="UTC", delivery_time="23:55")
+        set_subscribed(db, 1, True, start)
+        now = _utc(2026, 11, 28, 23, 55) + timedelta(minutes=late)
+        assert plan_all(db, 1, _brief(start), now, timedelta(0)) == expected, late
+        db.close()

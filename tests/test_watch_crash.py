@@ -59,7 +59,7 @@ async def test_sigkill_mid_alert_burst_then_restart_sends_one_alert_per_story(
     assert set(per_chat) == set(CHATS)
     assert set(per_chat.values()) == {len(stories)}, Counter(per_chat.values())
     for chat_id in CHATS[::97]:
-        texts = [m["parsed_text"] for m in fake.messages_to(chat_id)]
+        texts = fake.texts_to(chat_id)
         assert all(t.startswith("🔔 Watchlist") for t in texts) and len(set(texts)) == len(texts)
     db = open_db(settings.database_path)
     statuses = dict(
