@@ -11,16 +11,16 @@ from bot.telegram.terminal import html_to_terminal
 
 
 def _run(
-    lines: list[str], feeds_file: Path, tmp_path: Path, *extra: str
+    lines: list[str], feeds_file: Path, tmp_path: Path, *extra: str, token: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """Type ``lines`` into ``securitybrief run *extra`` with no bot token set."""
+    """Type ``lines`` into ``securitybrief run *extra`` (with no bot token set, by default)."""
     return cli(
         "run",
         *extra,
         input="\n".join(lines) + "\n",
         DATABASE_PATH=str(tmp_path / "t.db"),
         FEEDS_FILE=str(feeds_file),
-        TELEGRAM_BOT_TOKEN="",  # empty is unset
+        TELEGRAM_BOT_TOKEN=token,  # empty is unset
     )
 
 
@@ -95,3 +95,16 @@ def test_without_token_and_without_terminal_the_run_command_explains(
 def test_html_to_terminal_shows_link_targets() -> None:
     text = '<b>1. <a href="https://example.com/a?x=1&amp;y=2">Troops &amp; rebels</a></b>'
     assert html_to_terminal(text) == "1. Troops & rebels <https://example.com/a?x=1&y=2>"
+
+
+def test_terminal_flag_chats_in_the_terminal_even_with_a_token(
+    feeds_file: Path, tmp_path: Path
+) -> None:
+    # "--terminal: Terminal mode even when a token is set" (run --help): nothing is sent to
+    # Telegram, whose address here answers nothing.
+    result = _run(
+        ["/start", "quit"], feeds_file, tmp_path, "--terminal", token="123456:" + "A" * 35
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Security Brief" in result.stdout
+    assert "123456:" not in result.stdout + result.stderr

@@ -36,7 +36,7 @@ _BOILERPLATE_TAIL = 600
 def drop_boilerplate(text: str) -> str:
     """Remove trailing feed boilerplate such as "The post … appeared first on …"."""
     head, tail = text[:-_BOILERPLATE_TAIL], text[-_BOILERPLATE_TAIL:]
-    return head + _BOILERPLATE_RE.sub("", tail) if head else _BOILERPLATE_RE.sub("", tail)
+    return head + _BOILERPLATE_RE.sub("", tail)
 
 
 def normalise_space(text: str) -> str:
