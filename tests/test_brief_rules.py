@@ -437,6 +437,32 @@ def test_a_brief_shows_a_single_outlet_story_only_when_it_is_clearly_security(
     db.close()
 
 
+def test_a_single_outlet_story_must_name_two_distinct_security_terms(tmp_path: Path) -> None:
+    settings = Settings(database_path=tmp_path / "s.db")
+    db = open_db(settings.database_path)
+    # One word, said in the headline and again in the description: an insult, not an attack.
+    insult = _article(
+        "A",
+        "insult",
+        "President says he is happy 'lawless terrorist' rival is leaving office",
+        "He called his rival 'the most lawless president' and a 'terrorist.'",
+        2,
+    )
+    raid = _article(
+        "B",
+        "raid",
+        "Gunmen storm police station in northern Burkina Faso, killing nine officers",
+        "Jihadist militants attacked the post before dawn, the army said.",
+        2,
+    )
+    news_store.save_articles(db, [insult, raid], NOW)
+    assert insult.score >= 3.0 and score_article(insult.title).score >= 1.0  # clears the score bar
+    assert score_article(insult.title, insult.description).terms == {"terrorist"}
+    assert len(score_article(raid.title, raid.description).terms) >= 2
+    assert [s.headline for s in build_brief(db, settings, NOW)[1].stories] == [raid.title]
+    db.close()
+
+
 def test_court_cases_and_press_news_weigh_less_than_the_events_they_concern() -> None:
     trial = score_article("Families of bombing victims will fight judge's ruling on damages")
     event = score_article("Bombing kills 12 at market, police say")

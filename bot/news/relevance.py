@@ -59,6 +59,8 @@ class Relevance:
     topics: tuple[str, ...]
     region: str | None
     reasons: tuple[str, ...]
+    # The distinct lexicon terms that counted: one word repeated is thinner evidence than two.
+    terms: frozenset[str] = frozenset()
 
 
 # Weak terms that turn strong right next to a place: "Sudan war", "Israeli strike",
@@ -345,8 +347,8 @@ def score_article(
     ``year`` is the year the article was published: a title naming a year long before it
     ("Zulu battle in 1879", "the 2015 attacks") is history, framed like a feature.
     """
-    # (topic, value, reason, weak) for positive matches; weak ones wait for support.
-    positives: list[tuple[str, float, str, bool]] = []
+    # (topic, value, reason, weak, term) for positive matches; weak ones wait for support.
+    positives: list[tuple[str, float, str, bool, str]] = []
     penalties: list[tuple[float, str]] = []
     region_scores: dict[str, float] = {}
     region_first: dict[str, int] = {}
@@ -382,13 +384,19 @@ def score_article(
                 if label is not None:
                     value = round(ANCHORED_WEIGHT * factor, 2)
                     positives.append(
-                        (entry.topic, value, f"{_fmt(value)} {label} [{entry.topic}]", False)
+                        (
+                            entry.topic,
+                            value,
+                            f"{_fmt(value)} {label} [{entry.topic}]",
+                            False,
+                            entry.term,
+                        )
                     )
                     strong = True
                     continue
             weak = kind == _KIND_WEAK
             strong = strong or not weak
-            positives.append((entry.topic, hit.values[field], hit.reasons[field], weak))
+            positives.append((entry.topic, hit.values[field], hit.reasons[field], weak, entry.term))
 
     region = _pick_region(region_scores, region_first)
     if not positives and not penalties:
@@ -397,13 +405,15 @@ def score_article(
     reasons: list[str] = []
     totals: dict[str, float] = {}
     ignored: list[str] = []
-    for topic, value, reason, weak in positives:
+    counted: set[str] = set()
+    for topic, value, reason, weak, term in positives:
         if weak and not strong:
             label = reason.split(" ", 1)[1]
             ignored.append(f"ignored {label}: weak term without a strong one")
             continue
         totals[topic] = totals.get(topic, 0.0) + value
         reasons.append(reason)
+        counted.add(term)
     for topic, total in totals.items():
         if total > TOPIC_CAP + 1e-9:
             reasons.append(f"{_fmt(TOPIC_CAP - total)} cap [{topic}]")
@@ -423,4 +433,4 @@ def score_article(
     if weight != 1.0 and score > 0:
         reasons.append(f"x{weight:g} feed weight")
     topics = tuple(sorted(totals, key=lambda t: (-totals[t], _TOPIC_ORDER[t])))
-    return Relevance(round(score, 3), topics, region, tuple(reasons))
+    return Relevance(round(score, 3), topics, region, tuple(reasons), frozenset(counted))
