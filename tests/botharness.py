@@ -188,6 +188,8 @@ async def running_bot(
     )
     async with started(app):
         yield app
+        # A handler or job that leaves a transaction open holds every later write uncommitted.
+        assert not app.bot_data.services.db.conn.in_transaction, "a write was left uncommitted"
 
 
 ROOT = Path(__file__).resolve().parent.parent

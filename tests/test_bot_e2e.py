@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -93,6 +95,13 @@ async def test_new_user_subscribes_sets_time_and_zone_and_reads_latest(
             ).fetchone()[0]
         )
         assert sent == 10  # the full brief, as chosen in settings
+        assert not db.conn.in_transaction  # every write so far is committed
+    # Written to disk, not held in an open transaction that closing the bot throws away.
+    with closing(sqlite3.connect(settings.database_path)) as disk:
+        query = "select count(*) from sent_stories where chat_id = ? and via = 'latest'"
+        assert disk.execute(query, [USER]).fetchone()[0] == 10
+        row = disk.execute("select subscribed, timezone from chats where chat_id = ?", [USER])
+        assert row.fetchone() == (1, "Asia/Tokyo")
     assert refused(fake) == []
 
 

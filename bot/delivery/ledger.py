@@ -121,18 +121,21 @@ def record_sent_stories(
 ) -> None:
     """Remember that a chat was shown these stories and their articles (the one writer of both)."""
     stories = list(stories)
-    db.conn.executemany(  # sqlite-utils has no executemany of its own
-        "insert into sent_stories (chat_id, story_id, fingerprint, sent_at, via, updates) "
-        "values (?, ?, ?, ?, ?, ?) on conflict(chat_id, story_id) do update set "
-        "fingerprint = excluded.fingerprint, sent_at = excluded.sent_at, via = excluded.via, "
-        "updates = updates + excluded.updates",
-        [(chat_id, sid, fp, iso(now), via, int(update)) for sid, fp, update, _ in stories],
-    )
-    db.conn.executemany(
-        "insert or ignore into sent_articles (chat_id, url, story_id, sent_at, via) "
-        "values (?, ?, ?, ?, ?)",
-        [(chat_id, url, sid, iso(now), via) for sid, _, _, urls in stories for url in urls],
-    )
+    # Raw executemany opens a transaction sqlite-utils never commits: without atomic() (as for
+    # /latest) every later write of the process would pile up uncommitted until shutdown.
+    with db.atomic():
+        db.conn.executemany(  # sqlite-utils has no executemany of its own
+            "insert into sent_stories (chat_id, story_id, fingerprint, sent_at, via, updates) "
+            "values (?, ?, ?, ?, ?, ?) on conflict(chat_id, story_id) do update set "
+            "fingerprint = excluded.fingerprint, sent_at = excluded.sent_at, via = excluded.via, "
+            "updates = updates + excluded.updates",
+            [(chat_id, sid, fp, iso(now), via, int(update)) for sid, fp, update, _ in stories],
+        )
+        db.conn.executemany(
+            "insert or ignore into sent_articles (chat_id, url, story_id, sent_at, via) "
+            "values (?, ?, ?, ?, ?)",
+            [(chat_id, url, sid, iso(now), via) for sid, _, _, urls in stories for url in urls],
+        )
 
 
 # An alert's deliveries row has this prefix and the story id in place of a local date.
