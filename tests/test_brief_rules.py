@@ -122,6 +122,37 @@ def test_a_headline_joining_two_happenings_heads_neither() -> None:
     assert {u.rsplit("/", 1)[1] for u in members[aid.id]} <= {"aid", "both"}
 
 
+def test_two_events_cut_from_one_cluster_never_share_an_id() -> None:
+    # The cluster is named after its first report, which here turns out to be the other event.
+    rockets = _article(
+        "Outlet A",
+        "rockets",
+        "Hezbollah fires rockets at northern Israel",
+        "Hezbollah fired dozens of rockets at northern Israel on Saturday, the military said.",
+        10,
+    )
+    strikes = [
+        _article(
+            f"Outlet {n}",
+            "strikes",
+            title,
+            "Israeli strikes killed five Hezbollah fighters in southern Lebanon, the group said.",
+            9 - n,
+        )
+        for n, title in enumerate(
+            (
+                "Israeli strikes kill 5 Hezbollah fighters in southern Lebanon",
+                "Israeli strikes kill five Hezbollah fighters in southern Lebanon",
+                "Israel strikes southern Lebanon, killing 5 Hezbollah fighters",
+            )
+        )
+    ]
+    stories, members = make_stories([rockets, *strikes], {}, NOW)
+    assert len(stories) == 2 and len({s.id for s in stories}) == 2
+    events = sorted(sorted(u.rsplit("/", 1)[1] for u in members[s.id]) for s in stories)
+    assert events == [["rockets"], ["strikes", "strikes", "strikes"]]
+
+
 WARSHIPS = [
     _article(
         "NHK World",

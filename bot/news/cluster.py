@@ -275,11 +275,33 @@ def split_event(
         centre = _one_happening_head(max(heads, key=rank.__getitem__), rank, near, articles)
         story = near(centre)
         left -= story
-        part = Cluster(cluster.id if not parts else new_story_id(articles[centre]), centre=centre)
+        part = Cluster(_part_id(cluster.id, parts, story, centre, articles), centre=centre)
         for i in sorted(story, key=lambda i: articles[i].published):
             part.add(i, vectors[i])
         parts.append(part)
     return parts
+
+
+def _part_id(
+    cluster_id: str,
+    parts: Sequence[Cluster],
+    story: set[int],
+    centre: int,
+    articles: Sequence[Article],
+) -> str:
+    """The first event keeps the cluster's id; each other one is named after its own reports.
+
+    The cluster is named after its first report, which may end up in a later event: that event
+    is then named after its next report, so no two stories share an id.
+    """
+    if not parts:
+        return cluster_id
+    used = {cluster_id, *(p.id for p in parts)}
+    others = sorted(story - {centre}, key=lambda i: (articles[i].published, articles[i].url))
+    for i in (centre, *others):
+        if (candidate := new_story_id(articles[i])) not in used:
+            return candidate
+    return new_story_id(articles[centre]) + f"-{len(parts)}"  # a one-report event, renamed
 
 
 def _one_happening_head(
