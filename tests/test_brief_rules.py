@@ -24,6 +24,7 @@ from bot.news.fetch import FetchResult
 from bot.news.parse import parse_feed
 from bot.news.pipeline import build_brief, ingest, make_stories, score
 from bot.news.relevance import score_article
+from bot.news.render import LINKED_SOURCES
 from bot.news.staleness import url_date
 from bot.storage import news_store
 from bot.storage.db import open_db
@@ -216,6 +217,30 @@ def test_summary_leads_with_the_headline_article_and_quotes_linked_articles_only
     assert bbc_live.description.split(",")[0] not in story.summary
     assert 1 <= len(re.findall(r"[.!?](?:\s|$)", story.summary)) <= 3
     assert len(story.summary) <= 600
+
+
+def test_a_summary_quotes_only_the_outlets_the_message_links() -> None:
+    title = "Russian missile strike on Kharkiv apartment block kills 12"
+    same = (
+        "A Russian missile struck an apartment block in Kharkiv overnight, killing 12 people, "
+        "Ukrainian officials said."
+    )
+    reports = [_article(f"Outlet {n}", "kharkiv", title, same, 2 + n / 60) for n in range(9)]
+    # The tenth outlet adds a fact, but a story's message links only its first 8 outlets.
+    extra = _article(
+        "Outlet 9",
+        "rescue",
+        title,
+        "Rescue workers in Kharkiv pulled survivors from the rubble of the apartment block "
+        "after the missile strike, emergency services said.",
+        1,
+    )
+    story = make_stories([*reports, extra], {}, NOW)[0][0]
+    assert len(story.sources) == 10 and LINKED_SOURCES == 8
+    linked = {s.outlet for s in story.sources[:LINKED_SOURCES]}
+    quoted = set(re.findall(r"(Outlet \d) (?:reports|adds|quotes|says):", story.summary))
+    assert quoted and quoted <= linked, (quoted, linked)
+    assert "Rescue workers" not in story.summary
 
 
 def test_a_summary_quotes_reports_not_photo_captions_questions_or_columns() -> None:

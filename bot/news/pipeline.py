@@ -18,6 +18,7 @@ from bot.news.fetch import fetch_all
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.rank import majority, merged_topics, story_score
 from bot.news.relevance import score_article
+from bot.news.render import LINKED_SOURCES
 from bot.news.staleness import baseline_undated
 from bot.news.summarise import headline_only, is_clip, summarise, usable
 from bot.news.watch import Matcher, article_text
@@ -208,8 +209,9 @@ def make_stories(
         by_url = {articles[i].url: vectors[i] for i in cluster.members}
         lead = _headline_report(lead, group, by_url)
         sources = _sources(group, lead, by_url)
-        cited = {s.url for s in sources}
-        # Only the articles a reader can open: every sentence must come from a linked source.
+        # Only the articles a reader can open: every sentence must come from a linked source,
+        # and a story's message links its first LINKED_SOURCES outlets only.
+        cited = {s.url for s in sources[:LINKED_SOURCES]}
         linked = [lead] + [a for a in group if a.url in cited and a is not lead]
         story = Story(
             id=cluster.id,

@@ -14,7 +14,8 @@ from bot.news.text import split_sentences
 from bot.storage.news_store import brief_to_dict
 
 TELEGRAM_LIMIT = 4096
-_MAX_LINKED_SOURCES = 8
+# A story's message links this many outlets, then says "+N more" (a long list buries it).
+LINKED_SOURCES = 8
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -46,9 +47,9 @@ def story_html(story: Story, number: int) -> str:
     lead = story.sources[0]
     marker = "🔄 <i>Update</i> · " if story.is_update else ""
     outlets = _outlets(story)
-    links = [f'<a href="{_e(url)}">{_e(name)}</a>' for name, url in outlets[:_MAX_LINKED_SOURCES]]
-    if len(outlets) > _MAX_LINKED_SOURCES:
-        links.append(f"+{len(outlets) - _MAX_LINKED_SOURCES} more")
+    links = [f'<a href="{_e(url)}">{_e(name)}</a>' for name, url in outlets[:LINKED_SOURCES]]
+    if len(outlets) > LINKED_SOURCES:
+        links.append(f"+{len(outlets) - LINKED_SOURCES} more")
     lines = [
         f'<b>{number}. {marker}<a href="{_e(lead.url)}">{_e(story.headline)}</a></b>',
         _e(story.summary),
@@ -74,7 +75,7 @@ def alert_html(story: Story) -> str:
             f"🔔 <b>Watchlist</b>: {terms}",
             f'<b><a href="{_e(lead.url)}">{_e(story.headline)}</a></b>',
             _e(first_sentence(story.summary)),
-            "Sources: " + ", ".join(links[:_MAX_LINKED_SOURCES]),
+            "Sources: " + ", ".join(links[:LINKED_SOURCES]),
         ]
     )
 
