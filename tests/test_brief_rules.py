@@ -358,6 +358,40 @@ def test_a_date_in_the_url_outside_the_window_beats_first_seen_and_a_fresh_pubda
     assert url_date("https://x.example/world-58612345") is None
 
 
+def test_a_number_opening_a_slug_is_not_a_date() -> None:
+    end_of = lambda y, m, d: datetime(y, m, d, 23, 59, 59, tzinfo=UTC)  # noqa: E731
+    # Long War Journal files articles under /archives/YYYY/MM/: the "3" is three soldiers.
+    lwj = "https://www.longwarjournal.org/archives/2026/08/3-us-soldiers-killed-in-syria.php"
+    assert url_date(lwj) == end_of(2026, 8, 31)
+    assert url_date("https://x.example/world/2026/08/12-killed-in-kharkiv/") == end_of(2026, 8, 31)
+    assert url_date("https://x.example/news/2026/5-things-to-know-about-the-strike") is None
+    # A full date may run into its slug.
+    assert url_date("https://x.example/2020-12-16-convoy-attacked") == end_of(2020, 12, 16)
+    assert url_date("https://x.example/news/20201216_convoy") == end_of(2020, 12, 16)
+    body = _rss([("Three US soldiers killed in Syria drone attack", lwj, _pubdate(2))])
+    parsed = parse_feed(body, FeedSpec("LWJ", "https://x.example/rss"), NOW, timedelta(hours=36))
+    assert [a.url for a in parsed.articles] == [lwj] and parsed.skipped_old == 0
+
+
+def test_an_item_dated_ahead_of_our_clock_is_news_in_a_feeds_first_fetch(tmp_path: Path) -> None:
+    settings = Settings(database_path=tmp_path / "b.db")
+    db = open_db(settings.database_path)
+    now = NOW + timedelta(microseconds=537_000)  # a real clock: not on a whole second
+    items = [
+        (
+            "Missile strike kills 12 in Kharkiv, Ukraine says",
+            "https://f.example/a",
+            _pubdate(-0.05),
+        ),
+        ("Gunmen kill nine soldiers at army post in Mali", "https://f.example/b", _pubdate(0)),
+    ]
+    ingest(db, _fetched("Fast Clock", items), settings, now)
+    # A feed's clock a few minutes fast, or an item of this very second, is dated, not undated.
+    headlines = {s.headline for s in build_brief(db, settings, now)[1].stories}
+    assert headlines == {items[0][0], items[1][0]}
+    db.close()
+
+
 def test_undated_items_already_in_a_feeds_first_fetch_are_not_news(tmp_path: Path) -> None:
     settings = Settings(database_path=tmp_path / "b.db")
     db = open_db(settings.database_path)

@@ -8,11 +8,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
-# /2021/09/20/, /2026/aug/21/, /2020-12-16, /20201216/, /2021/09/ (month only).
-_URL_DATE = re.compile(
-    r"/((?:19|20)\d\d)(?:[/-](0?[1-9]|1[0-2]|[a-z]{3})(?:[/-](0?[1-9]|[12]\d|3[01]))?|"
-    r"(0[1-9]|1[0-2])([0-2]\d|3[01]))(?=[/.\-_]|$)",
-    re.I,
+_YEAR = r"/((?:19|20)\d\d)"
+_MONTH = r"(0?[1-9]|1[0-2])"
+_DAY = r"(0?[1-9]|[12]\d|3[01])"
+# /2021/09/20/, /2026/aug/21/, /2021/09/ (month only): a path segment of its own, so the
+# number a slug opens with ("/2026/11/3-us-soldiers-killed…", "/2026/5-things…") is no date.
+# /2020-12-16-slug, /20201216_slug: a full date, which a slug may follow.
+_URL_DATES = (
+    re.compile(_YEAR + r"/(0?[1-9]|1[0-2]|[a-z]{3})(?:/" + _DAY + r")?(?=[/.]|$)", re.I),
+    re.compile(_YEAR + "-" + _MONTH + "-" + _DAY + r"(?=[/.\-_]|$)"),
+    re.compile(_YEAR + r"(0[1-9]|1[0-2])([0-2]\d|3[01])(?=[/.\-_]|$)"),
 )
 # A URL date is a local calendar day: allow for the widest time-zone offset before trusting it.
 ZONE_SLACK = timedelta(hours=14)
@@ -23,34 +28,36 @@ def url_date(url: str) -> datetime | None:
     path = url.split("?", 1)[0].split("://", 1)[-1]
     path = path[path.find("/") :] if "/" in path else ""
     latest = None
-    for match in _URL_DATE.finditer(path):
-        year, month_text, day_text, compact_month, compact_day = match.groups()
-        if compact_month:
-            month, day = int(compact_month), int(compact_day)
-        else:
-            if month_text.isdigit():
-                month = int(month_text)
-            elif month_text.lower() in _MONTHS:
-                month = _MONTHS[month_text.lower()]
-            else:
-                continue
-            day = int(day_text) if day_text else calendar.monthrange(int(year), month)[1]
-        try:
-            moment = datetime(int(year), month, day, 23, 59, 59, tzinfo=UTC)
-        except ValueError:
-            continue
-        latest = moment if latest is None else max(latest, moment)
+    for pattern in _URL_DATES:
+        for match in pattern.finditer(path):
+            moment = _day_end(*match.groups())
+            if moment is not None:
+                latest = moment if latest is None else max(latest, moment)
     return latest
+
+
+def _day_end(year: str, month_text: str, day_text: str | None) -> datetime | None:
+    """The last second of that day (or month, without a day); None for no such date."""
+    month = int(month_text) if month_text.isdigit() else _MONTHS.get(month_text.lower())
+    if month is None:
+        return None
+    try:
+        day = int(day_text) if day_text else calendar.monthrange(int(year), month)[1]
+        return datetime(int(year), month, day, 23, 59, 59, tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 # An undated item is stored with its first-seen time as its date, exactly; a dated item is kept
 # strictly before it (a future or "now" date is clamped just under now), so the two stay apart.
-_DATED_BEFORE = timedelta(microseconds=1)
+# Times are stored to the second, so "just under" is the second before now's.
+_DATED_BEFORE = timedelta(seconds=1)
 
 
 def published_time(feed_time: datetime | None, url: str, now: datetime) -> datetime:
     """When the item was published: its feed date, else first seen (now); an older URL date wins."""
-    published = now if feed_time is None else min(feed_time, now - _DATED_BEFORE)
+    latest_dated = now.replace(microsecond=0) - _DATED_BEFORE
+    published = now if feed_time is None else min(feed_time, latest_dated)
     in_url = url_date(url)
     if in_url is not None and in_url + ZONE_SLACK < published:
         # An evergreen page a feed re-dates (or never dated) is as old as its address says.
