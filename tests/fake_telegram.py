@@ -39,6 +39,12 @@ NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
     "are exactly the same as a current content and reply markup of the message"
 )
+ANONYMOUS_ADMIN = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 CHAT_NOT_FOUND = "Bad Request: chat not found"
 
@@ -630,16 +636,27 @@ class FakeTelegram:
         """Register a channel the bot may post in, addressable as ``@username``."""
         self._chats[chat_id] = _Chat(chat_id, "channel", title=title, username=username)
 
-    def send_text(self, chat_id: int, text: str, from_user: int | None = None) -> int:
-        """Enqueue a user's text message (commands get a bot_command entity); return update_id."""
+    def send_text(
+        self, chat_id: int, text: str, from_user: int | None = None, *, anonymous: bool = False
+    ) -> int:
+        """Enqueue a user's text message (commands get a bot_command entity); return update_id.
+
+        ``anonymous``: a group admin posting as the group, as Telegram sends it: from
+        GroupAnonymousBot (one user for every such admin everywhere), sender_chat the group.
+        """
         chat = self._user_chat(chat_id)
+        sender = (
+            ANONYMOUS_ADMIN if anonymous else self._user_obj(self._default_sender(chat, from_user))
+        )
         message: dict[str, Any] = {
             "message_id": chat.next_message_id(),
-            "from": self._user_obj(self._default_sender(chat, from_user)),
+            "from": sender,
             "chat": chat.obj(),
             "date": int(time.time()),
             "text": text,
         }
+        if anonymous:
+            message["sender_chat"] = chat.obj()
         command = _COMMAND_RE.match(text)
         if command:
             message["entities"] = [

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from botharness import Clock, button_data, buttons, running_bot, say, wait_until
-from fake_telegram import FakeTelegram
+from fake_telegram import QUERY_TOO_OLD, FakeTelegram
 from feed_server import FeedServer
 
 from bot.config import Settings
@@ -174,6 +174,43 @@ async def test_hammering_gets_one_polite_note(fake: FakeTelegram, settings: Sett
         assert sum("Easy there" in t for t in texts) == 1
         assert sum("Security Brief reads" in t for t in texts) == 8
     assert refused(fake) == []
+
+
+async def test_a_groups_chatter_and_other_groups_anonymous_admins_never_throttle_a_command(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    groups = [-100400 - n for n in range(9)]
+    for group in groups:
+        fake.add_group(group, f"Group {group}", admins={1}, supergroup=True)
+    async with running_bot(fake, settings):
+        for n in range(12):  # a lively group: the bot reads it, but answers none of it
+            fake.send_text(groups[0], f"did anyone see the news? ({n})", from_user=2)
+        fake.send_text(groups[0], "/help", from_user=2)
+        # Anonymous admins of nine groups: all the same GroupAnonymousBot user to Telegram.
+        for group in groups:
+            fake.send_text(group, "/help", anonymous=True)
+        await wait_until(lambda: not fake.pending_updates, what="updates consumed")
+        for group in groups:
+            replies = await fake.wait_for_messages(group, 2 if group == groups[0] else 1)
+            assert all("Security Brief reads" in m["parsed_text"] for m in replies), group
+    assert not any("Easy there" in t for g in groups for t in fake.texts_to(g))
+    assert refused(fake) == []
+
+
+async def test_a_button_pressed_while_the_bot_was_busy_still_updates_the_menu(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings) as app:
+        menu = await _say(fake, USER, "/settings")
+        fake.callback_query_ttl = 0.0  # handled too late: Telegram refuses to answer it
+        edited = fake.stats["edited"]
+        fake.press_button(USER, menu["message_id"], button_data(menu, "Full"))
+        await wait_until(lambda: fake.stats["edited"] > edited, what="menu edit")
+        assert "Length: full (10 stories)" in fake.messages_to(USER)[-1]["parsed_text"]
+        assert get_chat(app.bot_data.services.db, USER).brief_length == "full"
+        assert len(fake.messages_to(USER)) == 1  # the menu changed in place; no apology sent
+    assert [r["description"] for r in refused(fake)] == [QUERY_TOO_OLD]
 
 
 async def test_unsubscribe_keeps_settings(fake: FakeTelegram, settings: Settings) -> None:

@@ -129,16 +129,21 @@ async def _deny(update: Update) -> None:
 
 async def throttle_gate(update: Update, context: Context) -> None:
     """Runs before every handler: a user hammering the bot gets one polite note, then silence."""
-    user = update.effective_user
-    # Only typed messages count: tapping through the settings menu is not hammering.
-    if user is None or update.message is None:
+    user, message = update.effective_user, update.message
+    # Only what the bot answers counts: commands, and text in a private chat. Not tapping through
+    # the settings menu, a group's own chatter or service messages (a group's migration).
+    if user is None or message is None or message.text is None:
         return
+    if message.chat.type != ChatType.PRIVATE and not message.text.startswith("/"):
+        return
+    # Per chat and sender: every group's anonymous admins share one user id.
+    key = (message.chat.id, user.id)
     throttle = context.services.throttle
-    verdict = throttle.check(user.id)
+    verdict = throttle.check(key)
     if verdict == "ok":
         return
     if verdict == "warn":
-        note = f"Easy there — you're sending commands very fast. Please wait {throttle.retry_in(user.id)} s."
+        note = f"Easy there — you're sending commands very fast. Please wait {throttle.retry_in(key)} s."
         await _reply(update, note)
     raise ApplicationHandlerStop
 
@@ -576,7 +581,12 @@ async def _edit(
     """Answer the button press (with ``note``) and show ``text`` and ``markup`` in its message."""
     query = update.callback_query
     assert query is not None
-    await query.answer(note)
+    try:
+        await query.answer(note)
+    except BadRequest as exc:
+        # A press handled late (the bot was busy or down) can no longer be answered, but its
+        # change is saved: the menu must still show it, or the next toggle flips the wrong way.
+        log.info("could not answer a button press: %s", exc)
     try:
         await _patiently(lambda: query.edit_message_text(text, reply_markup=markup))
     except BadRequest as exc:
@@ -796,7 +806,11 @@ async def on_error(update: object, context: Context) -> None:
     job = context.job.name if context.job is not None else None
     where = f"chat {chat.id}" if chat is not None else (f"job {job}" if job else "no chat")
     disk = storage_problem(error) if isinstance(error, sqlite3.Error | OSError) else None
-    if isinstance(error, Forbidden | NetworkError):
+    # python-telegram-bot's BadRequest is a NetworkError, but it is a request of ours that
+    # Telegram refused: an error to log and answer, not a network blip.
+    if isinstance(error, Forbidden) or (
+        isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+    ):
         # Blocked, kicked, or Telegram unreachable: nothing to fix here and no one to tell.
         log.warning("update in %s: %s: %s", where, type(error).__name__, error)
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from time import monotonic
 
 
@@ -18,15 +18,15 @@ class Throttle:
         self, limit: int = 6, window: float = 10.0, clock: Callable[[], float] = monotonic
     ) -> None:
         self.limit, self.window, self.clock = limit, window, clock
-        self._hits: dict[int, deque[float]] = {}
-        self._warned: set[int] = set()
+        self._hits: dict[Hashable, deque[float]] = {}
+        self._warned: set[Hashable] = set()
         self._swept_at = clock()
 
     def __len__(self) -> int:
         """Keys currently remembered."""
         return len(self._hits)
 
-    def check(self, key: int) -> str:
+    def check(self, key: Hashable) -> str:
         """``"ok"``, ``"warn"`` (first refusal: tell the user) or ``"drop"`` (stay quiet)."""
         now = self.clock()
         if now - self._swept_at >= self.window:
@@ -51,7 +51,7 @@ class Throttle:
             self._warned.discard(key)
         self._swept_at = now
 
-    def retry_in(self, key: int) -> int:
+    def retry_in(self, key: Hashable) -> int:
         """Whole seconds until ``key`` may act again."""
         hits = self._hits.get(key)
         if not hits:
