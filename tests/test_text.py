@@ -1,5 +1,10 @@
-import pytest
+from urllib.parse import unquote_plus
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.news import lexicon
 from bot.news.language import detect_language
 from bot.news.text import canonical_url, content_terms, split_sentences, strip_html, truncate
 
@@ -52,10 +57,60 @@ def test_strip_html(raw: str | None, expected: str) -> None:
         ("https://example.com:99999/a", "https://example.com:99999/a"),
         ("http://[::1/a", "http://[::1/a"),
         ("https://example.com/\udc80", "https://example.com/\udc80"),
+        # The query is kept byte for byte: escapes that are not UTF-8 name different articles.
+        ("https://old.example/a.php?title=caf%E9", "https://old.example/a.php?title=caf%E9"),
+        ("https://old.example/a.php?title=caf%E8", "https://old.example/a.php?title=caf%E8"),
+        ("https://e.example/a?x=1;y=2", "https://e.example/a?x=1;y=2"),
+        ("https://e.example/item?12345", "https://e.example/item?12345"),
+        (
+            "https://e.example/a?q=a+b%2F&%75tm_source=x&RSS&id=%FF",
+            "https://e.example/a?q=a+b%2F&id=%FF",
+        ),
     ],
 )
 def test_canonical_url(raw: str, expected: str) -> None:
     assert canonical_url(raw) == expected
+
+
+def _is_tracking(pair: str) -> bool:
+    key = unquote_plus(pair.partition("=")[0]).lower()
+    return key.startswith("utm_") or key in lexicon.current().tracking_params
+
+
+# Query text as feeds send it: any characters but the pair separator, the fragment mark and
+# the tab and line breaks urlsplit deletes, with escapes that are not UTF-8 mixed in.
+_QUERY_TEXT = st.lists(
+    st.one_of(
+        st.text(st.characters(blacklist_characters="&#\t\r\n"), max_size=5),
+        st.sampled_from(["%E9", "%FF", "%", "%2", "=", ";", "+", "%26", "%3D", "?", "/"]),
+    ),
+    max_size=6,
+).map("".join)
+_PAIR = _QUERY_TEXT.filter(lambda pair: not _is_tracking(pair))
+_TRACKING_PAIR = st.one_of(
+    st.sampled_from(["utm_source", "rss", "FBCLID"]),
+    st.builds(
+        "{}={}".format,
+        st.sampled_from(["utm_source", "UTM_Medium", "%75tm_campaign", "utm_", "fbclid", "rss"]),
+        _QUERY_TEXT,
+    ),
+)
+
+
+@given(st.lists(_PAIR, max_size=6).map("&".join).filter(lambda q: q == q.rstrip()))
+def test_canonical_url_keeps_a_query_without_tracking_exactly(query: str) -> None:
+    expected = "https://example.com/a" + (f"?{query}" if query else "")
+    assert canonical_url(f"https://example.com/a?{query}#frag") == expected
+
+
+@given(st.lists(st.tuples(st.booleans(), _PAIR, _TRACKING_PAIR), max_size=6))
+def test_canonical_url_drops_only_the_tracking_pairs_in_order(
+    pairs: list[tuple[bool, str, str]],
+) -> None:
+    query = "&".join(pair if keep else tracking for keep, pair, tracking in pairs)
+    kept = "&".join(pair for keep, pair, _ in pairs if keep).rstrip()  # a URL's end is stripped
+    expected = "https://example.com/a" + (f"?{kept}" if kept else "")
+    assert canonical_url(f"https://example.com/a?{query}") == expected
 
 
 def test_split_sentences_keeps_abbreviations() -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.models import FeedSpec
+
+log = logging.getLogger(__name__)
 
 
 class FeedsFileError(ValueError):
@@ -26,12 +31,24 @@ def _spec_from_table(entry: object, where: str) -> FeedSpec:
     language = entry.get("language")
     if language is not None and not isinstance(language, str):
         raise FeedsFileError(f"{where} ({name}): 'language' must be text such as \"en\"")
-    weight = entry.get("weight", 1.0)
-    if not isinstance(weight, int | float) or isinstance(weight, bool) or weight <= 0:
-        raise FeedsFileError(f"{where} ({name}): 'weight' must be a positive number")
-    return FeedSpec(
-        name.strip(), url.strip(), language.lower() if language else None, float(weight)
-    )
+    raw_weight = entry.get("weight", 1.0)
+    weight = _positive_weight(raw_weight) if isinstance(raw_weight, int | float) else None
+    if weight is None:
+        raise FeedsFileError(
+            f"{where} ({name}): 'weight' must be a finite number above 0, not {raw_weight!r}"
+        )
+    return FeedSpec(name.strip(), url.strip(), language.lower() if language else None, weight)
+
+
+def _positive_weight(value: float | str) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        weight = float(value)
+    except (ValueError, OverflowError):
+        return None
+    # nan passes "not <= 0", and a nan or infinite weight makes every item's score nan.
+    return weight if math.isfinite(weight) and weight > 0 else None
 
 
 def parse_feeds_toml(text: str, source: str = "feeds file") -> list[FeedSpec]:
@@ -71,9 +88,14 @@ def load_feeds(path: Path | None) -> list[FeedSpec]:
     return parse_feeds_toml(text, str(path))
 
 
+# TOML basic strings may not hold a quote, a backslash or a control character other than tab.
+_TOML_ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\"} | {
+    c: f"\\u{c:04X}" for c in (*range(0x20), 0x7F)
+}
+
+
 def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    return f'"{value.translate(_TOML_ESCAPES)}"'
 
 
 def feeds_to_toml(specs: Iterable[FeedSpec]) -> str:
@@ -101,21 +123,33 @@ def import_opml(text: str) -> list[FeedSpec]:
         raise FeedsFileError(f"not a valid OPML file: {exc}") from None
     specs = []
     for outline in root.iter("outline"):
-        url = outline.get("xmlUrl")
-        if not url or not url.startswith(("http://", "https://")):
+        url = (outline.get("xmlUrl") or "").strip()
+        if not url.startswith(("http://", "https://")):
             continue
-        name = outline.get("title") or outline.get("text") or url
-        language = outline.get("language")
-        try:
-            weight = float(outline.get("weight") or 1.0)
-        except ValueError:
+        titles = (outline.get("title"), outline.get("text"))
+        name = next((t.strip() for t in titles if t and t.strip()), "") or _host(url)
+        raw_weight = outline.get("weight")
+        weight = _positive_weight(raw_weight) if raw_weight else 1.0
+        if weight is None:
+            # What import writes must load, and load refuses such a weight.
+            log.warning(
+                "OPML feed %s: weight %r is not a finite number above 0; using 1",
+                name,
+                raw_weight,
+            )
             weight = 1.0
-        specs.append(
-            FeedSpec(name.strip(), url.strip(), language.lower() if language else None, weight)
-        )
+        language = outline.get("language")
+        specs.append(FeedSpec(name, url, language.lower() if language else None, weight))
     if not specs:
         raise FeedsFileError("the OPML file has no feed outlines (no xmlUrl attributes)")
     return _unique(specs)
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or url
+    except ValueError:  # a broken IPv6 literal: the URL still names the feed
+        return url
 
 
 def export_opml(specs: Iterable[FeedSpec], title: str = "Security Brief feeds") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import pysbd
 import Stemmer
@@ -68,22 +68,28 @@ def canonical_url(url: str) -> str:
             host = f"[{host}]"  # an IPv6 literal keeps its brackets
         if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
             host = f"{host}:{port}"
-        tracking = lexicon.current().tracking_params
-        query = [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not k.lower().startswith("utm_") and k.lower() not in tracking
-        ]
+        query = _without_tracking(parts.query, lexicon.current().tracking_params)
         path = parts.path or "/"
         if not host:  # without a host, extra leading slashes would read as one on the next pass
             path = "/" + path.lstrip("/")
-        result = urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
+        # The query ends the URL, and whitespace there would be stripped on the next pass.
+        result = urlunsplit((scheme, host, path, query.rstrip(), ""))
         # Strip again: removing a query or fragment can leave whitespace (e.g. U+0085) at the end.
         return result.strip()
     except ValueError:
         # An impossible port, a broken IPv6 literal or unencodable text: not a URL we can
         # normalise, so it identifies itself (items with such links are dropped by parse).
         return url
+
+
+def _without_tracking(query: str, tracking: frozenset[str]) -> str:
+    # Only whole tracking pairs go: decoding and re-encoding the rest would turn bytes that are
+    # not UTF-8 into U+FFFD (merging different articles) and rewrite the links users are sent.
+    def is_tracking(pair: str) -> bool:
+        key = unquote_plus(pair.partition("=")[0]).lower()
+        return key.startswith("utm_") or key in tracking
+
+    return "&".join(pair for pair in query.split("&") if not is_tracking(pair))
 
 
 _TOKEN_RE = re.compile(r"[a-z0-9\u00c0-\u024f\u0400-\u04ff]+(?:['’-][a-z0-9\u00c0-\u024f]+)*")
