@@ -126,3 +126,30 @@ async def test_a_brief_cut_short_by_a_refused_part_records_the_stories_that_arri
         assert row["status"] == "failed" and "parse entities" in row["last_error"]
         sent = [r["story_id"] for r in svc.db.query("select story_id from sent_stories")]
         assert sent == ["s1"]
+
+
+async def test_a_brief_planned_before_a_long_outage_is_not_sent_beside_the_next_days(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    chat = CHATS[0]
+    fake.add_private_chat(chat)
+    clock = Clock(datetime(2026, 11, 28, 7, 1, tzinfo=UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        subscribe_due(svc.db, [chat], clock.now)  # due 07:00 UTC, 28 Nov
+        result = await svc.newsroom.current()
+        grace = timedelta(hours=settings.delivery_grace_hours)
+        assert list(plan_batches(svc.db, result.brief_id, result.brief, clock.now, grace)) == [
+            (1, 0)
+        ]
+        clock.advance(hours=30)  # the process died before sending; back on 29 Nov, 13:01
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        days = {
+            r["local_date"]: r["status"]
+            for r in svc.db.query("select local_date, status from deliveries")
+        }
+        # 28 Nov's brief is past its grace and its day; 29 Nov's (due 07:00) went out on time-ish.
+        assert days == {"2026-11-28": "cancelled", "2026-11-29": "sent"}
+        assert len(fake.messages_to(chat)) == 1
+        assert "29 Nov 2026" in fake.messages_to(chat)[0]["parsed_text"]

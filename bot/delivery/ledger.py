@@ -170,6 +170,19 @@ def any_pending(db: Database, alerts: bool | None = None) -> bool:
     )
 
 
+def unbegun_dailies(db: Database, due_before: datetime) -> list[PendingDelivery]:
+    """Daily briefs planned and due before ``due_before`` of which no part has gone out yet."""
+    return [
+        PendingDelivery(*r)
+        for r in db.execute(
+            "select chat_id, local_date, content_key, next_part, attempts, due_at "
+            "from deliveries where status = 'pending' and due_at < ? and next_part = 0"
+            + _kind(False),
+            [iso(due_before)],
+        )
+    ]
+
+
 def pending_page(
     db: Database, after: tuple[str, int, str], limit: int = PENDING_PAGE, alerts: bool = False
 ) -> list[PendingDelivery]:

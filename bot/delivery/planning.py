@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -17,7 +17,7 @@ from bot.models import Brief, Source, Story
 from bot.news.newsroom import matches
 from bot.news.render import render_html_parts
 from bot.storage import watchlists
-from bot.storage.chats import ChatSettings, chat_from_row
+from bot.storage.chats import ChatSettings, chat_from_row, get_chat
 from bot.storage.news_store import from_iso, iso
 from bot.timezones import next_due, zone
 
@@ -181,8 +181,7 @@ def _plan_one(
     # The next occurrence strictly after both the due time and now: never twice, never a backlog.
     following = next_due(chat.timezone, chat.delivery_time, max(now, due))
     db.execute("update chats set next_due = ? where chat_id = ?", [iso(following), chat.chat_id])
-    late = now - due
-    if late > ON_TIME and (late > grace or now.astimezone(tz).date() > local_date):
+    if too_late(due, local_date, chat.timezone, now, grace):
         log.info(
             "delivery missed chat=%s due=%s (bot was down past the grace period)",
             chat.chat_id,
@@ -200,6 +199,31 @@ def _plan_one(
         contents.add(key)
     ledger.plan_delivery(db, chat.chat_id, local_date.isoformat(), due, key, now)
     return True
+
+
+def too_late(
+    due: datetime, local_date: date, timezone: str, now: datetime, grace: timedelta
+) -> bool:
+    """Whether a daily brief due at ``due`` is missed: the bot was down past the grace period,
+    or past the chat's local midnight (README, Daily delivery)."""
+    late = now - due
+    return late > ON_TIME and (late > grace or now.astimezone(zone(timezone)).date() > local_date)
+
+
+def cancel_missed(db: Database, now: datetime, grace: timedelta) -> int:
+    """Cancel the daily briefs planned but not begun before they became too late; how many.
+
+    The bot may die between planning a brief and sending it, and stay down: when it is back,
+    the brief planned for a day already past would go out beside that day's own.
+    """
+    missed = 0
+    for item in ledger.unbegun_dailies(db, now - ON_TIME):
+        chat = get_chat(db, item.chat_id)
+        local_date = date.fromisoformat(item.local_date)
+        if chat is None or too_late(from_iso(item.due_at), local_date, chat.timezone, now, grace):
+            ledger.cancel(db, item, "missed: the bot was down past the grace period")
+            missed += 1
+    return missed
 
 
 def dailies_waiting(db: Database, now: datetime) -> bool:

@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.delivery import ledger
 from bot.delivery.alerts import plan_alert_batches
 from bot.delivery.ledger import BroadcastStats, PendingDelivery, PlannedStory
-from bot.delivery.planning import dailies_waiting, plan_batches
+from bot.delivery.planning import cancel_missed, dailies_waiting, plan_batches
 from bot.news.newsroom import Newsroom
 from bot.storage import leases, watchlists
 from bot.storage.chats import mark_inactive
@@ -292,10 +292,10 @@ async def _plan_and_send(
 ) -> BroadcastStats:
     for _ in plan_alert_batches(db, now, settings.brief_window_hours):
         await asyncio.sleep(0)  # an alert burst to many chats: answer updates meanwhile
-    missed = 0
+    grace = timedelta(hours=settings.delivery_grace_hours)
+    missed = cancel_missed(db, now, grace)
     if dailies_waiting(db, now):
         result = await newsroom.current()
-        grace = timedelta(hours=settings.delivery_grace_hours)
         for _, batch_missed in plan_batches(db, result.brief_id, result.brief, now, grace):
             missed += batch_missed
             # 100,000 due chats take ~9 s to plan: answer updates between batches meanwhile.
