@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from botharness import Clock, broadcast_app, seed_delivery, subscribe_due
+import pytest
+from botharness import (
+    Clock,
+    broadcast_app,
+    running_bot,
+    say,
+    seed_delivery,
+    subscribe_due,
+    wait_until,
+)
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
 from bot.delivery.planning import plan_batches
 from bot.storage import leases
 from bot.storage.chats import mark_inactive, set_subscribed
+from bot.telegram import handlers
+from bot.telegram.app import _delivery_job as delivery_job
 from bot.telegram.app import started
 from bot.telegram.broadcast import LEASE, MAX_ATTEMPTS, deliver_due
+from bot.telegram.context import BotContext
 
 CHATS = list(range(2000, 2040))
 
@@ -153,3 +167,35 @@ async def test_a_brief_planned_before_a_long_outage_is_not_sent_beside_the_next_
         assert days == {"2026-11-28": "cancelled", "2026-11-29": "sent"}
         assert len(fake.messages_to(chat)) == 1
         assert "29 Nov 2026" in fake.messages_to(chat)[0]["parsed_text"]
+
+
+async def test_a_delivery_check_during_latest_leaves_its_stories_out_of_the_brief(
+    fake: FakeTelegram, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = CHATS[0]
+    fake.add_private_chat(user)
+    clock = Clock(datetime(2026, 11, 28, 6, 50, tzinfo=UTC))
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        await say(fake, user, "/subscribe")
+        clock.advance(minutes=10, seconds=30)  # 07:00:30: the daily brief is due
+        check = asyncio.Event()
+        reply = handlers._reply
+
+        async def reply_then_check(update: object, text: str, *args: object) -> None:
+            await reply(update, text, *args)
+            if not check.is_set() and text.startswith("🛡"):
+                check.set()
+                # The delivery job's check lands after /latest's send, before its record.
+                await delivery_job(BotContext(app))
+
+        monkeypatch.setattr(handlers, "_reply", reply_then_check)
+        latest = await say(fake, user, "/latest", timeout=20)
+        await wait_until(lambda: check.is_set() and not svc.showing_latest, what="/latest")
+        assert svc.db.execute("select count(*) from deliveries").fetchone()[0] == 0
+        await delivery_job(BotContext(app))  # the next check plans and sends it
+        brief = fake.messages_to(user)[-1]
+        assert "Your daily Security Brief" in brief["parsed_text"]
+        shown = {u for m in latest for u in re.findall(r'href="([^"]+)"', m["text"])}
+        daily = set(re.findall(r'href="([^"]+)"', brief["text"]))
+        assert shown and daily and not (shown & daily)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -140,16 +140,26 @@ def _render(
 
 
 def plan_batches(
-    db: Database, brief_id: int, brief: Brief, now: datetime, grace: timedelta
+    db: Database,
+    brief_id: int,
+    brief: Brief,
+    now: datetime,
+    grace: timedelta,
+    later: Collection[int] = (),
 ) -> Iterator[tuple[int, int]]:
-    """Plan due chats PLAN_BATCH at a time, one transaction each; yield (planned, missed) per batch."""
+    """Plan due chats PLAN_BATCH at a time, one transaction each; yield (planned, missed) per batch.
+
+    The ``later`` chats stay due for the next check: their /latest is being sent, and its
+    stories count as seen only once it is recorded.
+    """
     contents: set[str] = set()
     parsed: dict[str, Story] = {}
     while True:
         rows = list(
             db.query(
-                "select * from chats where subscribed = 1 and active = 1 and next_due <= ? order by next_due limit ?",
-                [iso(now), PLAN_BATCH],
+                "select * from chats where subscribed = 1 and active = 1 and next_due <= ? "
+                "and chat_id not in (select value from json_each(?)) order by next_due limit ?",
+                [iso(now), json.dumps(sorted(later)), PLAN_BATCH],
             )
         )
         if not rows:

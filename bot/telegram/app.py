@@ -256,7 +256,9 @@ async def _delivery_job(context: BotContext) -> None:
     if svc.delivery_lock.locked():
         return  # a long broadcast is still running; it picks up newly due chats itself
     async with svc.delivery_lock:
-        await deliver_due(svc.db, svc.newsroom, context.bot, svc.settings, svc.clock)
+        await deliver_due(
+            svc.db, svc.newsroom, context.bot, svc.settings, svc.clock, svc.showing_latest
+        )
 
 
 async def _fetch_job(context: BotContext) -> None:

@@ -8,7 +8,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -259,10 +259,15 @@ async def _keep_lease(db: Database, ttl: float) -> None:
 
 
 async def deliver_due(
-    db: Database, newsroom: Newsroom, bot: Bot, settings: Settings, clock: Callable[[], datetime]
+    db: Database,
+    newsroom: Newsroom,
+    bot: Bot,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    later: Collection[int] = (),
 ) -> BroadcastStats | None:
     """One delivery check: plan whoever is due and any watchlist alerts, then send everything
-    pending, daily briefs first.
+    pending, daily briefs first. The ``later`` chats are planned at a later check.
 
     Holds the database lease "broadcast" meanwhile, so that two processes on one database (an
     old and a new deploy overlapping) never both send.
@@ -276,7 +281,7 @@ async def deliver_due(
         return None
     keeper = asyncio.create_task(_keep_lease(db, ttl))
     try:
-        return await _plan_and_send(db, newsroom, bot, settings, clock, now)
+        return await _plan_and_send(db, newsroom, bot, settings, clock, now, later)
     finally:
         keeper.cancel()
         leases.release(db, LEASE, lease_holder())
@@ -289,6 +294,7 @@ async def _plan_and_send(
     settings: Settings,
     clock: Callable[[], datetime],
     now: datetime,
+    later: Collection[int],
 ) -> BroadcastStats:
     for _ in plan_alert_batches(db, now, settings.brief_window_hours):
         await asyncio.sleep(0)  # an alert burst to many chats: answer updates meanwhile
@@ -296,7 +302,7 @@ async def _plan_and_send(
     missed = cancel_missed(db, now, grace)
     if dailies_waiting(db, now):
         result = await newsroom.current()
-        for _, batch_missed in plan_batches(db, result.brief_id, result.brief, now, grace):
+        for _, batch_missed in plan_batches(db, result.brief_id, result.brief, now, grace, later):
             missed += batch_missed
             # 100,000 due chats take ~9 s to plan: answer updates between batches meanwhile.
             await asyncio.sleep(0)

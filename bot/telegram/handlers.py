@@ -204,6 +204,16 @@ async def latest(update: Update, context: Context) -> None:
     """/latest: the freshest stories this chat has not seen; they count as sent to it."""
     svc = context.services
     chat = _chat(update, context)
+    # Until its stories are recorded as sent, a daily brief planned meanwhile would repeat them.
+    svc.showing_latest.add(chat.chat_id)
+    try:
+        await _show_latest(update, context, chat)
+    finally:
+        svc.showing_latest.discard(chat.chat_id)
+
+
+async def _show_latest(update: Update, context: Context, chat: chats.ChatSettings) -> None:
+    svc = context.services
     if not svc.newsroom.is_fresh(svc.newsroom.cached()) and update.effective_chat:
         await update.effective_chat.send_action(ChatAction.TYPING)
     result = await svc.newsroom.current()
