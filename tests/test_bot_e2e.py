@@ -14,7 +14,7 @@ from feed_server import FeedServer
 
 from bot.config import Settings
 from bot.news.fetch import make_client
-from bot.storage.chats import get_chat
+from bot.storage.chats import get_chat, mark_inactive
 
 USER = 111
 
@@ -211,6 +211,24 @@ async def test_a_button_pressed_while_the_bot_was_busy_still_updates_the_menu(
         assert get_chat(app.bot_data.services.db, USER).brief_length == "full"
         assert len(fake.messages_to(USER)) == 1  # the menu changed in place; no apology sent
     assert [r["description"] for r in refused(fake)] == [QUERY_TOO_OLD]
+
+
+async def test_a_user_back_after_blocking_the_bot_gets_the_brief_again(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings) as app:
+        db = app.bot_data.services.db
+        await _say(fake, USER, "/subscribe")
+        # A send refused with 403 (blocked) marks the chat unreachable; the user unblocks the bot,
+        # but Telegram's my_chat_member update about it never reaches us.
+        mark_inactive(db, USER, "Forbidden: bot was blocked by the user", datetime.now(UTC))
+        assert get_chat(db, USER).next_due is None
+        reply = await _say(fake, USER, "/subscribe")
+        assert "subscribed" in reply["parsed_text"].lower()
+        chat = get_chat(db, USER)
+        assert chat.active and chat.subscribed and chat.next_due is not None
+    assert refused(fake) == []
 
 
 async def test_unsubscribe_keeps_settings(fake: FakeTelegram, settings: Settings) -> None:

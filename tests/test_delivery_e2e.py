@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from botharness import (
     Clock,
     broadcast_app,
+    plan_all,
     running_bot,
     seed_delivery,
     subscribe_due,
@@ -19,7 +20,7 @@ from fake_telegram import FakeTelegram
 
 from bot.config import Settings
 from bot.ops.status import status_lines
-from bot.storage.chats import get_chat
+from bot.storage.chats import get_chat, migrate_chat
 from bot.telegram.app import started
 from bot.telegram.broadcast import deliver_due
 
@@ -135,6 +136,29 @@ async def test_group_upgraded_to_supergroup_gets_the_brief_at_its_new_id(
         assert DAILY in fake.messages_to(-1000500)[0]["parsed_text"]
         assert get_chat(svc.db, -500) is None
         assert get_chat(svc.db, -1000500).subscribed
+
+
+async def test_a_group_that_upgrades_after_its_brief_was_planned_still_gets_it(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_group(-600, "Desk", admins={1})
+    clock = Clock(datetime.now(UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        subscribe_due(svc.db, [-600], clock.now)
+        result = await svc.newsroom.current()
+        assert plan_all(svc.db, result.brief_id, result.brief, clock.now, timedelta(hours=12)) == (
+            1,
+            0,
+        )
+        # Telegram's migration message arrives (the handler moves the group) before the send.
+        fake.upgrade_group(-600, -1000600)
+        migrate_chat(svc.db, -600, -1000600, clock.now)
+        stats = await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert stats.sent == 1
+        assert DAILY in fake.messages_to(-1000600)[0]["parsed_text"]
+        assert fake.messages_to(-600) == []
 
 
 async def test_interrupted_multi_part_brief_resumes_from_first_unsent_part(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botharness import (
     Clock,
+    add_alert_watchers,
     broadcast_app,
     running_bot,
     say,
@@ -23,7 +24,7 @@ from fake_telegram import FakeTelegram
 from bot.config import Settings
 from bot.delivery.planning import plan_batches
 from bot.storage import leases
-from bot.storage.chats import mark_inactive, set_subscribed
+from bot.storage.chats import get_chat, mark_inactive, set_subscribed
 from bot.telegram import handlers
 from bot.telegram.app import _delivery_job as delivery_job
 from bot.telegram.app import started
@@ -199,3 +200,30 @@ async def test_a_delivery_check_during_latest_leaves_its_stories_out_of_the_brie
         shown = {u for m in latest for u in re.findall(r'href="([^"]+)"', m["text"])}
         daily = set(re.findall(r'href="([^"]+)"', brief["text"]))
         assert shown and daily and not (shown & daily)
+
+
+async def test_a_chat_whose_brief_cannot_be_planned_stops_no_one_else(
+    fake: FakeTelegram, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    alerted = [3000, 3001, 3002]
+    fake.add_private_chats([*CHATS[:10], *alerted])
+    clock = Clock(datetime(2026, 11, 28, 7, 1, tzinfo=UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        subscribe_due(svc.db, CHATS[:10], clock.now)
+        add_alert_watchers(svc.db, alerted, ["Houthi"], clock.now)
+        # A zone this server's tzdata no longer knows (a database moved to an older host).
+        poison = [CHATS[3], alerted[1]]
+        svc.db.execute(
+            "update chats set timezone = 'America/Nowhere' where chat_id in (?, ?)", poison
+        )
+        await svc.newsroom.current(force=True)  # the round that matches "Houthi"
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        sent_to = Counter(m["chat_id"] for m in fake.sent)
+        assert set(sent_to) == (set(CHATS[:10]) | set(alerted)) - set(poison)
+        # Tried again tomorrow, not every minute; each failure is in the log with its chat.
+        assert get_chat(svc.db, CHATS[3]).next_due == "2026-11-29T07:01:00+00:00"
+        logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert any(f"chat={CHATS[3]}" in m for m in logged)
+        assert any(f"chat={alerted[1]}" in m for m in logged)

@@ -49,7 +49,7 @@ def plan_alert_batches(db: Database, now: datetime, window_hours: int) -> Iterat
     for start in range(0, len(chats), PLAN_BATCH):
         with db.atomic():
             planned = sum(
-                _plan_chat(db, chat_id, run) for chat_id in chats[start : start + PLAN_BATCH]
+                _plan_safely(db, chat_id, run) for chat_id in chats[start : start + PLAN_BATCH]
             )
         yield planned
     watchlists.mark_planned(db)
@@ -63,6 +63,17 @@ class _Run:
     now: datetime
     parsed: dict[str, Story] = field(default_factory=dict)  # watch stories, by id
     keys: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)  # -> content key
+
+
+def _plan_safely(db: Database, chat_id: int, run: _Run) -> int:
+    """Plan one chat's alerts; one that fails is logged and undone, and the rest carry on."""
+    try:
+        with db.atomic():  # a savepoint
+            return _plan_chat(db, chat_id, run)
+    except Exception:
+        log.exception("planning the alerts of chat=%s failed; it gets them in its brief", chat_id)
+        run.keys.clear()  # an alert saved for it was rolled back with it
+        return 0
 
 
 def _plan_chat(db: Database, chat_id: int, run: _Run) -> int:

@@ -167,12 +167,24 @@ def plan_batches(
         planned = missed = 0
         with db.atomic():
             for row in rows:
-                chat = chat_from_row(row)
-                if _plan_one(db, chat, brief_id, brief, now, grace, contents, parsed):
-                    planned += 1
-                else:
-                    missed += 1
+                try:
+                    with db.atomic():  # a savepoint: a chat that fails undoes only its own plan
+                        chat = chat_from_row(row)
+                        ok = _plan_one(db, chat, brief_id, brief, now, grace, contents, parsed)
+                except Exception:
+                    _skip_a_day(db, row["chat_id"], now)
+                    contents.clear()  # its content may have been rolled back with it
+                    ok = False
+                planned, missed = planned + ok, missed + (not ok)
         yield planned, missed
+
+
+def _skip_a_day(db: Database, chat_id: int, now: datetime) -> None:
+    """One chat's planning failed: log it, and try again tomorrow rather than every minute."""
+    log.exception("planning the brief of chat=%s failed; trying again tomorrow", chat_id)
+    db.execute(
+        "update chats set next_due = ? where chat_id = ?", [iso(now + timedelta(days=1)), chat_id]
+    )
 
 
 def _plan_one(

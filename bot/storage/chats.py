@@ -173,7 +173,8 @@ def migrate_chat(db: Database, old_id: int, new_id: int, now: datetime) -> None:
             )
         else:
             db.execute("delete from chats where chat_id = ?", [old_id])
-        for table in ("sent_stories", "sent_articles", "watch_terms", "watch_quiet"):
+        # Its planned deliveries too: left at the old id, they would be cancelled as unwanted.
+        for table in ("sent_stories", "sent_articles", "watch_terms", "watch_quiet", "deliveries"):
             db.execute(
                 f"update or ignore {table} set chat_id = ? where chat_id = ?", [new_id, old_id]
             )

@@ -76,7 +76,12 @@ def _chat(update: Update, context: Context) -> chats.ChatSettings:
     chat = update.effective_chat
     assert chat is not None
     title = chat.title or chat.full_name or chat.username
-    return chats.ensure_chat(svc.db, chat.id, chat.type, title, svc.settings, svc.clock())
+    known = chats.ensure_chat(svc.db, chat.id, chat.type, title, svc.settings, svc.clock())
+    if not known.active:
+        # A chat that writes to us can be written to again (a user who blocked the bot must
+        # unblock it to write), even if Telegram's "unblocked" update never reached us.
+        known = chats.set_subscribed(svc.db, chat.id, known.subscribed, svc.clock())
+    return known
 
 
 async def _patiently(call: Callable[[], Awaitable[object]]) -> None:
