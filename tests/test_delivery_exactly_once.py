@@ -55,6 +55,29 @@ async def test_a_lease_held_by_another_process_stops_this_one_sending(
         assert svc.db.execute("select count(*) from leases").fetchone()[0] == 0  # released
 
 
+async def test_a_process_that_loses_its_lease_mid_broadcast_stops_taking_chats(
+    fake: FakeTelegram, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.add_private_chats(CHATS)
+    clock = Clock(datetime.now(UTC))
+    app, settings = broadcast_app(fake, replace(settings, delivery_lease_seconds=0.6), clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        subscribe_due(svc.db, CHATS, clock.now)
+        fake.hold_after = 5  # Telegram stalls after five sends...
+        run = asyncio.create_task(deliver_due(svc.db, svc.newsroom, app.bot, settings, clock))
+        await wait_until(lambda: fake.stats["accepted"] >= 5, what="five sends")
+        # ...long enough for this process's lease to lapse and a new deploy to take it.
+        svc.db.execute("update leases set holder = 'new-deploy:1', expires_at = 9e9")
+        await wait_until(lambda: "took the broadcast lease" in caplog.text, what="lease lost")
+        fake.release()
+        stats = await run
+        pending = svc.db.execute("select count(*) from deliveries where status = 'pending'")
+        # Sends already under way finish; no further chat is taken (the new deploy sends them).
+        assert stats.sent < len(CHATS) and pending.fetchone()[0] == len(CHATS) - stats.sent
+        assert set(Counter(m["chat_id"] for m in fake.sent).values()) == {1}
+
+
 def test_lease_is_renewed_by_its_holder_and_refused_to_others(settings: Settings) -> None:
     from bot.storage.db import open_db
 

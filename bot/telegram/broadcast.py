@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Collection
@@ -252,10 +253,20 @@ def lease_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-async def _keep_lease(db: Database, ttl: float) -> None:
+async def _keep_lease(db: Database, ttl: float, lost: asyncio.Event) -> None:
+    """Renew the broadcast lease until cancelled; set ``lost`` if another process took it."""
     while True:
         await asyncio.sleep(ttl / 3)
-        leases.acquire(db, LEASE, lease_holder(), ttl)
+        try:
+            held = leases.acquire(db, LEASE, lease_holder(), ttl)
+        except sqlite3.Error as exc:
+            # Busy or failing for a moment: two more tries before the lease lapses.
+            log.warning("could not renew the broadcast lease: %s", exc)
+            continue
+        if not held:
+            log.error("another process took the broadcast lease; this one stops sending")
+            lost.set()
+            return
 
 
 async def deliver_due(
@@ -279,9 +290,10 @@ async def deliver_due(
     if not leases.acquire(db, LEASE, lease_holder(), ttl):
         log.info("delivery skipped: another process holds the broadcast lease")
         return None
-    keeper = asyncio.create_task(_keep_lease(db, ttl))
+    lost = asyncio.Event()
+    keeper = asyncio.create_task(_keep_lease(db, ttl, lost))
     try:
-        return await _plan_and_send(db, newsroom, bot, settings, clock, now, later)
+        return await _plan_and_send(db, newsroom, bot, settings, clock, now, later, lost)
     finally:
         keeper.cancel()
         leases.release(db, LEASE, lease_holder())
@@ -295,6 +307,7 @@ async def _plan_and_send(
     clock: Callable[[], datetime],
     now: datetime,
     later: Collection[int],
+    lost: asyncio.Event,
 ) -> BroadcastStats:
     for _ in plan_alert_batches(db, now, settings.brief_window_hours):
         await asyncio.sleep(0)  # an alert burst to many chats: answer updates meanwhile
@@ -317,13 +330,16 @@ async def _plan_and_send(
             **kind,  # type: ignore[arg-type]
         )
 
-    stats = await broadcaster().run()
+    # Losing the lease (another process sends now) stops taking more chats: none gets two.
+    stats = await broadcaster(yield_to=lost.is_set).run()
     stats.missed = missed
     if stats.due or missed:
         ledger.record_broadcast(db, stats, now)
     # Priority: due daily briefs always go first; an alert burst stops taking alerts as soon as
     # a brief falls due (the next check sends that brief, then the rest of the alerts).
-    alerts = await broadcaster(alerts=True, yield_to=lambda: dailies_waiting(db, clock())).run()
+    alerts = await broadcaster(
+        alerts=True, yield_to=lambda: lost.is_set() or dailies_waiting(db, clock())
+    ).run()
     if alerts.due:
         ledger.record_broadcast(db, alerts, now)
     return stats
