@@ -189,6 +189,25 @@ async def test_redirects_are_checked_again_and_capped(
     db.close()
 
 
+async def test_a_consent_or_home_page_a_link_redirects_to_is_not_the_article(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    consent = """<!DOCTYPE html><html><body><main><h1>We value your privacy</h1>
+<p>We and our 842 partners store and access information on your device, such as cookies, and
+process personal data for personalised advertising and content, audience research and services
+development. Select Accept all to agree, or Manage settings to choose.</p></main></body></html>"""
+    feed_server.set_body("consent.html", consent.encode(), "text/html")
+    feed_server.set_redirect("article-a.html", "/custom/consent.html")
+    brief, db, stored = await _brief_with_full_text(
+        feed_server, tmp_path, f"{feed_server.url}/custom"
+    )
+    bodies = dict(db.execute("select url, body from articles").fetchall())
+    assert stored == 1  # b's page is its article; a's redirect ends on a consent page
+    assert bodies[feed_server.custom_url("article-a.html")] is None
+    assert "privacy" not in brief.stories[0].summary and "partners" not in brief.stories[0].summary
+    db.close()
+
+
 @pytest.mark.parametrize(
     "address, public",
     [

@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from bot.models import Story
 from bot.news.fetch import BodyTooLarge, read_capped
+from bot.news.text import content_terms
 from bot.storage import news_store
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,17 @@ def extract(html: str) -> str:
     return text[:MAX_TEXT]
 
 
+# At least this many of a headline's words must be in a page's text for it to be the article:
+# a report retells its headline in other words ("assault" for "attack"), but keeps its names.
+ABOUT_TERMS = 2
+
+
+def about(text: str, title: str) -> bool:
+    """Whether ``text`` can be the report ``title`` heads: it shares the headline's words."""
+    wanted = set(content_terms(title))
+    return len(wanted & set(content_terms(text))) >= min(ABOUT_TERMS, len(wanted))
+
+
 async def _page(
     client: httpx.AsyncClient, url: str, timeout: float, allow: AddressCheck = is_public
 ) -> str:
@@ -142,7 +154,8 @@ async def enrich(
     ``allow`` decides which addresses pages may come from: public ones only, unless a test
     serving pages on this machine says otherwise.
     """
-    urls = [s.url for story in stories for s in story.sources[:per_story]]
+    titles = {s.url: s.title for story in stories for s in story.sources[:per_story]}
+    urls = list(titles)
     have = news_store.urls_with_text(db, urls)
     todo = [u for u in urls if u not in have]
     stored = unreachable = 0
@@ -173,7 +186,10 @@ async def enrich(
                 except Exception as exc:  # a page trafilatura cannot read costs only itself
                     log.info("full text: %s unreadable (%s)", url, type(exc).__name__)
                     continue
-                if text:
+                if text and not about(text, titles[url]):
+                    # A consent, paywall or home page the link redirected to: not the report.
+                    log.info("full text: %s gave a page that is not the article", url)
+                elif text:
                     news_store.save_text(db, url, text)
                     stored += 1
     except TimeoutError:
