@@ -12,14 +12,19 @@ import pytest
 from botharness import cli
 from fake_telegram import parse_telegram_html
 from feed_server import SCRIPTS_LINK, WRONG_CHARSET_LINK, FeedServer
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from bot.config import Settings
 from bot.models import FeedSpec
 from bot.news import pipeline
 from bot.news.fetch import make_client
+from bot.news.parse import LOOSE_MAX, FeedParseError, ParsedFeed, parse_feed
 from bot.news.pipeline import build_brief, refresh
 from bot.news.render import render_html, render_json, render_text
 from bot.news.text import canonical_url
+from bot.ops.doctor import check_feeds
 from bot.storage import news_store
 from bot.storage.db import open_db
 
@@ -258,3 +263,144 @@ async def test_a_feed_url_httpx_cannot_use_fails_alone(
     assert list(failed) == ["Bad Port"]
     assert "port must be 0-65535" in health["Bad Port"]["last_error"]
     assert health["BBC World"]["item_count"] > 5
+
+
+NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
+SPEC = FeedSpec("Broken", "http://broken.example/feed")
+# Found by fuzzing: feedparser's loose parser raised KeyError: 'links' out of parse_feed.
+LINKS_KEYERROR = b"<feed<item<link</item</link>"
+# Found by fuzzing: past LOOSE_MAX, the lxml repair tried to remove the root from its parent.
+UNDECLARED_PREFIX_ROOT = b"<a:b>" + b"x" * 70_000 + b"</a:b>"
+ENTRY_ROOT = (
+    b'<?xml version="1.0" encoding="utf-8"?><entry xmlns="http://www.w3.org/2005/Atom">'
+    b"<title>Troops advance</title><link href='https://e.example/a'/>"
+    + b"".join(b"<summary>" + b"a" * 15_000 + b"</summary>" for _ in range(80))
+    + b"</entry>"
+)
+ITEM_ROOT = (
+    b"<item><title>Troops advance</title><link>https://e.example/a</link>"
+    + b"".join(b"<description>" + b"a" * 15_000 + b"</description>" for _ in range(80))
+    + b"</item>"
+)
+
+
+def _parse_or_refuse(body: bytes) -> ParsedFeed | None:
+    """parse_feed's result, None for a FeedParseError (with a message); anything else fails."""
+    try:
+        return parse_feed(body, SPEC, NOW, timedelta(days=36500), None)
+    except FeedParseError as exc:
+        assert str(exc)
+        return None
+
+
+def test_markup_that_breaks_feedparser_is_a_parse_error() -> None:
+    with pytest.raises(FeedParseError, match=r"feedparser could not read it \(KeyError: 'links'\)"):
+        parse_feed(LINKS_KEYERROR, SPEC, NOW)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [UNDECLARED_PREFIX_ROOT, ENTRY_ROOT, ITEM_ROOT],
+    ids=["undeclared-prefix-root", "entry-root", "item-root"],
+)
+def test_a_large_document_whose_root_would_be_cut_parses_or_is_refused(body: bytes) -> None:
+    assert len(body) > LOOSE_MAX
+    _parse_or_refuse(body)
+
+
+async def test_doctor_reports_a_feed_that_breaks_the_parser_and_checks_the_others(
+    feed_server: FeedServer, settings: Settings, tmp_path: Path
+) -> None:
+    feed_server.set_body("keyerror.xml", LINKS_KEYERROR)
+    feed_server.set_body("entry.xml", ENTRY_ROOT)
+    feed_server.set_body("prefix.xml", UNDECLARED_PREFIX_ROOT)
+    feeds = tmp_path / "broken.toml"
+    feeds.write_text(
+        "".join(
+            f'[[feeds]]\nname = "{name}"\nurl = "{feed_server.custom_url(path)}"\n\n'
+            for name, path in [
+                ("KeyError", "keyerror.xml"),
+                ("Entry", "entry.xml"),
+                ("Prefix", "prefix.xml"),
+            ]
+        )
+        + f'[[feeds]]\nname = "BBC World"\nurl = "{feed_server.feed_url("bbc_world.xml")}"\n'
+    )
+    async with make_client(2.0) as client:
+        checks = await check_feeds(replace(settings, feeds_file=feeds), client)
+    found = {c.what: c for c in checks}
+    assert not found["Feed KeyError"].ok
+    assert "not a valid feed" in found["Feed KeyError"].detail
+    assert not found["Feed Prefix"].ok
+    assert "Feed Entry" in found  # an Atom entry document: read or refused, never a crash
+    assert found["Feed BBC World"].ok
+
+
+_CONTAINERS = ["feed", "channel", "rss", "a:b"]
+_ITEMS = ["item", "entry"]
+_FIELDS = ["link", "title", "summary", "a:b"]
+
+
+@st.composite
+def broken_feed_markup(draw: st.DrawFn) -> bytes:
+    """A small feed skeleton with tags swapped, dropped or left open; some past LOOSE_MAX."""
+    container = draw(st.sampled_from(_CONTAINERS))
+    tokens = [f"<{container}>"]
+    for item in draw(st.lists(st.sampled_from(_ITEMS), min_size=1, max_size=3)):
+        tokens.append(f"<{item}>")
+        for name in draw(st.lists(st.sampled_from(_FIELDS), min_size=1, max_size=3)):
+            text = draw(st.sampled_from(["https://e.example/a", "x", "&", ""]))
+            tokens += [f"<{name}>", text, f"</{name}>"]
+        tokens.append(f"</{item}>")
+    tokens.append(f"</{container}>")
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["misnest", "drop", "open"]))
+        ends = [i for i in range(len(tokens) - 1) if tokens[i][:2] == tokens[i + 1][:2] == "</"]
+        if kind == "misnest" and ends:
+            # An element closed after its parent ("<link>x</item></link>") broke feedparser.
+            at = draw(st.sampled_from(ends))
+            tokens[at], tokens[at + 1] = tokens[at + 1], tokens[at]
+        elif tokens:
+            at = draw(st.integers(0, len(tokens) - 1))
+            if kind == "drop":
+                del tokens[at]
+            else:
+                tokens[at] = tokens[at].removesuffix(">")
+    if draw(st.integers(0, 7)) == 0:
+        # Past LOOSE_MAX the lxml repair runs, with the container (maybe "a:b") as the root.
+        tokens.insert(draw(st.integers(0, len(tokens))), "x" * (LOOSE_MAX + 1))
+    return "".join(tokens).encode()
+
+
+@hypothesis_settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(broken_feed_markup())
+@example(LINKS_KEYERROR)
+@example(UNDECLARED_PREFIX_ROOT)
+@example(ENTRY_ROOT)
+def test_any_broken_feed_markup_gives_articles_or_a_parse_error(body: bytes) -> None:
+    _parse_or_refuse(body)
+
+
+async def test_a_stored_validator_that_cannot_be_sent_is_not_sent(
+    feed_server: FeedServer, settings: Settings
+) -> None:
+    # Stored before such values were dropped: httpx raised on every later request, for good.
+    spec = FeedSpec("BBC World", feed_server.feed_url("bbc_world.xml"), "en")
+    db = open_db(settings.database_path)
+    news_store.save_feed_specs(db, [spec])
+    db["feeds"].update(
+        spec.url, {"etag": '"café"', "last_modified": "sam., 28 déc. 2026 10:00:00 GMT"}
+    )
+    db.close()
+    failed, health = await _run(settings, [spec])
+    assert failed == {}
+    assert health["BBC World"]["item_count"] > 5
+    assert health["BBC World"]["etag"].isascii()  # the server's own, sent next time
+    (request,) = feed_server.requests_to("/feeds/bbc_world.xml")
+    assert "if-none-match" not in request["headers"]
+    assert "if-modified-since" not in request["headers"]

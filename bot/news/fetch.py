@@ -44,6 +44,15 @@ async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _sendable(value: str | None) -> str | None:
+    """``value`` if it can go back to the server in a request header, else None."""
+    # httpx encodes header values as ASCII and raises before connecting; a server may well
+    # send an ETag or Last-Modified in UTF-8 or Latin-1 (which httpx decodes).
+    if value and value.isascii() and value.isprintable():
+        return value
+    return None
+
+
 async def fetch_feed(
     client: httpx.AsyncClient,
     spec: FeedSpec,
@@ -53,10 +62,13 @@ async def fetch_feed(
 ) -> FetchResult:
     """Fetch one feed; never raises, the outcome says what went wrong."""
     headers = {}
-    if validators.etag:
-        headers["If-None-Match"] = validators.etag
-    if validators.last_modified:
-        headers["If-Modified-Since"] = validators.last_modified
+    # A stored value that cannot be sent is dropped, not retried: the feed would fail for good.
+    etag = _sendable(validators.etag)
+    last_modified = _sendable(validators.last_modified)
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
     result = FetchResult(spec)
     started = time.monotonic()
     try:
@@ -66,9 +78,9 @@ async def fetch_feed(
             async with client.stream("GET", spec.url, headers=headers) as response:
                 result.status = response.status_code
                 result.content_type = response.headers.get("content-type")
-                result.etag = response.headers.get("etag") or validators.etag
-                result.last_modified = (
-                    response.headers.get("last-modified") or validators.last_modified
+                result.etag = _sendable(response.headers.get("etag") or etag)
+                result.last_modified = _sendable(
+                    response.headers.get("last-modified") or last_modified
                 )
                 if response.status_code == 304:
                     return result

@@ -205,6 +205,13 @@ def _escape_stray_ampersands(data: bytes) -> bytes:
     return _XML_REFERENCE.sub(rb"&\1", data.replace(b"&", b"&amp;"))
 
 
+def _detach(element: etree._Element) -> None:
+    """Remove ``element`` from its parent; the root (an ``<entry>`` or ``<a:b>`` document) stays."""
+    parent = element.getparent()
+    if parent is not None:
+        parent.remove(element)
+
+
 def _repair(data: bytes) -> tuple[etree._Element, str | None]:
     """A large or malformed document read with lxml and cut to bounded size: (root, first error)."""
     parser = etree.XMLParser(
@@ -226,7 +233,7 @@ def _repair(data: bytes) -> tuple[etree._Element, str | None]:
     warning = f"{errors[0].message.strip()} (line {errors[0].line})" if errors else None
     items = root.xpath("//*[local-name()='item' or local-name()='entry']")
     for item in items[MAX_ENTRIES:]:
-        item.getparent().remove(item)
+        _detach(item)
     if root.xpath("count(//*) + count(//@*)") > REPAIRED_NODES:
         raise FeedParseError(f"not a feed: more than {REPAIRED_NODES:,} elements and attributes")
     for text in root.xpath(f"//text()[string-length(.) > {REPAIRED_TEXT}]"):
@@ -243,10 +250,10 @@ def _repair(data: bytes) -> tuple[etree._Element, str | None]:
     for item in items[:MAX_ENTRIES]:
         budget -= len(etree.tostring(item, encoding="utf-8")) if budget > 0 else 0
         if budget < 0:
-            item.getparent().remove(item)
+            _detach(item)
     # Elements whose namespace prefix was never declared would fail feedparser's XML parser.
     for element in root.xpath("//*[contains(name(), ':') and namespace-uri() = '']"):
-        element.getparent().remove(element)
+        _detach(element)
     return root, warning
 
 
@@ -300,7 +307,13 @@ def parse_feed(
         return _collect(entries, spec, now, window, brief_language, declared, None)
     # A stream, never bytes: feedparser opens a bytes value that names a file ("/dev/zero").
     # No sanitising: every field goes through strip_html to plain text, and renderers escape it.
-    parsed = feedparser.parse(io.BytesIO(data), response_headers=_FEED_HEADERS, sanitize_html=False)
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(data), response_headers=_FEED_HEADERS, sanitize_html=False
+        )
+    except Exception as exc:  # its loose parser fails its own ways on broken markup (KeyError)
+        reason = f"{type(exc).__name__}: {exc}"[:100]
+        raise FeedParseError(f"not a valid feed: feedparser could not read it ({reason})") from exc
     problem = repaired or encoding_problem or (parsed.bozo_exception if parsed.bozo else None)
     if not parsed.entries:
         if problem:
