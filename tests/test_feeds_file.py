@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 from botharness import cli
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.models import FeedSpec
@@ -142,6 +142,7 @@ _WEIGHT = st.one_of(
 
 
 @settings(max_examples=200, deadline=None)
+@example([{"xmlUrl": "https://\x850"}])  # a host that is blank once stripped ("\x85" is space)
 @given(
     st.lists(
         st.fixed_dictionaries(

@@ -127,7 +127,7 @@ def import_opml(text: str) -> list[FeedSpec]:
         if not url.startswith(("http://", "https://")):
             continue
         titles = (outline.get("title"), outline.get("text"))
-        name = next((t.strip() for t in titles if t and t.strip()), "") or _host(url)
+        name = next((t.strip() for t in titles if t and t.strip()), "") or _host(url).strip() or url
         raw_weight = outline.get("weight")
         weight = _positive_weight(raw_weight) if raw_weight else 1.0
         if weight is None:
