@@ -217,3 +217,27 @@ def test_a_feed_keeps_its_first_200_items(stray: str) -> None:
     )
     parsed = parse_feed(body.encode(), FeedSpec("Cap", "https://cap.example/rss"), NOW)
     assert [a.url for a in parsed.articles] == [f"https://cap.example/{i}" for i in range(200)]
+
+
+@pytest.mark.parametrize("atom", [False, True])
+def test_a_path_absolute_link_is_read_relative_to_the_feed(atom: bool) -> None:
+    # Some CMS feeds give "/world/…" links; dropping them left a healthy feed with no articles.
+    if atom:
+        body = (
+            b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            b"<entry><title>Gunmen attack army post in Mali</title><id>urn:1</id>"
+            b'<link href="/world/africa/mali-attack"/><updated>2026-11-28T10:00:00Z</updated>'
+            b"</entry></feed>"
+        )
+    else:
+        body = _rss(
+            "<item><title>Gunmen attack army post in Mali</title>"
+            "<link>/world/africa/mali-attack</link></item>"
+            "<item><title>A page link</title><link>mali-attack-2</link></item>"
+            "<item><title>Another host</title><link>//cdn.example.org/world/3</link></item>"
+        )
+    parsed = parse_feed(body, FeedSpec("T", "https://news.example.com/rss/world.xml"), NOW)
+    urls = [a.url for a in parsed.articles]
+    assert urls[0] == "https://news.example.com/world/africa/mali-attack"
+    if not atom:  # a bare word is no address; a protocol-relative one names its host
+        assert urls[1:] == ["https://cdn.example.org/world/3"]

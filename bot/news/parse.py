@@ -9,7 +9,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 from feedparser.encodings import convert_to_utf8
@@ -357,11 +357,14 @@ def _collect(
     return result
 
 
-def _usable_link(value: object) -> str | None:
-    """``value`` when it is an absolute http(s) URL with a host and a possible port."""
+def _usable_link(value: object, base: str) -> str | None:
+    """``value`` when it is an http(s) URL with a host and a possible port; a path-absolute
+    link ("/news/1", "//host/news/1") is taken relative to the feed's own address, ``base``."""
     if not isinstance(value, str):
         return None
     value = value.strip()
+    if value.startswith("/") and not any(c.isspace() for c in value):
+        value = urljoin(base, value)
     if not value.startswith(("http://", "https://")):
         return None
     try:
@@ -384,7 +387,7 @@ def _field(entry: dict, *keys: str) -> str:
 def _article(entry: dict, spec: FeedSpec, now: datetime) -> Article | None:
     title = truncate(strip_html(_field(entry, "title")), MAX_TITLE)
     guid = entry.get("id") if isinstance(entry.get("id"), str) else None
-    link = _usable_link(entry.get("link")) or _usable_link(guid)
+    link = _usable_link(entry.get("link"), spec.url) or _usable_link(guid, spec.url)
     if not title or not link:
         return None
     description = drop_boilerplate(strip_html(_field(entry, "summary", "description")))
