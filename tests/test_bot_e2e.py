@@ -264,6 +264,13 @@ async def test_feed_failure_serves_last_good_brief(
         # The same (last good) brief, by its time stamp; its stories the chat has not seen yet.
         assert texts[0].split("\n", 1)[0] == first.split("\n", 1)[0]
         assert "couldn't reach the news feeds" in texts[-1]
+        # A minute later every feed is backing off, so that round fetches nothing: still no news.
+        clock.advance(minutes=1)
+        before = len(fake.messages_to(USER))
+        fake.send_text(USER, "/latest")
+        messages = await fake.wait_for_messages(USER, before + 2, timeout=20)
+        assert "couldn't reach the news feeds" in messages[-1]["parsed_text"]
+        assert newsroom.last_report is not None and newsroom.last_report.skipped_backoff > 0
         await newsroom.client.aclose()
 
 

@@ -90,8 +90,12 @@ class Newsroom:
             report, self.last_refresh_error = None, f"{type(exc).__name__}: {exc}"
         else:
             self.last_report, self.last_refresh_error = report, None
+        # Nothing reached: every feed failed, or is backing off after failing (that round
+        # fetches nothing and fails nothing, yet has no news either).
         all_failed = report is None or (
-            report.failed and not report.fetched and not report.not_modified
+            not report.fetched
+            and not report.not_modified
+            and bool(report.failed or report.skipped_backoff)
         )
         if all_failed and cached is not None:
             when = cached.brief.generated_at.strftime("%H:%M UTC on %d %b")
