@@ -23,7 +23,7 @@ from fake_telegram import FakeTelegram
 
 from bot.config import Settings
 from bot.delivery.planning import plan_batches
-from bot.storage import leases
+from bot.storage import leases, watchlists
 from bot.storage.chats import get_chat, mark_inactive, set_subscribed
 from bot.telegram import handlers
 from bot.telegram.app import _delivery_job as delivery_job
@@ -250,3 +250,34 @@ async def test_a_chat_whose_brief_cannot_be_planned_stops_no_one_else(
         logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
         assert any(f"chat={CHATS[3]}" in m for m in logged)
         assert any(f"chat={alerted[1]}" in m for m in logged)
+
+
+async def test_a_delivery_check_during_latest_sends_no_alert_for_what_latest_shows(
+    fake: FakeTelegram, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = CHATS[0]
+    fake.add_private_chat(user)
+    async with running_bot(fake, settings) as app:
+        svc = app.bot_data.services
+        await say(fake, user, '/alert "Red Sea"')
+        await say(fake, user, "/quiet off")
+        await svc.newsroom.current(force=True)  # the round that matches "Red Sea"
+        assert watchlists.new_match_count(svc.db) > 0
+        check = asyncio.Event()
+        reply = handlers._reply
+
+        async def reply_then_check(update: object, text: str, *args: object) -> None:
+            await reply(update, text, *args)
+            if not check.is_set() and text.startswith("🛡"):
+                check.set()
+                await delivery_job(BotContext(app))  # lands before /latest records its stories
+
+        monkeypatch.setattr(handlers, "_reply", reply_then_check)
+        latest = await say(fake, user, "/latest", timeout=20)
+        await wait_until(lambda: check.is_set() and not svc.showing_latest, what="/latest")
+        await delivery_job(BotContext(app))  # the next check
+        shown = {u for m in latest for u in re.findall(r'href="([^"]+)"', m["text"])}
+        alerts = [m for m in fake.messages_to(user) if m["parsed_text"].startswith("🔔")]
+        alerted = {u for m in alerts for u in re.findall(r'href="([^"]+)"', m["text"])}
+        assert "Red Sea" in " ".join(m["parsed_text"] for m in latest)
+        assert not shown & alerted

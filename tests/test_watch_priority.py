@@ -7,6 +7,7 @@ from pathlib import Path
 
 from botharness import Clock, add_alert_watchers, running_bot, subscribe_due
 from fake_telegram import FakeTelegram
+from sqlite_utils import Database
 
 from bot.config import Settings
 from bot.delivery import ledger
@@ -94,3 +95,54 @@ def test_an_alert_burst_is_planned_in_batches_with_one_message_for_all(tmp_path:
     assert pending == 1 and ledger.pending_count(db, alerts=True) == PLAN_BATCH + 1
     assert list(plan_alert_batches(db, now, 24)) == []  # the matches are planned: none again
     db.close()
+
+
+def _watched_story(db: Database, story_id: str, word: str, now: datetime) -> None:
+    """A story about ``word`` stored by a fetch round, with its watchlist match."""
+    url = f"https://x.example/{story_id}"
+    source = (Source("Outlet", f"Strike near {word}", url, now),)
+    story = Story(story_id, f"Strike near {word}", "Outlet reports: …", "Europe", (), 3.0, source)
+    watchlists.save_stories(db, [story], {story_id: [url]}, now)
+    watchlists.record_matches(db, [(url, normalise(word))], now)
+
+
+def test_matches_stored_while_alerts_are_planned_wait_for_the_next_planning(
+    tmp_path: Path,
+) -> None:
+    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
+    db = open_db(tmp_path / "a.db")
+    add_alert_watchers(db, [1], ["Kharkiv"], now)
+    add_alert_watchers(db, [2], ["Wagner"], now)
+    _watched_story(db, "s1", "Kharkiv", now)
+    planning = plan_alert_batches(db, now, 24)
+    assert next(planning) == 1
+    _watched_story(db, "s2", "Wagner", now)  # a fetch round, while planning yields to updates
+    assert list(planning) == []
+    assert watchlists.new_match_count(db) == 1 and plan_alerts(db, now, 24) == 1
+    planned = db.execute("select chat_id, local_date from deliveries order by chat_id")
+    assert planned.fetchall() == [(1, "alert:s1"), (2, "alert:s2")]
+    db.close()
+
+
+async def test_a_pending_alert_is_not_sent_in_quiet_hours_or_after_unwatch(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    quiet, unwatched = 41_000, 41_001
+    fake.add_private_chats([quiet, unwatched])
+    # 21:58 in Berlin: alerts may go; the default quiet hours start at 22:00.
+    clock = Clock(datetime(2026, 8, 15, 19, 58, tzinfo=UTC))
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        add_alert_watchers(svc.db, [quiet, unwatched], ["Kharkiv"], clock.now)
+        svc.db.execute("update chats set timezone = 'Europe/Berlin'")
+        svc.db.execute("delete from watch_quiet where chat_id = ?", [quiet])  # the default
+        _watched_story(svc.db, "s1", "Kharkiv", clock.now)
+        assert plan_alerts(svc.db, clock.now, settings.brief_window_hours) == 2
+        # Not sent then (briefs went first, or a restart): by now one chat is in its quiet
+        # hours and the other has unwatched the term.
+        watchlists.remove(svc.db, unwatched, normalise("Kharkiv"))
+        clock.advance(minutes=15)
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        assert fake.sent == []
+        states = svc.db.execute("select chat_id, status from deliveries order by chat_id")
+        assert states.fetchall() == [(quiet, "cancelled"), (unwatched, "cancelled")]

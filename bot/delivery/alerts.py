@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -33,26 +33,43 @@ def plan_alerts(db: Database, now: datetime, window_hours: int) -> int:
     return sum(plan_alert_batches(db, now, window_hours))
 
 
-def plan_alert_batches(db: Database, now: datetime, window_hours: int) -> Iterator[int]:
+def still_wanted(db: Database, chat_id: int, now: datetime) -> bool:
+    """Whether a planned alert may go out now: the chat still follows a term as an alert and is
+    not in its quiet hours (a pending alert may wait behind briefs, a restart or a long burst)."""
+    chat = get_chat(db, chat_id)
+    if chat is None or not any(t.mode == "alert" for t in watchlists.terms(db, chat_id)):
+        return False
+    return not watchlists.in_quiet(
+        watchlists.quiet(db, chat_id), now.astimezone(zone(chat.timezone))
+    )
+
+
+def plan_alert_batches(
+    db: Database, now: datetime, window_hours: int, later: Collection[int] = ()
+) -> Iterator[int]:
     """Plan an alert for each alert-mode match of a story new to its chat, PLAN_BATCH chats
     at a time, one transaction each; yield how many each batch planned.
 
     Chats in quiet hours get none: their matches wait for the next brief's watchlist section.
     A story the chat has already seen (by brief, /latest or alert) does not alert again; its
-    new reports join the next brief as an update.
+    new reports join the next brief as an update. The ``later`` chats (their /latest is being
+    sent) are left to the next planning, and the matches with them.
     """
     since = now - timedelta(hours=window_hours)
     run = _Run(since, now)
+    upto = watchlists.newest_match(db)
     # A crash part-way leaves the matches 'new': chats already planned are not planned twice
     # (one deliveries row per chat and story, and pending alerts count as seen).
-    chats = watchlists.chats_to_alert(db)
+    found = watchlists.chats_to_alert(db)
+    chats = [c for c in found if c not in later]
     for start in range(0, len(chats), PLAN_BATCH):
         with db.atomic():
             planned = sum(
                 _plan_safely(db, chat_id, run) for chat_id in chats[start : start + PLAN_BATCH]
             )
         yield planned
-    watchlists.mark_planned(db)
+    if len(chats) == len(found):
+        watchlists.mark_planned(db, upto)
 
 
 @dataclass

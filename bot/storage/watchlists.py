@@ -210,9 +210,17 @@ def chats_to_alert(db: Database) -> list[int]:
     ]
 
 
-def mark_planned(db: Database) -> None:
-    """Every new match has been planned (as alerts, or left to the briefs)."""
-    db.execute("update watch_matches set state = 'done' where state = 'new'")
+def newest_match(db: Database) -> int:
+    """The newest match's rowid (0 for none), taken before planning: see :func:`mark_planned`."""
+    return db.execute("select coalesce(max(rowid), 0) from watch_matches").fetchone()[0]
+
+
+def mark_planned(db: Database, upto: int) -> None:
+    """The new matches up to ``upto`` have been planned (as alerts, or left to the briefs).
+
+    Matches a fetch round stores while planning runs stay new for the next planning.
+    """
+    db.execute("update watch_matches set state = 'done' where state = 'new' and rowid <= ?", [upto])
 
 
 def new_match_count(db: Database) -> int:

@@ -21,6 +21,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from bot.config import Settings
 from bot.delivery import ledger
 from bot.delivery.alerts import plan_alert_batches
+from bot.delivery.alerts import still_wanted as alert_still_wanted
 from bot.delivery.ledger import BroadcastStats, PendingDelivery, PlannedStory
 from bot.delivery.planning import cancel_missed, dailies_waiting, plan_batches
 from bot.news.newsroom import Newsroom
@@ -144,6 +145,10 @@ class Broadcaster:
         try:
             if not ledger.still_wanted(self.db, item):
                 ledger.cancel(self.db, item, "unsubscribed or unreachable since planning")
+                return
+            if self.alerts and not alert_still_wanted(self.db, item.chat_id, self.clock()):
+                # Left to the next brief's watchlist section, like a match in quiet hours.
+                ledger.cancel(self.db, item, "quiet hours or no alert term since planning")
                 return
             await self._deliver(item, stats)
         except Exception as exc:
@@ -309,7 +314,7 @@ async def _plan_and_send(
     later: Collection[int],
     lost: asyncio.Event,
 ) -> BroadcastStats:
-    for _ in plan_alert_batches(db, now, settings.brief_window_hours):
+    for _ in plan_alert_batches(db, now, settings.brief_window_hours, later):
         await asyncio.sleep(0)  # an alert burst to many chats: answer updates meanwhile
     grace = timedelta(hours=settings.delivery_grace_hours)
     missed = cancel_missed(db, now, grace)
