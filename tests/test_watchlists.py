@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -10,10 +11,13 @@ from botharness import button_data, running_bot, say, wait_until
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
-from bot.models import Article
+from bot.delivery.ledger import as_sent, planned_story, record_sent_stories
+from bot.delivery.planning import compose
+from bot.models import Article, Brief, Source, Story
 from bot.news.pipeline import watch_round
 from bot.news.watch import Matcher, TermError, article_text, normalise, parse_term
 from bot.storage import watchlists
+from bot.storage.chats import ensure_chat, set_length
 from bot.storage.db import open_db
 from bot.storage.news_store import iso, save_articles
 from bot.telegram.throttle import Throttle
@@ -184,3 +188,44 @@ def test_a_term_only_in_the_article_text_matches_once_the_text_is_fetched(
     assert watch_round(db, settings, later) == 1
     assert [r[0] for r in db.execute("select key from watch_matches")] == ["azov"]
     assert watch_round(db, settings, later + timedelta(minutes=30)) == 0  # stored once
+
+
+def test_watched_stories_the_section_leaves_out_still_come_as_top_stories(tmp_path: Path) -> None:
+    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
+    path = tmp_path / "w.db"
+    db = open_db(path)
+    ensure_chat(db, 1, "private", None, Settings(database_path=path), now)
+    chat = set_length(db, 1, "full", now)  # up to 10 stories
+    db["watch_terms"].insert(
+        {"chat_id": 1, "key": "ukraine", "term": "Ukraine", "mode": "brief", "created_at": iso(now)}
+    )
+    stories = [
+        Story(
+            f"s{i}",
+            f"Ukraine event {i}",
+            "…",
+            "Europe",
+            ("armed_conflict",),
+            10.0 - i,
+            (Source(f"Outlet{i}", f"Ukraine event {i}", f"https://x.example/{i}", now),),
+        )
+        for i in range(8)
+    ]
+    watchlists.save_stories(db, stories, {s.id: [s.sources[0].url] for s in stories}, now)
+    watchlists.record_matches(db, [(s.sources[0].url, "ukraine") for s in stories], now)
+    watch, top = compose(db, chat, Brief(now, 36, tuple(stories)), now)
+    # The section holds five; the other three are still the chat's top stories, not lost.
+    assert [s.id for s in watch] == ["s0", "s1", "s2", "s3", "s4"]
+    assert [s.id for s in top] == ["s5", "s6", "s7"]
+    # A watched story the chat has seen, whose new reports do not name the term, comes back
+    # as an update among the top stories.
+    record_sent_stories(db, 1, [as_sent(planned_story(s, 0)) for s in stories], "alert", now)
+    more = (
+        Source("Reuters", "Kyiv says front held overnight", "https://x.example/r", now),
+        Source("AP", "Front holds near Pokrovsk, Kyiv says", "https://x.example/ap", now),
+    )
+    grown = replace(stories[0], sources=stories[0].sources + more)
+    watch, top = compose(db, chat, Brief(now, 36, (grown,)), now)
+    assert watch == () and [(s.id, s.is_update) for s in top] == [("s0", True)]
+    assert [s.outlet for s in top[0].sources] == ["Reuters", "AP"]
+    db.close()

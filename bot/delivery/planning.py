@@ -92,7 +92,9 @@ def compose(
     """What a chat gets now: its unseen watchlist stories, then its unseen top stories.
 
     Watchlist stories ignore the region and topic filters (a followed name is wanted wherever
-    it appears); a top story that is also on the watchlist is shown once, in the watchlist.
+    it appears); a top story that is also in the watchlist section is shown once, there. One
+    the section leaves out (past its cap, or seen with no new watched report) stays a top story,
+    so it can still come as one, or as an update.
     ``parsed``: the watch stories this planning run has read (see watchlists.stories_for).
     """
     shown = seen_or_planned(db, chat.chat_id)
@@ -101,11 +103,11 @@ def compose(
     taken_ids: set[str] = set()
     taken_urls: set[str] = set()
     for story, terms, _ in watchlists.stories_for(db, chat.chat_id, since, parsed=parsed):
-        taken_ids.add(story.id)
-        taken_urls.update(s.url for s in story.sources)
         fresh = unseen(story, shown)
         if fresh is not None and len(watch) < MAX_WATCH_STORIES:
             watch.append(replace(fresh, watch_terms=terms))
+            taken_ids.add(story.id)
+            taken_urls.update(s.url for s in story.sources)
     if taken_ids:
         rest = tuple(
             s
