@@ -81,3 +81,15 @@ def test_update_marker_in_html_and_text() -> None:
     brief = Brief(NOW, 36, (replace(story, is_update=True),))
     assert "🔄 <i>Update</i>" in render_html(brief)[0]
     assert "[Update] Headline 1" in render_text(brief)
+
+
+def test_no_message_ends_on_a_bare_section_heading() -> None:
+    # Summary lengths sweep where the watchlist section ends near a message's limit.
+    for length in range(300, 520, 5):
+        watch = tuple(_story(i, length) for i in range(5))
+        top = tuple(_story(10 + i) for i in range(5))
+        messages = render_html(Brief(NOW, 36, top), watch=watch)
+        assert not any(m.rstrip().endswith(("</b>", "stories</b>")) for m in messages[:-1]), length
+        # Each heading is in the message that holds its first story.
+        with_top = next(m for m in messages if "<b>Top stories</b>" in m)
+        assert "<b>6. " in with_top.split("<b>Top stories</b>", 1)[1]

@@ -150,19 +150,17 @@ def render_html_parts(
     blocks = [header_html(replace(brief, stories=(*watch, *brief.stories)), title)]
     at: list[int] = []  # each story's block
 
-    def add(stories: Sequence[Story], first: int) -> None:
+    def add(stories: Sequence[Story], first: int, heading: str | None) -> None:
         for number, story in enumerate(stories, first):
             at.append(len(blocks))
-            blocks.append(story_html(story, number))
+            block = story_html(story, number)
+            # A heading travels with its first story, so no message ends on a bare heading.
+            blocks.append(f"{heading}\n\n{block}" if heading and number == first else block)
 
-    if watch:
-        blocks.append(WATCH_HEADING)
-        add(watch, 1)
-        if brief.stories:
-            blocks.append(TOP_HEADING)
-    elif not brief.stories:
+    if not watch and not brief.stories:
         blocks.append(_e(empty_note or "No security stories cleared the bar in this window."))
-    add(brief.stories, len(watch) + 1)
+    add(watch, 1, WATCH_HEADING)
+    add(brief.stories, len(watch) + 1, TOP_HEADING if watch else None)
     messages, placed = _pack(blocks)
     return messages, [placed[i] for i in at]
 
