@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -38,7 +39,18 @@ def _feeds(settings: Settings) -> list[FeedSpec]:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group: a path or database that cannot be used ends in one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a file-system or database error becomes a one-line message."""
+        try:
+            return super().invoke(ctx)
+        except (OSError, sqlite3.Error) as exc:
+            raise click.ClickException(f"{exc} (check DATABASE_PATH and the paths given)") from None
+
+
+@click.group(cls=_Commands)
 @click.option(
     "--env-file",
     type=click.Path(path_type=Path),

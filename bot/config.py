@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -108,18 +110,48 @@ def _positive_int(raw: str) -> int:
     return value
 
 
-def _positive_float(raw: str) -> float:
+def _finite(raw: str) -> float:
     value = float(raw)
+    # float() reads "nan" and "inf": a nan threshold keeps no story, an inf lease never lapses.
+    if not math.isfinite(value):
+        raise ValueError("must be a number (not nan or inf)")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = _finite(raw)
     if value <= 0:
         raise ValueError("must be a positive number")
     return value
 
 
 def _non_negative_float(raw: str) -> float:
-    value = float(raw)
+    value = _finite(raw)
     if value < 0:
         raise ValueError("must be zero or a positive number")
     return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a port number from 1 to 65535")
+    return value
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
+
+
+def _listen_address(raw: str) -> str:
+    address = raw.strip()
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        if not _HOST_NAME.fullmatch(address) or len(address) > 253:
+            raise ValueError(
+                "expected an address such as 0.0.0.0, 127.0.0.1 or localhost"
+            ) from None
+    return address
 
 
 def _url(raw: str) -> str:
@@ -163,8 +195,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "channel_id": str.strip,
     "webhook_url": _url,
     "webhook_secret": _webhook_secret,
-    "webhook_port": _positive_int,
-    "webhook_listen": str.strip,
+    "webhook_port": _port,
+    "webhook_listen": _listen_address,
     "log_level": _log_level,
     "brief_window_hours": _positive_int,
     "brief_stories": _positive_int,
@@ -191,7 +223,11 @@ def load_settings(
     """Read settings from ``env_file`` then the environment (which wins); raise ConfigError."""
     values: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        try:
+            read = dotenv_values(env_file)
+        except UnicodeDecodeError:
+            raise ConfigError(f"Settings file {env_file} is not UTF-8 text") from None
+        values.update({k: v for k, v in read.items() if v is not None})
     values.update(os.environ if environ is None else environ)
     kwargs: dict[str, Any] = {}
     problems: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from botharness import cli
+from botharness import cli, free_port
 from feed_server import FeedServer
 
 
@@ -119,3 +119,42 @@ def test_digest_fetches_only_when_its_brief_is_older_than_the_fetch_interval(
     assert second.returncode == 0, second.stderr
     assert feed_server.requests == []
     assert json.loads(second.stdout)["stories"] == json.loads(first.stdout)["stories"]
+
+
+def _one_line_error(result: object) -> str:
+    """The error a command ended with, after checking it is one line and no traceback."""
+    assert result.returncode == 1, result.stdout + result.stderr  # type: ignore[attr-defined]
+    err = result.stderr.strip()  # type: ignore[attr-defined]
+    assert "Traceback" not in err and err.startswith("Error: ") and "\n" not in err, err
+    return err
+
+
+def test_unusable_files_and_paths_end_in_one_line(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("TITLE = 'Caf\xe9'\n".encode("latin-1"))
+    (tmp_path / "file").write_text("not a folder")
+    under_a_file = str(tmp_path / "file" / "bot.db")
+    cases = {
+        "settings file": (cli("--env-file", str(latin1), "status"), "is not UTF-8 text"),
+        "feeds file": (
+            cli("digest", FEEDS_FILE=str(latin1), DATABASE_PATH=str(tmp_path / "d.db")),
+            "is not UTF-8 text",
+        ),
+        "lexicon file": (cli("status", LEXICON_FILE=str(latin1)), "LEXICON_FILE"),
+        "database under a file": (cli("digest", "--no-fetch", DATABASE_PATH=under_a_file), "file"),
+        "fetch into it": (cli("fetch", DATABASE_PATH=under_a_file), "DATABASE_PATH"),
+    }
+    for name, (result, expected) in cases.items():
+        assert expected in _one_line_error(result), name
+
+
+def test_a_bot_that_cannot_reach_telegram_says_so_in_one_line(tmp_path: Path) -> None:
+    result = cli(
+        "run",
+        TELEGRAM_BOT_TOKEN="123456:" + "A" * 35,
+        TELEGRAM_API_URL=f"http://127.0.0.1:{free_port()}",
+        DATABASE_PATH=str(tmp_path / "b.db"),
+    )
+    assert result.returncode == 1
+    assert "Could not start: the Bot API at" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr

@@ -48,6 +48,28 @@ def test_every_problem_is_reported_at_once_and_secrets_are_hidden(tmp_path: Path
         assert name in message
 
 
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("RELEVANCE_THRESHOLD", "nan"),  # every story would score under a nan bar
+        ("DELIVERY_LEASE_SECONDS", "inf"),  # a crashed process's lease would never lapse
+        ("BROADCAST_PART_GAP_SECONDS", "-inf"),
+        ("FETCH_TIMEOUT_SECONDS", "NaN"),
+        ("WEBHOOK_PORT", "70000"),  # the socket layer takes it modulo 65536: port 4464
+        ("WEBHOOK_PORT", "0"),
+        ("WEBHOOK_LISTEN", "not an address"),
+    ],
+)
+def test_numbers_that_are_no_setting_are_refused(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: raw}, env_file=None)
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0", "127.0.0.1", "::", "localhost", "bot.internal"])
+def test_a_listen_address_may_be_an_ip_or_a_host_name(listen: str) -> None:
+    assert load_settings({"WEBHOOK_LISTEN": listen}, env_file=None).webhook_listen == listen
+
+
 def test_token_never_appears_in_repr() -> None:
     settings = load_settings({"TELEGRAM_BOT_TOKEN": "123:SECRET"}, env_file=None)
     assert settings.telegram_bot_token == "123:SECRET"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
-from botharness import cli
+import pytest
+from botharness import bot_argv, cli
 
 from bot.telegram.terminal import html_to_terminal
 
@@ -108,3 +111,46 @@ def test_terminal_flag_chats_in_the_terminal_even_with_a_token(
     assert result.returncode == 0, result.stderr
     assert "Security Brief" in result.stdout
     assert "123456:" not in result.stdout + result.stderr
+
+
+def test_terminal_mode_with_a_channel_set_still_starts(feeds_file: Path, tmp_path: Path) -> None:
+    # CHANNEL_ID is for the real bot; the terminal has no channel to post to.
+    result = cli(
+        "run",
+        "--terminal",
+        input="/help\nquit\n",
+        DATABASE_PATH=str(tmp_path / "t.db"),
+        FEEDS_FILE=str(feeds_file),
+        TELEGRAM_BOT_TOKEN="",
+        CHANNEL_ID="@securitybriefdaily",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/latest" in result.stdout and result.stdout.rstrip().endswith("Bye.")
+
+
+def test_ctrl_c_at_the_prompt_leaves_at_once(feeds_file: Path, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_PATH": str(tmp_path / "t.db"),
+        "FEEDS_FILE": str(feeds_file),
+        "TELEGRAM_BOT_TOKEN": "",
+    }
+    with subprocess.Popen(
+        bot_argv("run", "--terminal"),
+        stdin=subprocess.PIPE,  # open, with nothing typed: the bot waits at its prompt
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    ) as bot:
+        assert bot.stdout is not None
+        seen = ""
+        while "you> " not in seen:
+            seen += bot.stdout.read(1) or pytest.fail(f"no prompt: {seen!r}")
+        bot.send_signal(signal.SIGINT)
+        try:
+            code = bot.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+            pytest.fail("still waiting for Enter 10 s after Ctrl-C")
+    assert code != 0  # interrupted, not a clean "quit"

@@ -85,6 +85,8 @@ def load_feeds(path: Path | None) -> list[FeedSpec]:
         text = path.read_text("utf-8")
     except OSError as exc:
         raise FeedsFileError(f"cannot read feeds file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise FeedsFileError(f"feeds file {path} is not UTF-8 text") from None
     return parse_feeds_toml(text, str(path))
 
 

@@ -95,7 +95,7 @@ def _read(path: Path | None, name: str) -> dict:
         else:
             text = path.read_text("utf-8")
         return tomllib.loads(text)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise LexiconError(f"{path or name}: {exc}") from None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -285,10 +286,20 @@ async def _post_shutdown(app: Application) -> None:
         svc.close()
 
 
+class _QuietBootstrap(logging.Filter):
+    """python-telegram-bot logs a failed start with its traceback; run() says it in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and "Bootstrap" in record.getMessage():
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def run(settings: Settings) -> None:
     """Run the real bot: webhook when WEBHOOK_URL is set, long polling otherwise."""
     # Second line of defence: whatever a library puts in a log record, the token never leaves.
     install_redaction(settings.telegram_bot_token, settings.webhook_secret)
+    logging.getLogger("telegram.ext").addFilter(_QuietBootstrap())
     app = build_application(settings)
     try:
         if settings.webhook_url:
@@ -311,6 +322,9 @@ def run(settings: Settings) -> None:
             type(exc).__name__,
             exc,
         )
+        sys.exit(1)
+    except (OSError, sqlite3.Error) as exc:  # the database path, or the webhook's port
+        log.error("Could not start: %s", exc)
         sys.exit(1)
 
 

@@ -8,6 +8,7 @@ import itertools
 import json
 import re
 import sys
+import threading
 from dataclasses import replace
 from typing import IO, Any
 
@@ -184,12 +185,38 @@ def button_update(update_id: int, message: dict, data: str) -> dict:
     }
 
 
+def _read_lines(stdin: IO[str]) -> asyncio.Queue[str]:
+    """Lines of ``stdin`` as they come ("" at its end), read by a daemon thread.
+
+    A daemon thread, not asyncio.to_thread: on Ctrl-C the event loop would otherwise wait for
+    the read blocked at the prompt, and the bot hang until Enter.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            line = stdin.readline()
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            except RuntimeError:  # the loop has closed: the chat is over
+                return
+            if not line:
+                return
+
+    threading.Thread(target=pump, name="terminal-stdin", daemon=True).start()
+    return queue
+
+
 async def chat(
     settings: Settings, stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout
 ) -> None:
     """Read lines from ``stdin`` and answer them through the bot's own handlers."""
     request = TerminalRequest(out=stdout)
-    settings = replace(settings, admin_chat_ids=settings.admin_chat_ids | {USER_ID})
+    # The terminal is the only chat: no CHANNEL_ID to post to (this fake Telegram has none).
+    settings = replace(
+        settings, admin_chat_ids=settings.admin_chat_ids | {USER_ID}, channel_id=None
+    )
     app = build_application(settings, request=request, token=TERMINAL_TOKEN, schedule_jobs=False)
     stdout.write(
         "Security Brief — terminal mode (no TELEGRAM_BOT_TOKEN set).\n"
@@ -198,11 +225,12 @@ async def chat(
         "Type a button's number to press it; 'quit' or Ctrl-D leaves.\n"
     )
     stdout.flush()
+    lines = _read_lines(stdin)
     async with started(app, polling=False):
         for update_id in itertools.count(1):
             stdout.write("\nyou> ")
             stdout.flush()
-            line = await asyncio.to_thread(stdin.readline)
+            line = await lines.get()
             if not line or line.strip().lower() in {"quit", "exit"}:
                 break
             text = line.strip()

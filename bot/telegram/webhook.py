@@ -119,7 +119,11 @@ async def serve_webhook(app: Application, settings: Settings, stop: asyncio.Even
     server = tornado.httpserver.HTTPServer(
         make_web_app(app, secret), max_body_size=MAX_UPDATE_BYTES
     )
-    server.listen(settings.webhook_port, settings.webhook_listen)
+    try:
+        server.listen(settings.webhook_port, settings.webhook_listen)
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        where = f"{settings.webhook_listen}:{settings.webhook_port}"
+        raise OSError(f"cannot listen on {where} ({exc.strerror or exc})") from None
     await app.bot.set_webhook(
         f"{settings.webhook_url.rstrip('/')}{WEBHOOK_PATH}",
         secret_token=secret,
