@@ -281,3 +281,26 @@ async def test_a_delivery_check_during_latest_sends_no_alert_for_what_latest_sho
         alerted = {u for m in alerts for u in re.findall(r'href="([^"]+)"', m["text"])}
         assert "Red Sea" in " ".join(m["parsed_text"] for m in latest)
         assert not shown & alerted
+
+
+async def test_a_shutdown_mid_broadcast_takes_no_more_chats(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chats(CHATS)
+    clock = Clock(datetime.now(UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        subscribe_due(svc.db, CHATS, clock.now)
+        fake.hold_after = 5  # Telegram is slow to answer when SIGTERM arrives
+        job = asyncio.create_task(delivery_job(BotContext(app)))
+        await wait_until(lambda: fake.stats["accepted"] >= 5, what="five sends")
+        stop = asyncio.create_task(app.stop())  # what SIGTERM starts (docker stop, systemd)
+        await wait_until(lambda: not app.running, what="stopping")
+        fake.release()
+        await asyncio.wait_for(asyncio.gather(stop, job), timeout=10)
+        pending = svc.db.execute("select count(*) from deliveries where status = 'pending'")
+        # Sends under way finished; the rest wait for the restart, none sent twice.
+        assert 0 < len(fake.sent) < len(CHATS)
+        assert pending.fetchone()[0] == len(CHATS) - len(fake.sent)
+        assert set(Counter(m["chat_id"] for m in fake.sent).values()) == {1}

@@ -258,7 +258,14 @@ async def _delivery_job(context: BotContext) -> None:
         return  # a long broadcast is still running; it picks up newly due chats itself
     async with svc.delivery_lock:
         await deliver_due(
-            svc.db, svc.newsroom, context.bot, svc.settings, svc.clock, svc.showing_latest
+            svc.db,
+            svc.newsroom,
+            context.bot,
+            svc.settings,
+            svc.clock,
+            svc.showing_latest,
+            # SIGTERM: Application.stop() marks the app stopped, then waits for running jobs.
+            stopping=lambda: not context.application.running,
         )
 
 

@@ -281,9 +281,11 @@ async def deliver_due(
     settings: Settings,
     clock: Callable[[], datetime],
     later: Collection[int] = (),
+    stopping: Callable[[], bool] = lambda: False,
 ) -> BroadcastStats | None:
     """One delivery check: plan whoever is due and any watchlist alerts, then send everything
-    pending, daily briefs first. The ``later`` chats are planned at a later check.
+    pending, daily briefs first. The ``later`` chats are planned at a later check; once
+    ``stopping()`` (the bot is shutting down) no more chats are taken.
 
     Holds the database lease "broadcast" meanwhile, so that two processes on one database (an
     old and a new deploy overlapping) never both send.
@@ -296,9 +298,13 @@ async def deliver_due(
         log.info("delivery skipped: another process holds the broadcast lease")
         return None
     lost = asyncio.Event()
+
+    def halt() -> bool:
+        return lost.is_set() or stopping()
+
     keeper = asyncio.create_task(_keep_lease(db, ttl, lost))
     try:
-        return await _plan_and_send(db, newsroom, bot, settings, clock, now, later, lost)
+        return await _plan_and_send(db, newsroom, bot, settings, clock, now, later, halt)
     finally:
         keeper.cancel()
         leases.release(db, LEASE, lease_holder())
@@ -312,7 +318,7 @@ async def _plan_and_send(
     clock: Callable[[], datetime],
     now: datetime,
     later: Collection[int],
-    lost: asyncio.Event,
+    halt: Callable[[], bool],
 ) -> BroadcastStats:
     for _ in plan_alert_batches(db, now, settings.brief_window_hours, later):
         await asyncio.sleep(0)  # an alert burst to many chats: answer updates meanwhile
@@ -335,15 +341,16 @@ async def _plan_and_send(
             **kind,  # type: ignore[arg-type]
         )
 
-    # Losing the lease (another process sends now) stops taking more chats: none gets two.
-    stats = await broadcaster(yield_to=lost.is_set).run()
+    # Losing the lease (another process sends now) or shutting down stops taking more chats:
+    # sends under way finish, the rest wait, pending, for the lease's holder or the restart.
+    stats = await broadcaster(yield_to=halt).run()
     stats.missed = missed
     if stats.due or missed:
         ledger.record_broadcast(db, stats, now)
     # Priority: due daily briefs always go first; an alert burst stops taking alerts as soon as
     # a brief falls due (the next check sends that brief, then the rest of the alerts).
     alerts = await broadcaster(
-        alerts=True, yield_to=lambda: lost.is_set() or dailies_waiting(db, clock())
+        alerts=True, yield_to=lambda: halt() or dailies_waiting(db, clock())
     ).run()
     if alerts.due:
         ledger.record_broadcast(db, alerts, now)
