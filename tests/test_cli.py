@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from botharness import cli, free_port
 from feed_server import FeedServer
+
+from bot.storage.db import MIGRATIONS, open_db
 
 
 def test_feeds_table_shows_health_after_a_fetch(feed_server: FeedServer, tmp_path: Path) -> None:
@@ -158,3 +162,17 @@ def test_a_bot_that_cannot_reach_telegram_says_so_in_one_line(tmp_path: Path) ->
     assert result.returncode == 1
     assert "Could not start: the Bot API at" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_database_from_a_newer_release_is_refused_not_written(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    open_db(path).close()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            f"insert into {MIGRATIONS.migrations_table} (migration_set, name, applied_at) "
+            "values ('securitybrief', '0099_from_the_future', '2027-01-01')"
+        )
+    before = path.read_bytes()
+    error = _one_line_error(cli("digest", "--no-fetch", DATABASE_PATH=str(path)))
+    assert "newer Security Brief" in error and "0099_from_the_future" in error
+    assert path.read_bytes() == before  # nothing migrated or written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -220,8 +221,20 @@ def open_db(path: Path | str) -> Database:
     db.enable_wal()
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("PRAGMA synchronous = NORMAL")
+    known = {m.name for m in MIGRATIONS.pending(Database(memory=True))}  # all of this code's
+    unknown = [m.name for m in MIGRATIONS.applied(db) if m.name not in known]
+    if unknown:
+        db.close()
+        raise NewerDatabase(
+            f"the database at {path} was written by a newer Security Brief (migration "
+            f"{unknown[-1]}): upgrade this one, or point DATABASE_PATH at a backup made by it"
+        )
     MIGRATIONS.apply(db)
     return db
+
+
+class NewerDatabase(sqlite3.DatabaseError):
+    """The database's schema is newer than this code knows: writing to it could corrupt it."""
 
 
 def schema_version(db: Database) -> list[str]:
