@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -17,6 +18,11 @@ from bot.news.parse import FeedParseError, parse_feed
 from bot.news.pipeline import utcnow
 from bot.ops.status import probe_storage, storage_problem
 from bot.storage.db import open_db
+
+# bot.telegram.webhook.WEBHOOK_PATH, which the bot appends to WEBHOOK_URL when it registers the
+# webhook; ops sits below telegram in the layers, so it may not import it.
+WEBHOOK_PATH = "/telegram"
+_PROXY = " (is a proxy or another server in the way?)"
 
 
 @dataclass(frozen=True)
@@ -59,39 +65,147 @@ async def check_telegram(settings: Settings, client: httpx.AsyncClient) -> list[
                 True, "Telegram", "no TELEGRAM_BOT_TOKEN: only terminal mode will run", warning=True
             )
         ]
+    api = f"Bot API at {settings.telegram_api_url}"
     base = f"{settings.telegram_api_url}/bot{settings.telegram_bot_token}"
     try:
-        me = (await client.get(f"{base}/getMe", timeout=10)).json()
-    except (httpx.HTTPError, ValueError) as exc:
-        detail = _redact(f"{type(exc).__name__}: {exc}", settings)
-        return [
-            Check(False, f"Bot API at {settings.telegram_api_url}", f"not reachable ({detail})")
-        ]
-    if not me.get("ok"):
+        httpx.URL(settings.telegram_api_url)
+    except httpx.InvalidURL as exc:
+        return [Check(False, api, f"TELEGRAM_API_URL is not a usable URL ({exc})")]
+    try:
+        httpx.URL(base)
+    except httpx.InvalidURL:
+        # httpx's message shows the character's position in the URL, not the token, but there
+        # is nothing in it the operator needs.
         return [
             Check(
-                False, "Bot token", f"rejected by getMe: {me.get('description', 'no reason given')}"
+                False,
+                "Bot token",
+                "TELEGRAM_BOT_TOKEN holds a character that cannot be sent in a URL "
+                "(a control character?); copy the token again from @BotFather",
             )
         ]
+    try:
+        me = await _get(client, f"{base}/getMe")
+    except httpx.HTTPError as exc:
+        detail = _redact(f"{type(exc).__name__}: {exc}", settings)
+        return [Check(False, api, f"not reachable ({detail})")]
+    except ValueError:
+        return [Check(False, api, f"answered getMe with something that is not JSON{_PROXY}")]
+    problem = _reply_problem(me)
+    if problem:
+        return [Check(False, api, f"answered getMe with {problem}{_PROXY}")]
+    if not me["ok"]:
+        reason = _redact(str(me.get("description") or "no reason given"), settings)
+        return [Check(False, "Bot token", f"rejected by getMe: {reason}")]
+    username = me["result"].get("username")
     checks = [
-        Check(True, f"Bot API at {settings.telegram_api_url}", "reachable"),
-        Check(True, "Bot token", f"accepted: @{me['result'].get('username')}"),
+        Check(True, api, "reachable"),
+        Check(True, "Bot token", f"accepted: @{username}" if username else "accepted"),
     ]
     try:
-        info = (await client.get(f"{base}/getWebhookInfo", timeout=10)).json().get("result", {})
-    except (httpx.HTTPError, ValueError):
-        return checks
-    current = info.get("url") or ""
-    if not settings.webhook_url and current:
-        checks.append(
+        answer = await _get(client, f"{base}/getWebhookInfo")
+    except httpx.HTTPError as exc:
+        problem = f"not reachable ({_redact(f'{type(exc).__name__}: {exc}', settings)})"
+    except ValueError:
+        problem = f"the answer is not JSON{_PROXY}"
+    else:
+        problem = _reply_problem(answer)
+        if problem:
+            problem = f"the answer is {problem}{_PROXY}"
+        elif not answer["ok"]:
+            problem = f"refused: {_redact(str(answer.get('description')), settings)}"
+    if problem:
+        return [*checks, Check(False, "Webhook", f"could not read getWebhookInfo: {problem}")]
+    return checks + _webhook_state(settings, answer["result"])
+
+
+async def _get(client: httpx.AsyncClient, url: str) -> Any:
+    """The decoded JSON answer to a GET of ``url``."""
+    return (await client.get(url, timeout=10)).json()
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _reply_problem(answer: Any) -> str | None:
+    """Why ``answer`` is not a Bot API reply (a refusal, or a result that is an object)."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
+        return f"JSON {_json_kind(answer)}, not a Bot API reply"
+    if answer["ok"] and not isinstance(answer.get("result"), dict):
+        return f"a reply whose result is {_json_kind(answer.get('result'))}, not an object"
+    return None
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _utc_time(unix: int | None) -> str:
+    """ " at 2025-11-29 07:06 UTC" for a Unix time, or "" when there is none."""
+    try:
+        return f" at {datetime.fromtimestamp(unix, UTC):%Y-%m-%d %H:%M} UTC" if unix else ""
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
+def _webhook_state(settings: Settings, info: dict[str, Any]) -> list[Check]:
+    """What getWebhookInfo says, against the mode the settings choose."""
+    current = _redact(str(info.get("url") or ""), settings)
+    if not settings.webhook_url:
+        if not current:
+            return []
+        return [
             Check(
                 True,
                 "Webhook",
                 f"a webhook ({current}) is set; polling will remove it on start",
                 warning=True,
             )
+        ]
+    expected = f"{settings.webhook_url.rstrip('/')}{WEBHOOK_PATH}"
+    if not current:
+        # Updates wait at Telegram until the bot starts and registers the webhook.
+        return [
+            Check(
+                True,
+                "Webhook",
+                f"not registered with Telegram yet; the bot registers {expected} when it starts",
+                warning=True,
+            )
+        ]
+    problems = []
+    if current != expected:
+        problems.append(
+            f"Telegram sends updates to {current}, not to {expected} (from WEBHOOK_URL), so this "
+            "bot gets none until it starts again and registers its own (is another instance "
+            "using this token?)"
         )
-    return checks
+    pending = _integer(info.get("pending_update_count"))
+    if pending:
+        problems.append(
+            f"{pending} update(s) are waiting at Telegram, not yet delivered to {current} "
+            "(is the bot running, and reachable there through the proxy?)"
+        )
+    error = info.get("last_error_message")
+    if error:
+        at = _utc_time(_integer(info.get("last_error_date")))
+        problems.append(
+            f"Telegram's last delivery to {current}{at} failed: {_redact(str(error), settings)}"
+        )
+    if problems:
+        return [Check(False, "Webhook", p) for p in problems]
+    return [Check(True, "Webhook", f"registered as {expected}; no updates waiting, no errors")]
 
 
 def check_webhook_settings(settings: Settings) -> list[Check]:
