@@ -46,8 +46,13 @@ class _Commands(click.Group):
         """Run the command; a file-system or database error becomes a one-line message."""
         try:
             return super().invoke(ctx)
+        except (BrokenPipeError, ConnectionError, TimeoutError):
+            raise  # a closed pipe (click ends quietly) or the network: not a path problem
         except (OSError, sqlite3.Error) as exc:
-            raise click.ClickException(f"{exc} (check DATABASE_PATH and the paths given)") from None
+            # The traceback stays available to whoever debugs (LOG_LEVEL=DEBUG).
+            logging.getLogger(__name__).debug("command failed", exc_info=True)
+            hint = " (check DATABASE_PATH)" if isinstance(exc, sqlite3.Error) else ""
+            raise click.ClickException(f"{exc}{hint}") from None
 
 
 @click.group(cls=_Commands)

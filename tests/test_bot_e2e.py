@@ -231,6 +231,21 @@ async def test_a_user_back_after_blocking_the_bot_gets_the_brief_again(
     assert refused(fake) == []
 
 
+async def test_a_subscribe_button_pressed_while_the_bot_was_busy_confirms_without_apology(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings) as app:
+        welcome = await _say(fake, USER, "/start")
+        fake.callback_query_ttl = 0.0  # handled too late: Telegram refuses to answer it
+        fake.press_button(USER, welcome["message_id"], button_data(welcome, "Subscribe"))
+        confirmation = (await fake.wait_for_messages(USER, 2))[1]["parsed_text"]
+        assert "Subscribed" in confirmation
+        assert get_chat(app.bot_data.services.db, USER).subscribed
+        await wait_until(lambda: not fake.pending_updates, what="updates consumed")
+    assert not any("went wrong" in t for t in fake.texts_to(USER))
+
+
 async def test_unsubscribe_keeps_settings(fake: FakeTelegram, settings: Settings) -> None:
     fake.add_private_chat(USER)
     async with running_bot(fake, settings) as app:

@@ -304,3 +304,24 @@ async def test_a_shutdown_mid_broadcast_takes_no_more_chats(
         assert 0 < len(fake.sent) < len(CHATS)
         assert pending.fetchone()[0] == len(CHATS) - len(fake.sent)
         assert set(Counter(m["chat_id"] for m in fake.sent).values()) == {1}
+
+
+async def test_a_planned_brief_of_a_chat_whose_zone_is_gone_stops_no_one_else(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chats(CHATS[:10])
+    clock = Clock(datetime(2026, 11, 28, 7, 1, tzinfo=UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        subscribe_due(svc.db, CHATS[:1], clock.now)
+        result = await svc.newsroom.current()
+        grace = timedelta(hours=settings.delivery_grace_hours)
+        list(plan_batches(svc.db, result.brief_id, result.brief, clock.now, grace))
+        # The process died after planning; it is back 20 minutes later on a host whose tzdata
+        # lacks that chat's zone, and nine more chats are due.
+        svc.db.execute("update chats set timezone = 'America/Nowhere' where chat_id = ?", CHATS[:1])
+        clock.advance(minutes=20)
+        subscribe_due(svc.db, CHATS[1:10], clock.now)
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert {m["chat_id"] for m in fake.sent} == set(CHATS[:10])

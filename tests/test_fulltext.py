@@ -189,7 +189,7 @@ async def test_redirects_are_checked_again_and_capped(
     db.close()
 
 
-async def test_a_consent_or_home_page_a_link_redirects_to_is_not_the_article(
+async def test_a_consent_page_a_link_redirects_to_is_not_the_article(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
     consent = """<!DOCTYPE html><html><body><main><h1>We value your privacy</h1>

@@ -133,13 +133,13 @@ async def test_a_pending_alert_is_not_sent_in_quiet_hours_or_after_unwatch(
     clock = Clock(datetime(2026, 8, 15, 19, 58, tzinfo=UTC))
     async with running_bot(fake, settings, clock) as app:
         svc = app.bot_data.services
-        add_alert_watchers(svc.db, [quiet, unwatched], ["Kharkiv"], clock.now)
+        add_alert_watchers(svc.db, [quiet, unwatched], ["Kharkiv", "Wagner"], clock.now)
         svc.db.execute("update chats set timezone = 'Europe/Berlin'")
         svc.db.execute("delete from watch_quiet where chat_id = ?", [quiet])  # the default
         _watched_story(svc.db, "s1", "Kharkiv", clock.now)
         assert plan_alerts(svc.db, clock.now, settings.brief_window_hours) == 2
         # Not sent then (briefs went first, or a restart): by now one chat is in its quiet
-        # hours and the other has unwatched the term.
+        # hours and the other has unwatched the term (it still follows another).
         watchlists.remove(svc.db, unwatched, normalise("Kharkiv"))
         clock.advance(minutes=15)
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)

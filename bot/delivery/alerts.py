@@ -33,11 +33,12 @@ def plan_alerts(db: Database, now: datetime, window_hours: int) -> int:
     return sum(plan_alert_batches(db, now, window_hours))
 
 
-def still_wanted(db: Database, chat_id: int, now: datetime) -> bool:
-    """Whether a planned alert may go out now: the chat still follows a term as an alert and is
-    not in its quiet hours (a pending alert may wait behind briefs, a restart or a long burst)."""
+def still_wanted(db: Database, chat_id: int, story_id: str, now: datetime) -> bool:
+    """Whether a planned alert may go out now: the chat still follows, as an alert, a term the
+    story matched, and is not in its quiet hours (a pending alert may wait behind briefs, a
+    restart or a long burst)."""
     chat = get_chat(db, chat_id)
-    if chat is None or not any(t.mode == "alert" for t in watchlists.terms(db, chat_id)):
+    if chat is None or not watchlists.alerts_on(db, chat_id, story_id):
         return False
     return not watchlists.in_quiet(
         watchlists.quiet(db, chat_id), now.astimezone(zone(chat.timezone))

@@ -187,7 +187,8 @@ async def enrich(
                     log.info("full text: %s unreadable (%s)", url, type(exc).__name__)
                     continue
                 if text and not about(text, titles[url]):
-                    # A consent, paywall or home page the link redirected to: not the report.
+                    # A consent or paywall page the link redirected to: not the report. (A home
+                    # page listing the headline would pass; its text is at least about it.)
                     log.info("full text: %s gave a page that is not the article", url)
                 elif text:
                     news_store.save_text(db, url, text)

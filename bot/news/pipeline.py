@@ -277,7 +277,7 @@ def _sources(
 CLEAR_SINGLE = 3.0
 # ... and says so in this many distinct security terms: one word said twice ("Rouhani calls
 # 'terrorist' Trump") is name-calling as often as news. The labelled real items that clear the
-# bar above score 0.77 on the brief's precision scale with one distinct term, 0.89 with more.
+# bar above score 0.76 on the brief's precision scale with one distinct term, 0.89 with more.
 SINGLE_TERMS = 2
 
 

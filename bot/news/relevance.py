@@ -59,7 +59,8 @@ class Relevance:
     topics: tuple[str, ...]
     region: str | None
     reasons: tuple[str, ...]
-    # The distinct lexicon terms that counted: one word repeated is thinner evidence than two.
+    # The distinct terms that counted, by root ("terrorist" and "terrorism" are one): one word
+    # repeated is thinner evidence than two.
     terms: frozenset[str] = frozenset()
 
 
@@ -302,6 +303,13 @@ def _anchor(
     return None
 
 
+def _root(term: str) -> str:
+    """What a term is about, spelling and inflection aside: its first four letters."""
+    # "terrorist"/"terrorism", "air strike"/"airstrike", "bomb"/"bombing" share them; distinct
+    # words rarely do (military and militant are the price).
+    return "".join(c for c in term.lower() if c.isalpha())[:4]
+
+
 def place_names(text: str) -> list[str]:
     """The places ``text`` names, each by the place it stands for ("Israeli" -> "israel")."""
     same = lexicon.current().same_place
@@ -413,7 +421,7 @@ def score_article(
             continue
         totals[topic] = totals.get(topic, 0.0) + value
         reasons.append(reason)
-        counted.add(term)
+        counted.add(_root(term))
     for topic, total in totals.items():
         if total > TOPIC_CAP + 1e-9:
             reasons.append(f"{_fmt(TOPIC_CAP - total)} cap [{topic}]")

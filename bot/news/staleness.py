@@ -13,6 +13,8 @@ _MONTH = r"(0?[1-9]|1[0-2])"
 _DAY = r"(0?[1-9]|[12]\d|3[01])"
 # /2021/09/20/, /2026/aug/21/, /2021/09/ (month only): a path segment of its own, so the
 # number a slug opens with ("/2026/11/3-us-soldiers-killed…", "/2026/5-things…") is no date.
+# The price: /2024/01/05-slug reads as January 2024 (its month, not its day), and /2024-01/
+# as no date; a stale page then passes for up to a month, but a fresh one is never dropped.
 # /2020-12-16-slug, /20201216_slug: a full date, which a slug may follow.
 _URL_DATES = (
     re.compile(_YEAR + r"/(0?[1-9]|1[0-2]|[a-z]{3})(?:/" + _DAY + r")?(?=[/.]|$)", re.I),

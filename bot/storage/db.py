@@ -214,11 +214,15 @@ def _watchlists(db: Database) -> None:
 def open_db(path: Path | str) -> Database:
     """Open (creating if needed) the database at ``path``, in WAL mode, fully migrated."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = Database(path)
-    # Other processes (CLI, backups) may hold the lock briefly; wait rather than fail.
-    db.execute("PRAGMA busy_timeout = 10000")
-    db.enable_wal()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = Database(path)
+        # Other processes (CLI, backups) may hold the lock briefly; wait rather than fail.
+        db.execute("PRAGMA busy_timeout = 10000")
+        db.enable_wal()
+    except (OSError, sqlite3.Error) as exc:  # a folder that is a file, no permission, not SQLite
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise DatabaseUnavailable(f"cannot open the database at {path}: {reason}") from exc
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("PRAGMA synchronous = NORMAL")
     known = {m.name for m in MIGRATIONS.pending(Database(memory=True))}  # all of this code's
@@ -231,6 +235,10 @@ def open_db(path: Path | str) -> Database:
         )
     MIGRATIONS.apply(db)
     return db
+
+
+class DatabaseUnavailable(sqlite3.OperationalError):
+    """The database file cannot be opened or created where DATABASE_PATH points."""
 
 
 class NewerDatabase(sqlite3.DatabaseError):

@@ -210,6 +210,17 @@ def chats_to_alert(db: Database) -> list[int]:
     ]
 
 
+def alerts_on(db: Database, chat_id: int, story_id: str) -> bool:
+    """Whether the chat follows, in alert mode, a term that one of the story's reports matched."""
+    row = db.execute(
+        "select 1 from watch_terms t join watch_matches m on m.key = t.key "
+        "join watch_articles a on a.url = m.url "
+        "where t.chat_id = ? and t.mode = 'alert' and a.story_id = ? limit 1",
+        [chat_id, story_id],
+    ).fetchone()
+    return row is not None
+
+
 def newest_match(db: Database) -> int:
     """The newest match's rowid (0 for none), taken before planning: see :func:`mark_planned`."""
     return db.execute("select coalesce(max(rowid), 0) from watch_matches").fetchone()[0]

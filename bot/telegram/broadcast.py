@@ -146,7 +146,10 @@ class Broadcaster:
             if not ledger.still_wanted(self.db, item):
                 ledger.cancel(self.db, item, "unsubscribed or unreachable since planning")
                 return
-            if self.alerts and not alert_still_wanted(self.db, item.chat_id, self.clock()):
+            story_id = item.local_date.removeprefix(ledger.ALERT_PREFIX)
+            if self.alerts and not alert_still_wanted(
+                self.db, item.chat_id, story_id, self.clock()
+            ):
                 # Left to the next brief's watchlist section, like a match in quiet hours.
                 ledger.cancel(self.db, item, "quiet hours or no alert term since planning")
                 return

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import time as dt_time
 
-from telegram import Chat, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ApplicationHandlerStop
@@ -127,7 +127,7 @@ async def _may_change(update: Update, context: Context) -> bool:
 
 async def _deny(update: Update) -> None:
     if update.callback_query:
-        await update.callback_query.answer("Only group admins can change this.", show_alert=True)
+        await _answer(update.callback_query, "Only group admins can change this.", alert=True)
     else:
         await _reply(update, "Only group admins can change the group's subscription or settings.")
 
@@ -512,7 +512,7 @@ async def _quiet_button(update: Update, context: Context, arg: str) -> None:
         return await _show_watchlist(update, context, chat.chat_id, "Alerts at any hour")
     if arg not in keyboards.QUIET_CHOICES:
         assert update.callback_query is not None
-        return await update.callback_query.answer(STALE_BUTTON, show_alert=True)
+        return await _answer(update.callback_query, STALE_BUTTON, alert=True)
     watchlists.set_quiet(svc.db, chat.chat_id, _quiet_window(arg))
     await _show_watchlist(update, context, chat.chat_id, f"Quiet hours {arg}")
 
@@ -583,11 +583,21 @@ async def button(update: Update, context: Context) -> None:
     callback = keyboards.parse(query.data)
     entry = BUTTONS.get(callback.action) if callback is not None else None
     if callback is None or entry is None or update.effective_chat is None:
-        await query.answer(STALE_BUTTON, show_alert=True)
+        await _answer(query, STALE_BUTTON, alert=True)
         return
     if entry.changes and not await _may_change(update, context):
         return await _deny(update)
     await entry.handle(update, context, callback.arg)
+
+
+async def _answer(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
+    """Answer a button press; one Telegram no longer takes an answer for is only logged."""
+    try:
+        await query.answer(text, show_alert=alert)
+    except BadRequest as exc:
+        # A press handled late (the bot was busy or down) can no longer be answered, but what
+        # it changed is saved: the rest of the handler must still run and show it.
+        log.info("could not answer a button press: %s", exc)
 
 
 async def _edit(
@@ -596,12 +606,7 @@ async def _edit(
     """Answer the button press (with ``note``) and show ``text`` and ``markup`` in its message."""
     query = update.callback_query
     assert query is not None
-    try:
-        await query.answer(note)
-    except BadRequest as exc:
-        # A press handled late (the bot was busy or down) can no longer be answered, but its
-        # change is saved: the menu must still show it, or the next toggle flips the wrong way.
-        log.info("could not answer a button press: %s", exc)
+    await _answer(query, note)
     try:
         await _patiently(lambda: query.edit_message_text(text, reply_markup=markup))
     except BadRequest as exc:
@@ -621,7 +626,7 @@ def _change(
             changed = fn(svc, chat, arg)
         except (ValueError, IndexError):
             assert update.callback_query is not None
-            await update.callback_query.answer(STALE_BUTTON, show_alert=True)
+            await _answer(update.callback_query, STALE_BUTTON, alert=True)
             return
         shown = changed or chat
         await _edit(update, keyboards.settings_text(shown), menu(shown))
@@ -648,7 +653,7 @@ async def _subscribe_button(update: Update, context: Context, arg: str) -> None:
     query = update.callback_query
     assert query is not None
     text = _subscribe(update, context, True)
-    await query.answer("Subscribed ✅")
+    await _answer(query, "Subscribed ✅")
     await query.edit_message_reply_markup(None)
     await _reply(update, text)
 
@@ -657,7 +662,7 @@ async def _done(update: Update, context: Context, arg: str) -> None:
     chat = _chat(update, context)
     query = update.callback_query
     assert query is not None
-    await query.answer("Saved")
+    await _answer(query, "Saved")
     await query.edit_message_text(
         keyboards.settings_text(chat) + "\n\nSaved. /settings to change again."
     )
