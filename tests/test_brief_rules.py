@@ -154,6 +154,53 @@ def test_two_events_cut_from_one_cluster_never_share_an_id() -> None:
     assert events == [["rockets"], ["strikes", "strikes", "strikes"]]
 
 
+def test_a_story_id_stays_with_the_event_its_chats_were_sent() -> None:
+    # Yesterday's story (its reports assigned to "s-known"), and a bigger event in the same
+    # city today that the clustering first puts beside it: the id must not pass to that event,
+    # or a chat that saw yesterday's story would get today's as an "update" (or not at all).
+    known = [
+        _article(
+            outlet,
+            "apartment",
+            title,
+            "Russian drones hit apartment blocks in Kharkiv overnight, killing 12 people.",
+            23 - n,
+        )
+        for n, (outlet, title) in enumerate(
+            (
+                ("BBC World", "Russian drone strike kills 12 in Kharkiv apartment block"),
+                ("DW", "Kharkiv: Russian drone attack on apartment blocks kills 12"),
+            )
+        )
+    ]
+    power = [
+        _article(
+            outlet,
+            "power",
+            title,
+            "A Russian missile strike hit a power station in Kharkiv, cutting electricity to "
+            "thousands, officials said.",
+            2 + n / 10,
+        )
+        for n, (outlet, title) in enumerate(
+            (
+                ("BBC World", "Russian missile strike knocks out Kharkiv power station"),
+                ("DW", "Kharkiv power station hit by Russian missiles, blackout follows"),
+                (
+                    "Al Jazeera",
+                    "Russian missiles hit Kharkiv power station, thousands without power",
+                ),
+                ("France 24", "Kharkiv blackout after Russian missile strike on power station"),
+            )
+        )
+    ]
+    existing = {a.url: "s-known" for a in known}
+    stories, members = make_stories([*known, *power], existing, NOW)
+    by_id = {s.id: {u.rsplit("/", 1)[1] for u in members[s.id]} for s in stories}
+    assert "apartment" in by_id["s-known"]
+    assert all("power" not in slugs for sid, slugs in by_id.items() if sid == "s-known")
+
+
 WARSHIPS = [
     _article(
         "NHK World",

@@ -43,6 +43,8 @@ def test_sent_story_returns_as_update_with_only_its_new_reports(tmp_path: Path) 
     # Only the new report is cited, and the summary says what is new.
     assert [src.outlet for src in chosen[0].sources] == ["Al Jazeera"]
     assert "Al Jazeera now reports it" in chosen[0].summary
+    # Headed by the new report it links, not by the earlier outlet's headline.
+    assert chosen[0].headline == chosen[0].sources[0].title
     after = Seen({"a": ("Al Jazeera", 1)}, sent.urls | {"https://Al Jazeera/a"})
     assert select_stories(grown, chat, after) == ()  # nothing new since the update
 

@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from botharness import (
     Clock,
@@ -20,7 +21,14 @@ from fake_telegram import FakeTelegram
 
 from bot.config import Settings
 from bot.ops.status import status_lines
-from bot.storage.chats import get_chat, migrate_chat
+from bot.storage.chats import (
+    ensure_chat,
+    get_chat,
+    migrate_chat,
+    set_delivery,
+    set_subscribed,
+)
+from bot.storage.db import open_db
 from bot.telegram.app import started
 from bot.telegram.broadcast import deliver_due
 
@@ -206,3 +214,18 @@ async def test_channel_gets_the_daily_brief(fake: FakeTelegram, settings: Settin
         stats = await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
         assert stats.sent == 1
         assert DAILY in fake.messages_to(-1001234)[0]["parsed_text"]
+
+
+def test_a_group_seen_under_its_new_id_first_keeps_its_own_settings(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "m.db")
+    now = datetime(2026, 11, 28, 7, tzinfo=UTC)
+    ensure_chat(db, -700, "group", "Desk", Settings(), now)
+    set_subscribed(db, -700, True, now)
+    set_delivery(db, -700, now, timezone="Europe/Berlin", delivery_time="06:30")
+    # Someone used the bot in the new supergroup before the migration reached us.
+    ensure_chat(db, -1000700, "supergroup", "Desk", Settings(), now)
+    migrate_chat(db, -700, -1000700, now)
+    chat = get_chat(db, -1000700)
+    assert (chat.subscribed, chat.timezone, chat.delivery_time) == (True, "Europe/Berlin", "06:30")
+    assert get_chat(db, -700) is None
+    db.close()

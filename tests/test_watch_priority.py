@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from botharness import Clock, add_alert_watchers, running_bot, subscribe_due
 from fake_telegram import FakeTelegram
 from sqlite_utils import Database
@@ -18,6 +20,7 @@ from bot.news.watch import normalise
 from bot.storage import watchlists
 from bot.storage.db import open_db
 from bot.storage.news_store import iso
+from bot.telegram import broadcast
 from bot.telegram.broadcast import Broadcaster, deliver_due
 
 ALERT_CHATS = list(range(30_000, 30_120))
@@ -146,3 +149,25 @@ async def test_a_pending_alert_is_not_sent_in_quiet_hours_or_after_unwatch(
         assert fake.sent == []
         states = svc.db.execute("select chat_id, status from deliveries order by chat_id")
         assert states.fetchall() == [(quiet, "cancelled"), (unwatched, "cancelled")]
+
+
+async def test_an_alert_burst_asks_whether_a_brief_is_due_about_once_a_second(
+    fake: FakeTelegram, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The question scans every pending alert; asked before each alert of a burst, its cost
+    # grew with the square of the burst.
+    clock = Clock(datetime.now(UTC))
+    fake.add_private_chats(ALERT_CHATS)
+    asked = []
+    real = broadcast.dailies_waiting
+    monkeypatch.setattr(broadcast, "dailies_waiting", lambda *args: asked.append(1) or real(*args))
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        add_alert_watchers(svc.db, ALERT_CHATS, ["Kharkiv"], clock.now)
+        await svc.newsroom.current(force=True)  # the round that matches "Kharkiv"
+        started = time.monotonic()
+        stats = await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        seconds = time.monotonic() - started
+        alerts = [m for m in fake.sent if m["parsed_text"].startswith("🔔")]
+        assert stats is not None and len(alerts) >= len(ALERT_CHATS)
+        assert len(asked) <= seconds + 4, (len(asked), len(alerts), seconds)

@@ -50,7 +50,14 @@ def unseen(story: Story, seen: Seen) -> Story | None:
     )
     if not fresh:
         return None
-    return replace(story, sources=fresh, summary=update_summary(fresh), is_update=True)
+    # Headed by its first new report: the story's headline is an outlet the update does not cite.
+    return replace(
+        story,
+        headline=fresh[0].title,
+        sources=fresh,
+        summary=update_summary(fresh),
+        is_update=True,
+    )
 
 
 def update_summary(fresh: tuple[Source, ...]) -> str:

@@ -165,7 +165,11 @@ def cluster_articles(
         index(cluster, vec)
     merged = _merge_close(clusters, vectors, threshold * MERGE_FACTOR)
     event_vectors = [tfidf(event_terms(a), idf, default_idf) for a in articles]
-    stories = [part for c in merged for part in split_event(c, vectors, event_vectors, articles)]
+    stories = [
+        part
+        for c in merged
+        for part in split_event(c, vectors, event_vectors, articles, _kept(c, articles, existing))
+    ]
     if plain:
         plain_vectors = [tfidf(article_terms(a), idf, default_idf) for a in plain]
         join_plain(stories, articles, vectors, plain, plain_vectors, carried)
@@ -225,11 +229,17 @@ def event_terms(article: Article) -> list[str]:
     return content_terms(article.title) * 2 + content_terms(first) + names
 
 
+def _kept(cluster: Cluster, articles: Sequence[Article], existing: Mapping[str, str]) -> set[int]:
+    """The members that were already in the story this cluster continues (by its id)."""
+    return {i for i in cluster.members if existing.get(articles[i].url) == cluster.id}
+
+
 def split_event(
     cluster: Cluster,
     vectors: Sequence[Vector],
     event_vectors: Sequence[Vector],
     articles: Sequence[Article],
+    kept: Collection[int] = (),
 ) -> list[Cluster]:
     """Cut a cluster down to single events, each its reports around the one that states it.
 
@@ -279,6 +289,12 @@ def split_event(
         for i in sorted(story, key=lambda i: articles[i].published):
             part.add(i, vectors[i])
         parts.append(part)
+    # The story id stays with the event whose reports already had it: a chat that was sent the
+    # story knows it by that id, so it must not pass to another event cut from the same cluster.
+    had = set(kept)
+    holder = max(parts, key=lambda p: (len(had.intersection(p.members)), p.centre in had))
+    if had and holder is not parts[0] and had.intersection(holder.members):
+        holder.id, parts[0].id = parts[0].id, holder.id
     return parts
 
 

@@ -166,7 +166,13 @@ def mark_inactive(db: Database, chat_id: int, reason: str, now: datetime) -> Non
 def migrate_chat(db: Database, old_id: int, new_id: int, now: datetime) -> None:
     """Move a group's settings to its new supergroup id."""
     with db.atomic():
-        if get_chat(db, new_id) is None:
+        new = get_chat(db, new_id)
+        if new is not None and not new.subscribed and get_chat(db, old_id) is not None:
+            # The supergroup was seen first (a command there before the migration reached us):
+            # the group's own settings win over that row's defaults.
+            db.execute("delete from chats where chat_id = ?", [new_id])
+            new = None
+        if new is None:
             db.execute(
                 "update chats set chat_id = ?, type = 'supergroup', updated_at = ? where chat_id = ?",
                 [new_id, iso(now), old_id],

@@ -261,6 +261,23 @@ def lease_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _at_most_every(seconds: float, check: Callable[[], bool]) -> Callable[[], bool]:
+    """``check``, asked again only once ``seconds`` have passed; meanwhile its last answer.
+
+    Whether a brief is due costs a scan of the pending alerts; asked before each of a 100,000
+    alert burst, that grew with the square of the burst.
+    """
+    last: list[float | bool] = [float("-inf"), False]
+
+    def ask() -> bool:
+        now = time.monotonic()
+        if now - float(last[0]) >= seconds:
+            last[0], last[1] = now, check()
+        return bool(last[1])
+
+    return ask
+
+
 async def _keep_lease(db: Database, ttl: float, lost: asyncio.Event) -> None:
     """Renew the broadcast lease until cancelled; set ``lost`` if another process took it."""
     while True:
@@ -352,9 +369,8 @@ async def _plan_and_send(
         ledger.record_broadcast(db, stats, now)
     # Priority: due daily briefs always go first; an alert burst stops taking alerts as soon as
     # a brief falls due (the next check sends that brief, then the rest of the alerts).
-    alerts = await broadcaster(
-        alerts=True, yield_to=lambda: halt() or dailies_waiting(db, clock())
-    ).run()
+    brief_due = _at_most_every(1.0, lambda: dailies_waiting(db, clock()))
+    alerts = await broadcaster(alerts=True, yield_to=lambda: halt() or brief_due()).run()
     if alerts.due:
         ledger.record_broadcast(db, alerts, now)
     return stats
