@@ -10,7 +10,7 @@ from pathlib import Path
 from botharness import plan_all
 
 from bot.config import Settings
-from bot.delivery.ledger import Seen, record_sent_stories, seen
+from bot.delivery.ledger import Seen, as_sent, planned_story, record_sent_stories, seen
 from bot.delivery.planning import NOTHING_NEW, select_stories
 from bot.models import Brief, Source, Story
 from bot.storage.chats import ensure_chat, set_filter, set_subscribed
@@ -47,6 +47,21 @@ def test_sent_story_returns_as_update_with_only_its_new_reports(tmp_path: Path) 
     assert chosen[0].headline == chosen[0].sources[0].title
     after = Seen({"a": ("Al Jazeera", 1)}, sent.urls | {"https://Al Jazeera/a"})
     assert select_stories(grown, chat, after) == ()  # nothing new since the update
+
+
+def test_outlets_shown_before_an_update_stay_seen_after_it(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    chat = _chat(db)
+    first = _story("a", ["BBC", "DW"])
+    record_sent_stories(db, 1, [as_sent(planned_story(first, 0))], "daily", NOW)
+    grown = _story("a", ["BBC", "DW", "Al Jazeera"])
+    (update,) = select_stories(Brief(NOW, 36, (grown,)), chat, seen(db, 1))
+    record_sent_stories(db, 1, [as_sent(planned_story(update, 0))], "daily", NOW)
+    # BBC's closest report is now a follow-up article: BBC was shown on this story already.
+    follow_up = replace(
+        grown, sources=(Source("BBC", "T", "https://BBC/a-2", NOW), *grown.sources[1:])
+    )
+    assert select_stories(Brief(NOW, 36, (follow_up,)), chat, seen(db, 1)) == ()
 
 
 def test_a_story_regrouped_under_a_new_id_is_still_seen_by_its_articles(tmp_path: Path) -> None:

@@ -124,18 +124,37 @@ def record_sent_stories(
     # Raw executemany opens a transaction sqlite-utils never commits: without atomic() (as for
     # /latest) every later write of the process would pile up uncommitted until shutdown.
     with db.atomic():
+        shown = _shown_outlets(db, chat_id, [sid for sid, _, _, _ in stories])
         db.conn.executemany(  # sqlite-utils has no executemany of its own
             "insert into sent_stories (chat_id, story_id, fingerprint, sent_at, via, updates) "
             "values (?, ?, ?, ?, ?, ?) on conflict(chat_id, story_id) do update set "
             "fingerprint = excluded.fingerprint, sent_at = excluded.sent_at, via = excluded.via, "
             "updates = updates + excluded.updates",
-            [(chat_id, sid, fp, iso(now), via, int(update)) for sid, fp, update, _ in stories],
+            [
+                (chat_id, sid, _joined(shown.get(sid, ""), fp), iso(now), via, int(update))
+                for sid, fp, update, _ in stories
+            ],
         )
         db.conn.executemany(
             "insert or ignore into sent_articles (chat_id, url, story_id, sent_at, via) "
             "values (?, ?, ?, ?, ?)",
             [(chat_id, url, sid, iso(now), via) for sid, _, _, urls in stories for url in urls],
         )
+
+
+def _shown_outlets(db: Database, chat_id: int, story_ids: list[str]) -> dict[str, str]:
+    """The outlets each story was already shown with to the chat (its stored fingerprint)."""
+    rows = db.execute(
+        "select story_id, fingerprint from sent_stories where chat_id = ? and story_id in "
+        "(select value from json_each(?))",
+        [chat_id, json.dumps(story_ids)],
+    )
+    return dict(rows.fetchall())
+
+
+def _joined(before: str, now: str) -> str:
+    """Every outlet shown so far: an update cites only its new outlets, the earlier stay seen."""
+    return ",".join(sorted({o for o in (*before.split(","), *now.split(",")) if o}))
 
 
 # An alert's deliveries row has this prefix and the story id in place of a local date.
