@@ -42,6 +42,7 @@ def test_article_round_trip_is_whole(tmp_path: Path) -> None:
         "description": "Desc.",
         "published": "2026-11-28T12:00:00+00:00",
         "first_seen": "2026-11-28T12:00:00+00:00",
+        "last_seen": "2026-11-28T12:00:00+00:00",
         "language": "en",
         "score": 2.5,
         "topics": '["armed_conflict"]',
@@ -65,9 +66,9 @@ def test_prune_keeps_what_is_needed(tmp_path: Path) -> None:
     old, recent = NOW - timedelta(days=40), NOW - timedelta(hours=2)
     for story_id in ("old", "new"):
         db["stories"].insert({"id": story_id, "headline": "h"})
-    news_store.save_articles(
-        db, [_article("https://a/old", old, "old"), _article("https://a/new", recent, "new")], NOW
-    )
+    # The old article was last in its feed 40 days ago; the new one is in it now.
+    news_store.save_articles(db, [_article("https://a/old", old, "old")], old)
+    news_store.save_articles(db, [_article("https://a/new", recent, "new")], NOW)
     old_brief = news_store.save_brief(db, Brief(NOW - timedelta(days=9), 36))
     news_store.save_brief(db, Brief(NOW - timedelta(days=8), 36))
     db["sent_stories"].insert_all(
@@ -84,12 +85,33 @@ def test_prune_keeps_what_is_needed(tmp_path: Path) -> None:
     assert [r["id"] for r in db.query("select id from briefs")] == [old_brief + 1]
 
 
+def test_an_old_article_its_feed_still_carries_is_kept_and_stays_seen(tmp_path: Path) -> None:
+    # Pruned, it would come back at the next fetch as a new article, and be sent again.
+    db = open_db(tmp_path / "t.db")
+    old = NOW - timedelta(days=40)
+    evergreen = _article("https://a/evergreen", old)
+    news_store.save_articles(db, [evergreen], old)
+    db["sent_articles"].insert(
+        {"chat_id": 1, "url": evergreen.url, "story_id": "s", "sent_at": news_store.iso(old)}
+    )
+    assert news_store.save_articles(db, [evergreen], NOW - timedelta(hours=1)) == 0  # still in
+    removed = news_store.prune(db, NOW)
+    assert removed["articles"] == 0 and removed["sent_articles"] == 0
+    row = db["articles"].get(evergreen.url)
+    assert (row["first_seen"], row["last_seen"]) == (
+        news_store.iso(old),
+        news_store.iso(NOW - timedelta(hours=1)),
+    )
+    # Once its feed drops it for the whole keep period, it and its ledger row go.
+    removed = news_store.prune(db, NOW + timedelta(days=31))
+    assert removed["articles"] == 1 and removed["sent_articles"] == 1
+
+
 def test_prune_forgets_old_watch_matches_and_orphaned_watch_stories(tmp_path: Path) -> None:
     db = open_db(tmp_path / "t.db")
     old, recent = NOW - timedelta(days=40), NOW - timedelta(hours=2)
-    news_store.save_articles(
-        db, [_article("https://a/old", old), _article("https://a/new", recent)], NOW
-    )
+    news_store.save_articles(db, [_article("https://a/old", old)], old)
+    news_store.save_articles(db, [_article("https://a/new", recent)], NOW)
     db["watch_matches"].insert_all(
         [
             {

@@ -211,6 +211,15 @@ def _watchlists(db: Database) -> None:
     db["articles"].create_index(["first_seen"])
 
 
+@MIGRATIONS(name="0009_article_last_seen")
+def _article_last_seen(db: Database) -> None:
+    # When a feed last carried the article: one still carried is kept however old, so that
+    # pruning it does not bring it back as new (and undated) at the next fetch.
+    db["articles"].add_column("last_seen", str)
+    db.execute("update articles set last_seen = first_seen")
+    db["articles"].create_index(["last_seen"])
+
+
 def open_db(path: Path | str) -> Database:
     """Open (creating if needed) the database at ``path``, in WAL mode, fully migrated."""
     path = Path(path)

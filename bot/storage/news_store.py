@@ -119,6 +119,7 @@ def _article_row(a: Article, now: datetime) -> dict:
         "description": a.description,
         "published": iso(a.published),
         "first_seen": iso(now),
+        "last_seen": iso(now),
         "language": a.language,
         "score": a.score,
         "topics": json.dumps(list(a.topics)),
@@ -142,7 +143,13 @@ def save_articles(db: Database, articles: Iterable[Article], now: datetime) -> i
     with db.atomic():
         before = db.conn.total_changes
         db.conn.executemany(sql, rows)
-        return db.conn.total_changes - before
+        new = db.conn.total_changes - before
+        # Those already stored are still carried by their feed (see prune).
+        db.conn.executemany(
+            "update articles set last_seen = ? where url = ? and last_seen < ?",
+            [(r["last_seen"], r["url"], r["last_seen"]) for r in rows],
+        )
+        return new
 
 
 def article_from_row(row: dict) -> Article:
@@ -341,7 +348,12 @@ def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> 
             "delete from briefs where generated_at < ? and id != (select max(id) from briefs)",
             [week],
         ),
-        "articles": ("delete from articles where published < ?", [cutoff]),
+        # An article a feed still carries stays however old: pruned, it would come back at the
+        # next fetch as a new (and, if undated, fresh) article and be sent again.
+        "articles": (
+            "delete from articles where published < ? and coalesce(last_seen, first_seen) < ?",
+            [cutoff, cutoff],
+        ),
         "stories": (
             "delete from stories where id not in (select story_id from articles where story_id is not null)",
             [],
@@ -355,8 +367,15 @@ def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> 
             "delete from watch_stories where id not in (select story_id from watch_articles)",
             [],
         ),
-        "sent_stories": ("delete from sent_stories where sent_at < ?", [cutoff]),
-        "sent_articles": ("delete from sent_articles where sent_at < ?", [cutoff]),
+        # What a chat was shown is kept as long as the article or story still exists.
+        "sent_stories": (
+            "delete from sent_stories where sent_at < ? and story_id not in (select id from stories)",
+            [cutoff],
+        ),
+        "sent_articles": (
+            "delete from sent_articles where sent_at < ? and url not in (select url from articles)",
+            [cutoff],
+        ),
         "deliveries": ("delete from deliveries where status != 'pending' and due_at < ?", [cutoff]),
         "contents": (
             "delete from contents where created_at < ? and key not in (select content_key from deliveries)",
