@@ -64,6 +64,16 @@ def test_outlets_shown_before_an_update_stay_seen_after_it(tmp_path: Path) -> No
     assert select_stories(Brief(NOW, 36, (follow_up,)), chat, seen(db, 1)) == ()
 
 
+def test_an_update_from_many_outlets_names_a_few_and_counts_the_rest(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    chat = _chat(db)
+    outlets = [f"Outlet {n}" for n in range(20)]
+    seen_one = Seen({"a": ("Outlet 0", 0)}, frozenset({"https://Outlet 0/a"}))
+    (update,) = select_stories(Brief(NOW, 36, (_story("a", outlets),)), chat, seen_one)
+    assert "Outlet 1, Outlet 2, Outlet 3 and 16 more now report it." in update.summary
+    assert len(update.summary) <= 600 and "Outlet 19" not in update.summary
+
+
 def test_a_story_regrouped_under_a_new_id_is_still_seen_by_its_articles(tmp_path: Path) -> None:
     db = open_db(tmp_path / "t.db")
     chat = _chat(db)

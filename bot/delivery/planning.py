@@ -60,9 +60,16 @@ def unseen(story: Story, seen: Seen) -> Story | None:
     )
 
 
+# An update names this many of its new outlets, then counts the rest: the message links only
+# its first few outlets, and a long list would outgrow a summary.
+UPDATE_NAMES = 3
+
+
 def update_summary(fresh: tuple[Source, ...]) -> str:
     """What is new in an update: which outlets joined, and the first one's report."""
-    names = [s.outlet for s in fresh]
+    names = [s.outlet for s in fresh[:UPDATE_NAMES]]
+    if len(fresh) > UPDATE_NAMES:
+        names.append(f"{len(fresh) - UPDATE_NAMES} more")
     joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     verb = "reports" if len(names) == 1 else "report"
     lead = fresh[0]
