@@ -84,6 +84,9 @@ async def test_every_bad_input_gets_its_reply(fake: FakeTelegram, settings: Sett
         assert "no letters or digits" in await _say(fake, first, "/watch ?!")
         assert "at most 64 characters" in await _say(fake, first, "/watch " + "y" * 65)
         assert "Watching: “Wagner”" in await _say(fake, first, "/watch Wagner")
+        assert "one phrase" not in await _say(fake, first, "/watch Prigozhin")
+        listed = await _say(fake, first, "/watch Kharkiv, Odesa")
+        assert "Watching: “Kharkiv, Odesa”" in listed and "one phrase, commas and all" in listed
         assert "already on your watchlist" in await _say(fake, first, "/watch WAGNER")
         assert "Now an alert" in await _say(fake, first, "/alert wagner")
         assert "already on your watchlist as an alert" in await _say(fake, first, "/alert Wagner")

@@ -393,6 +393,9 @@ async def _watch(update: Update, context: Context, mode: str) -> None:
             f"👁 {'Back to the brief' if outcome == 'switched' else 'Watching'}: “{name}”. Stories "
             "that name it open your daily brief and /latest. <code>/alert</code> the same term for alerts."
         )
+    if outcome not in ("full", "duplicate") and "," in term.display:
+        # "/watch Wagner, Prigozhin" is one phrase that almost never appears as typed.
+        text += " That is one phrase, commas and all: for several names, send the command once each."
     await _reply(update, text)
 
 
