@@ -395,7 +395,9 @@ async def _watch(update: Update, context: Context, mode: str) -> None:
         )
     if outcome not in ("full", "duplicate") and "," in term.display:
         # "/watch Wagner, Prigozhin" is one phrase that almost never appears as typed.
-        text += " That is one phrase, commas and all: for several names, send the command once each."
+        text += (
+            " That is one phrase, commas and all: for several names, send the command once each."
+        )
     await _reply(update, text)
 
 
