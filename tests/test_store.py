@@ -77,12 +77,17 @@ def test_prune_keeps_what_is_needed(tmp_path: Path) -> None:
             {"chat_id": 1, "story_id": "new", "sent_at": news_store.iso(recent)},
         ]
     )
+    for started in (old, old + timedelta(days=1), recent):
+        db["broadcasts"].insert({"started_at": news_store.iso(started), "due": 1, "sent": 1})
     removed = news_store.prune(db, NOW)
     assert removed["articles"] == 1 and removed["stories"] == 1 and removed["sent_stories"] == 1
+    # Delivery runs are kept a month; the newest always, for /stats.
+    assert removed["broadcasts"] == 2
     assert [r["url"] for r in db.query("select url from articles")] == ["https://a/new"]
     assert [r["id"] for r in db.query("select id from stories")] == ["new"]
     # The newest brief survives even when old: /latest must always have something to show.
     assert [r["id"] for r in db.query("select id from briefs")] == [old_brief + 1]
+    assert news_store.prune(db, NOW + timedelta(days=60))["broadcasts"] == 0  # the newest stays
 
 
 def test_an_old_article_its_feed_still_carries_is_kept_and_stays_seen(tmp_path: Path) -> None:

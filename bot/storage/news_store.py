@@ -377,6 +377,11 @@ def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> 
             [cutoff],
         ),
         "deliveries": ("delete from deliveries where status != 'pending' and due_at < ?", [cutoff]),
+        # One row per delivery check that sent something; /stats and status read the newest.
+        "broadcasts": (
+            "delete from broadcasts where started_at < ? and id != (select max(id) from broadcasts)",
+            [cutoff],
+        ),
         "contents": (
             "delete from contents where created_at < ? and key not in (select content_key from deliveries)",
             [week],
