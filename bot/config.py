@@ -59,6 +59,15 @@ class Settings:
     broadcast_retry_base_seconds: float = 0.2
     delivery_lease_seconds: float = 60.0
 
+    @property
+    def webhook_endpoint(self) -> str | None:
+        """The address Telegram posts updates to in webhook mode: WEBHOOK_URL plus our path."""
+        return f"{self.webhook_url.rstrip('/')}{WEBHOOK_PATH}" if self.webhook_url else None
+
+
+# The path the webhook server serves updates on (and registers with Telegram).
+WEBHOOK_PATH = "/telegram"
+
 
 def _lexicon_file(raw: str) -> Path:
     # Its contents are checked when the bot or a command starts (bot.news.lexicon.use).

@@ -19,9 +19,6 @@ from bot.news.pipeline import utcnow
 from bot.ops.status import probe_storage, storage_problem
 from bot.storage.db import open_db
 
-# bot.telegram.webhook.WEBHOOK_PATH, which the bot appends to WEBHOOK_URL when it registers the
-# webhook; ops sits below telegram in the layers, so it may not import it.
-WEBHOOK_PATH = "/telegram"
 _PROXY = " (is a proxy or another server in the way?)"
 
 
@@ -173,7 +170,7 @@ def _webhook_state(settings: Settings, info: dict[str, Any]) -> list[Check]:
                 warning=True,
             )
         ]
-    expected = f"{settings.webhook_url.rstrip('/')}{WEBHOOK_PATH}"
+    expected = settings.webhook_endpoint
     if not current:
         # Updates wait at Telegram until the bot starts and registers the webhook.
         return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from functools import cache
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -234,8 +235,7 @@ def open_db(path: Path | str) -> Database:
         raise DatabaseUnavailable(f"cannot open the database at {path}: {reason}") from exc
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("PRAGMA synchronous = NORMAL")
-    known = {m.name for m in MIGRATIONS.pending(Database(memory=True))}  # all of this code's
-    unknown = [m.name for m in MIGRATIONS.applied(db) if m.name not in known]
+    unknown = [m.name for m in MIGRATIONS.applied(db) if m.name not in _known_migrations()]
     if unknown:
         db.close()
         raise NewerDatabase(
@@ -244,6 +244,12 @@ def open_db(path: Path | str) -> Database:
         )
     MIGRATIONS.apply(db)
     return db
+
+
+@cache
+def _known_migrations() -> frozenset[str]:
+    """Every migration this code has (all are pending on an empty database)."""
+    return frozenset(m.name for m in MIGRATIONS.pending(Database(memory=True)))
 
 
 class DatabaseUnavailable(sqlite3.OperationalError):

@@ -267,13 +267,13 @@ def _at_most_every(seconds: float, check: Callable[[], bool]) -> Callable[[], bo
     Whether a brief is due costs a scan of the pending alerts; asked before each of a 100,000
     alert burst, that grew with the square of the burst.
     """
-    last: list[float | bool] = [float("-inf"), False]
+    asked_at, answer = float("-inf"), False
 
     def ask() -> bool:
-        now = time.monotonic()
-        if now - float(last[0]) >= seconds:
-            last[0], last[1] = now, check()
-        return bool(last[1])
+        nonlocal asked_at, answer
+        if time.monotonic() - asked_at >= seconds:
+            asked_at, answer = time.monotonic(), check()
+        return answer
 
     return ask
 

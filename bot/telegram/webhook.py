@@ -20,11 +20,10 @@ import tornado.web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.config import Settings
+from bot.config import WEBHOOK_PATH, Settings
 from bot.ops.status import health
 
 log = logging.getLogger(__name__)
-WEBHOOK_PATH = "/telegram"
 # Telegram's updates are a few KB (a 4096-character message plus entities); 1 MiB is ample.
 MAX_UPDATE_BYTES = 1024 * 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -125,7 +124,7 @@ async def serve_webhook(app: Application, settings: Settings, stop: asyncio.Even
         where = f"{settings.webhook_listen}:{settings.webhook_port}"
         raise OSError(f"cannot listen on {where} ({exc.strerror or exc})") from None
     await app.bot.set_webhook(
-        f"{settings.webhook_url.rstrip('/')}{WEBHOOK_PATH}",
+        settings.webhook_endpoint,
         secret_token=secret,
         allowed_updates=Update.ALL_TYPES,
     )
