@@ -10,6 +10,7 @@ from fake_telegram import parse_telegram_html, utf16_len
 from bot.models import Brief, Source, Story
 from bot.news.render import (
     TELEGRAM_LIMIT,
+    nothing_new_html,
     render_html,
     render_html_parts,
     render_text,
@@ -93,3 +94,19 @@ def test_no_message_ends_on_a_bare_section_heading() -> None:
         # Each heading is in the message that holds its first story.
         with_top = next(m for m in messages if "<b>Top stories</b>" in m)
         assert "<b>6. " in with_top.split("<b>Top stories</b>", 1)[1]
+
+
+def test_nothing_new_lists_only_the_headlines_one_message_holds() -> None:
+    # BRIEF_STORIES=40 with 300-character headlines: the one-line answer must still be sendable.
+    stories = tuple(
+        replace(_story(i), headline=f"Headline {i} " + "🛡 war & peace " * 19) for i in range(40)
+    )
+    message = nothing_new_html(Brief(NOW, 36, stories))
+    plain = parse_telegram_html(message)
+    assert utf16_len(plain) <= TELEGRAM_LIMIT
+    assert plain.startswith("🛡 ") and "Headline 0 " in plain
+    shown = plain.count("• Headline ")
+    assert 10 < shown < 40
+    # Whole headlines only, in order: none cut half-way.
+    assert plain.rstrip().endswith("war & peace")
+    assert f"Headline {shown - 1} " in plain and f"Headline {shown} " not in plain

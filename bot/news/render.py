@@ -176,9 +176,14 @@ def nothing_new_html(current: Brief, any_stories: bool = True) -> str:
                 "No stories match your region and topic filters right now. /settings changes them."
             )
         return _e("No security stories cleared the bar in this window.")
-    lines = [f"🛡 {_e(NOTHING_NEW_LATEST)} The top headlines now:"]
-    lines += [f"• {_e(story.headline)}" for story in current.stories]
-    return "\n".join(lines)
+    message = f"🛡 {_e(NOTHING_NEW_LATEST)} The top headlines now:"
+    # One message, as many headlines as fit (BRIEF_STORIES may be set high).
+    for story in current.stories:
+        longer = f"{message}\n• {_e(story.headline)}"
+        if telegram_length(longer) > TELEGRAM_LIMIT:
+            break
+        message = longer
+    return message
 
 
 def render_text(brief: Brief, title: str = "Security Brief") -> str:
