@@ -64,6 +64,21 @@ def test_outlets_shown_before_an_update_stay_seen_after_it(tmp_path: Path) -> No
     assert select_stories(Brief(NOW, 36, (follow_up,)), chat, seen(db, 1)) == ()
 
 
+def test_an_outlet_whose_name_holds_a_comma_stays_seen_on_its_story(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "t.db")
+    chat = _chat(db)
+    first = _story("a", ["Reuters, Asia", "DW"])
+    record_sent_stories(db, 1, [as_sent(planned_story(first, 0))], "daily", NOW)
+    # The outlet's next article on the story is the same report again, not news.
+    follow_up = replace(first, sources=(Source("Reuters, Asia", "T", "https://R/a-2", NOW),))
+    assert select_stories(Brief(NOW, 36, (follow_up,)), chat, seen(db, 1)) == ()
+    # A fingerprint stored by an earlier release (comma-joined) still reads as its outlets.
+    old = Seen({"a": ("BBC,DW", 0)}, frozenset())
+    grown = _story("a", ["BBC", "DW", "Al Jazeera"])
+    (update,) = select_stories(Brief(NOW, 36, (grown,)), chat, old)
+    assert [s.outlet for s in update.sources] == ["Al Jazeera"]
+
+
 def test_an_update_from_many_outlets_names_a_few_and_counts_the_rest(tmp_path: Path) -> None:
     db = open_db(tmp_path / "t.db")
     chat = _chat(db)

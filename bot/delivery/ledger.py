@@ -13,7 +13,12 @@ from sqlite_utils import Database
 
 from bot.models import Story
 from bot.storage.chats import migrate_chat
-from bot.storage.news_store import iso, story_fingerprint
+from bot.storage.news_store import (
+    fingerprint_outlets,
+    iso,
+    outlets_fingerprint,
+    story_fingerprint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +159,7 @@ def _shown_outlets(db: Database, chat_id: int, story_ids: list[str]) -> dict[str
 
 def _joined(before: str, now: str) -> str:
     """Every outlet shown so far: an update cites only its new outlets, the earlier stay seen."""
-    return ",".join(sorted({o for o in (*before.split(","), *now.split(",")) if o}))
+    return outlets_fingerprint(fingerprint_outlets(before) | fingerprint_outlets(now))
 
 
 # An alert's deliveries row has this prefix and the story id in place of a local date.

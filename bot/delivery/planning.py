@@ -18,7 +18,7 @@ from bot.news.newsroom import matches
 from bot.news.render import render_html_parts
 from bot.storage import watchlists
 from bot.storage.chats import ChatSettings, chat_from_row, get_chat
-from bot.storage.news_store import from_iso, iso
+from bot.storage.news_store import fingerprint_outlets, from_iso, iso
 from bot.timezones import next_due, zone
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def unseen(story: Story, seen: Seen) -> Story | None:
         return story
     old_outlets = {s.outlet for s in shown}
     if previous is not None and previous[0]:
-        old_outlets |= set(previous[0].split(","))
+        old_outlets |= fingerprint_outlets(previous[0])
     # Only reports from outlets the chat has not had on this story are news; a second
     # article from an outlet already cited is the same report again.
     fresh = tuple(

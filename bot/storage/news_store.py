@@ -233,7 +233,24 @@ def save_text(db: Database, url: str, text: str) -> None:
 
 def story_fingerprint(story: Story) -> str:
     """What makes a story 'new facts': its set of outlets."""
-    return ",".join(sorted({s.outlet for s in story.sources}))
+    return outlets_fingerprint(s.outlet for s in story.sources)
+
+
+def outlets_fingerprint(outlets: Iterable[str]) -> str:
+    """A set of outlet names as stored: a sorted JSON list (a name may hold a comma)."""
+    return json.dumps(sorted(set(outlets)), ensure_ascii=False)
+
+
+def fingerprint_outlets(fingerprint: str) -> set[str]:
+    """The outlet names a stored fingerprint holds; earlier releases joined them with commas."""
+    if fingerprint.startswith("["):
+        try:
+            names = json.loads(fingerprint)
+        except ValueError:
+            names = None
+        if isinstance(names, list):
+            return {str(n) for n in names}
+    return {o for o in fingerprint.split(",") if o}
 
 
 def story_assignments(db: Database, since: datetime) -> dict[str, str]:
