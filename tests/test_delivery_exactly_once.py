@@ -325,3 +325,30 @@ async def test_a_planned_brief_of_a_chat_whose_zone_is_gone_stops_no_one_else(
         subscribe_due(svc.db, CHATS[1:10], clock.now)
         await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
         assert {m["chat_id"] for m in fake.sent} == set(CHATS[:10])
+
+
+async def test_a_chat_falling_due_during_a_long_broadcast_is_sent_in_it(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    late_comer = 3999
+    fake.add_private_chats([*CHATS, late_comer])
+    clock = Clock(datetime(2026, 11, 28, 23, 41, tzinfo=UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        subscribe_due(svc.db, CHATS, clock.now)  # due 23:40
+        fake.hold_after = 5  # a broadcast that runs for a long time
+        job = asyncio.create_task(delivery_job(BotContext(app)))
+        await wait_until(lambda: fake.stats["accepted"] >= 5, what="five sends")
+        clock.advance(minutes=10)  # 23:51: one more chat's brief falls due at 23:50
+        subscribe_due(svc.db, [late_comer], clock.now)
+        await delivery_job(BotContext(app))  # the next check, while the broadcast runs
+        clock.advance(minutes=20)  # the broadcast ends after the chat's local midnight
+        fake.release()
+        await asyncio.wait_for(job, timeout=20)
+        await delivery_job(BotContext(app))
+        briefs = Counter(m["chat_id"] for m in fake.sent)
+        assert briefs[late_comer] == 1  # planned on time, not cancelled as missed at 00:11
+        assert set(briefs) == {*CHATS, late_comer} and set(briefs.values()) == {1}
+        status = svc.db.execute("select status from deliveries where chat_id = ?", [late_comer])
+        assert status.fetchone()[0] == "sent"

@@ -271,10 +271,15 @@ def cancel_missed(db: Database, now: datetime, grace: timedelta) -> int:
     return missed
 
 
-def dailies_waiting(db: Database, now: datetime) -> bool:
-    """Whether any daily brief is due or unfinished: alerts give way to it (README, Watchlists)."""
+def dailies_due(db: Database, now: datetime) -> bool:
+    """Whether any chat's daily brief is due to be planned."""
     due = db.execute(
         "select 1 from chats where subscribed = 1 and active = 1 and next_due <= ? limit 1",
         [iso(now)],
     ).fetchone()
-    return due is not None or ledger.any_pending(db, alerts=False)
+    return due is not None
+
+
+def dailies_waiting(db: Database, now: datetime) -> bool:
+    """Whether any daily brief is due or unfinished: alerts give way to it (README, Watchlists)."""
+    return dailies_due(db, now) or ledger.any_pending(db, alerts=False)

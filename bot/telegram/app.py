@@ -39,7 +39,7 @@ from bot.storage import news_store
 from bot.storage.chats import ensure_chat, set_subscribed
 from bot.storage.db import open_db
 from bot.telegram import handlers
-from bot.telegram.broadcast import deliver_due
+from bot.telegram.broadcast import deliver_due, plan_dailies
 from bot.telegram.context import CONTEXT_TYPES, BotContext, BotData, Services
 from bot.telegram.throttle import Throttle
 from bot.telegram.transport import AiohttpRequest, install_redaction
@@ -255,7 +255,14 @@ def schedule(app: Application, settings: Settings) -> None:
 async def _delivery_job(context: BotContext) -> None:
     svc = context.services
     if svc.delivery_lock.locked():
-        return  # a long broadcast is still running; it picks up newly due chats itself
+        # A long broadcast is still running: plan who fell due meanwhile, and it sends them
+        # too, rather than leave them late (or past their local day) until it ends.
+        if not svc.planning_lock.locked():
+            async with svc.planning_lock:
+                await plan_dailies(
+                    svc.db, svc.newsroom, svc.settings, svc.clock(), svc.showing_latest
+                )
+        return
     async with svc.delivery_lock:
         await deliver_due(
             svc.db,

@@ -23,7 +23,7 @@ from bot.delivery import ledger
 from bot.delivery.alerts import plan_alert_batches
 from bot.delivery.alerts import still_wanted as alert_still_wanted
 from bot.delivery.ledger import BroadcastStats, PendingDelivery, PlannedStory
-from bot.delivery.planning import cancel_missed, dailies_waiting, plan_batches
+from bot.delivery.planning import cancel_missed, dailies_due, dailies_waiting, plan_batches
 from bot.news.newsroom import Newsroom
 from bot.storage import leases, watchlists
 from bot.storage.chats import mark_inactive
@@ -330,6 +330,25 @@ async def deliver_due(
         leases.release(db, LEASE, lease_holder())
 
 
+async def plan_dailies(
+    db: Database, newsroom: Newsroom, settings: Settings, now: datetime, later: Collection[int]
+) -> int:
+    """Plan every chat whose daily brief is due (but the ``later`` ones); how many were missed.
+
+    A running broadcast sends what is planned meanwhile too: its cursor is ordered by due time.
+    """
+    if not dailies_due(db, now):
+        return 0
+    result = await newsroom.current()
+    grace = timedelta(hours=settings.delivery_grace_hours)
+    missed = 0
+    for _, batch_missed in plan_batches(db, result.brief_id, result.brief, now, grace, later):
+        missed += batch_missed
+        # 100,000 due chats take ~9 s to plan: answer updates between batches meanwhile.
+        await asyncio.sleep(0)
+    return missed
+
+
 async def _plan_and_send(
     db: Database,
     newsroom: Newsroom,
@@ -342,14 +361,8 @@ async def _plan_and_send(
 ) -> BroadcastStats:
     for _ in plan_alert_batches(db, now, settings.brief_window_hours, later):
         await asyncio.sleep(0)  # an alert burst to many chats: answer updates meanwhile
-    grace = timedelta(hours=settings.delivery_grace_hours)
-    missed = cancel_missed(db, now, grace)
-    if dailies_waiting(db, now):
-        result = await newsroom.current()
-        for _, batch_missed in plan_batches(db, result.brief_id, result.brief, now, grace, later):
-            missed += batch_missed
-            # 100,000 due chats take ~9 s to plan: answer updates between batches meanwhile.
-            await asyncio.sleep(0)
+    missed = cancel_missed(db, now, timedelta(hours=settings.delivery_grace_hours))
+    missed += await plan_dailies(db, newsroom, settings, now, later)
 
     def broadcaster(**kind: object) -> Broadcaster:
         return Broadcaster(

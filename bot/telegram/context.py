@@ -31,6 +31,8 @@ class Services:
     throttle: Throttle
     clock: Callable[[], datetime]
     delivery_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Held while chats falling due during a long broadcast are planned for it to send.
+    planning_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Chats whose /latest is being sent: planning their daily brief waits until it is recorded.
     showing_latest: set[int] = field(default_factory=set)
     # Monotonic time of the last "database problem" notice to the admins (None: never sent).
