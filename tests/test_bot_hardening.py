@@ -155,6 +155,35 @@ async def test_the_ordered_processor_forgets_idle_chats() -> None:
     assert order == ["2a", "1a", "1b"] and processor.waiting_chats() == 0
 
 
+async def test_one_chats_backlog_behind_a_slow_update_holds_one_slot_only() -> None:
+    processor = ChatOrderedProcessor(8)
+    gate = asyncio.Event()
+    done: list[str] = []
+
+    async def job(name: str, wait: bool = False) -> None:
+        if wait:
+            await gate.wait()
+        done.append(name)
+
+    def update(chat_id: int, update_id: int) -> object:
+        message = {"message_id": update_id, "date": 0, "chat": {"id": chat_id, "type": "private"}}
+        return Update.de_json({"update_id": update_id, "message": message}, None)
+
+    # Alice's /latest waits on a stalled feed while she (or a script) sends 50 more messages.
+    alice = [asyncio.create_task(processor.process_update(update(1, 1), job("a0", True)))]
+    alice += [
+        asyncio.create_task(processor.process_update(update(1, n), job(f"a{n}")))
+        for n in range(2, 52)
+    ]
+    await asyncio.sleep(0.05)
+    bob = asyncio.create_task(processor.process_update(update(2, 99), job("bob")))
+    await asyncio.wait_for(bob, timeout=2)  # not stuck behind Alice's queue
+    assert done == ["bob"] and processor.current_concurrent_updates == 1
+    gate.set()
+    await asyncio.gather(*alice)
+    assert done == ["bob", "a0", *(f"a{n}" for n in range(2, 52))]
+
+
 async def test_edited_messages_never_run_commands(fake: FakeTelegram, settings: Settings) -> None:
     fake.add_private_chat(ALICE)
     async with running_bot(fake, settings):

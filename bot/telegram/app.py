@@ -46,8 +46,8 @@ from bot.telegram.transport import AiohttpRequest, install_redaction
 from bot.telegram.webhook import serve_webhook, stop_on_signals
 
 log = logging.getLogger(__name__)
-# Updates handled at once; updates waiting for their chat's turn hold a slot too, so this is
-# generous (a user can send only a few messages a second, and the throttle drops the excess).
+# Updates handled at once, each from a different chat (a chat's later updates wait for its turn
+# before they take a slot).
 MAX_CONCURRENT_UPDATES = 256
 
 
@@ -66,21 +66,26 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
         super().__init__(max_concurrent_updates)
         self._chats: dict[int, _Turns] = {}  # only chats with an update running or waiting
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[object]) -> None:
-        """Wait for this chat's earlier updates (asyncio.Lock wakes waiters in FIFO order)."""
+    async def process_update(self, update: object, coroutine: Awaitable[object]) -> None:
+        """Wait for this chat's earlier updates (asyncio.Lock wakes waiters in FIFO order), then
+        for a slot: a chat's backlog behind one slow update holds one slot, not all of them."""
         key = _chat_key(update)
         if key is None:
-            await coroutine
+            await super().process_update(update, coroutine)
             return
         turns = self._chats.setdefault(key, _Turns())
         turns.count += 1
         try:
             async with turns.lock:
-                await coroutine
+                await super().process_update(update, coroutine)
         finally:
             turns.count -= 1
             if turns.count == 0:
                 del self._chats[key]
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[object]) -> None:
+        """Run the update (its chat's turn and a slot are held by process_update)."""
+        await coroutine
 
     def waiting_chats(self) -> int:
         """How many chats have an update running or waiting (for tests and diagnostics)."""
