@@ -10,6 +10,7 @@ and court cases, press news and courts alone weigh less.
 
 from __future__ import annotations
 
+import random
 import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -152,6 +153,41 @@ def test_two_events_cut_from_one_cluster_never_share_an_id() -> None:
     assert len(stories) == 2 and len({s.id for s in stories}) == 2
     events = sorted(sorted(u.rsplit("/", 1)[1] for u in members[s.id]) for s in stories)
     assert events == [["rockets"], ["strikes", "strikes", "strikes"]]
+
+
+def test_story_ids_stay_unique_over_a_day_of_hourly_rounds() -> None:
+    # Short wire items about strikes on the same kinds of targets in four cities, grouped each
+    # hour with the earlier rounds' assignments, as the bot does. An id an earlier round gave
+    # to a story without its namesake report must not be minted again for another event.
+    rng = random.Random(7)
+    start = NOW - timedelta(hours=24)
+    articles = []
+    for k in range(60):
+        place = rng.choice(["Kharkiv", "Odesa", "Gaza", "Beirut"])
+        verb = rng.choice(["drone strike hits", "missile attack kills", "shelling damages"])
+        target = rng.choice(["power plant", "port", "hospital"])
+        published = start + timedelta(minutes=rng.randint(0, 24 * 60))
+        articles.append(
+            Article(
+                f"https://x{k}.test/{k}",
+                "f",
+                rng.choice([f"Outlet{i}" for i in range(8)]),
+                f"{verb.capitalize()} {target} in {place}",
+                f"A {verb} a {target} in {place}, officials said on Monday, with several "
+                "people killed and others wounded.",
+                published,
+                score=3.0 + rng.random(),
+            )
+        )
+    assignments: dict[str, str] = {}
+    for hour in range(1, 25):
+        now = start + timedelta(hours=hour)
+        window = [a for a in articles if a.published <= now]
+        stories, members = make_stories(window, assignments, now)
+        ids = [s.id for s in stories]
+        assert len(ids) == len(set(ids)), f"hour {hour}: two stories share an id"
+        assert sorted(u for urls in members.values() for u in urls) == sorted(a.url for a in window)
+        assignments = {url: sid for sid, urls in members.items() for url in urls}
 
 
 def test_a_story_id_stays_with_the_event_its_chats_were_sent() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 from collections import Counter, defaultdict
@@ -165,10 +166,15 @@ def cluster_articles(
         index(cluster, vec)
     merged = _merge_close(clusters, vectors, threshold * MERGE_FACTOR)
     event_vectors = [tfidf(event_terms(a), idf, default_idf) for a in articles]
+    # Every cluster's own id is taken before any part is named: a part named after one of its
+    # reports must not take the id another cluster already holds (two events, one id).
+    taken = {c.id for c in merged}
     stories = [
         part
         for c in merged
-        for part in split_event(c, vectors, event_vectors, articles, _kept(c, articles, existing))
+        for part in split_event(
+            c, vectors, event_vectors, articles, _kept(c, articles, existing), taken
+        )
     ]
     if plain:
         plain_vectors = [tfidf(article_terms(a), idf, default_idf) for a in plain]
@@ -240,6 +246,7 @@ def split_event(
     event_vectors: Sequence[Vector],
     articles: Sequence[Article],
     kept: Collection[int] = (),
+    taken: set[str] | None = None,
 ) -> list[Cluster]:
     """Cut a cluster down to single events, each its reports around the one that states it.
 
@@ -247,7 +254,9 @@ def split_event(
     an event's reports are each close to the report that states it. The report with the most
     close neighbours heads the first event (a round-up never does: it is close to every event
     it lists); the members close to it form the story, and the rest are grouped again.
+    The ids of new parts are added to ``taken`` (story ids in use), and avoid those already in it.
     """
+    taken = {cluster.id} if taken is None else taken
     members = list(cluster.members)
     if len(members) < 2:
         cluster.centre = members[0]
@@ -285,7 +294,7 @@ def split_event(
         centre = _one_happening_head(max(heads, key=rank.__getitem__), rank, near, articles)
         story = near(centre)
         left -= story
-        part = Cluster(_part_id(cluster.id, parts, story, centre, articles), centre=centre)
+        part = Cluster(_part_id(cluster.id, parts, story, centre, articles, taken), centre=centre)
         for i in sorted(story, key=lambda i: articles[i].published):
             part.add(i, vectors[i])
         parts.append(part)
@@ -304,20 +313,24 @@ def _part_id(
     story: set[int],
     centre: int,
     articles: Sequence[Article],
+    taken: set[str],
 ) -> str:
     """The first event keeps the cluster's id; each other one is named after its own reports.
 
     The cluster is named after its first report, which may end up in a later event: that event
-    is then named after its next report, so no two stories share an id.
+    is then named after its next report, so no two stories share an id (``taken`` holds every
+    id in use, and gets the new one).
     """
     if not parts:
         return cluster_id
-    used = {cluster_id, *(p.id for p in parts)}
     others = sorted(story - {centre}, key=lambda i: (articles[i].published, articles[i].url))
-    for i in (centre, *others):
-        if (candidate := new_story_id(articles[i])) not in used:
-            return candidate
-    return new_story_id(articles[centre]) + f"-{len(parts)}"  # a one-report event, renamed
+    base = new_story_id(articles[centre])
+    # A one-report event whose id is taken (an earlier round gave it to another event): suffixed.
+    suffixed = (f"{base}-{n}" for n in itertools.count(len(parts)))
+    ids = (new_story_id(articles[i]) for i in others)
+    chosen = next(c for c in itertools.chain([base], ids, suffixed) if c not in taken)
+    taken.add(chosen)
+    return chosen
 
 
 def _one_happening_head(
