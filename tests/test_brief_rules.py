@@ -10,6 +10,7 @@ and court cases, press news and courts alone weigh less.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ import pytest
 
 from bot.config import Settings
 from bot.models import Article, FeedSpec
+from bot.news import pipeline
 from bot.news.cluster import is_roundup
 from bot.news.fetch import FetchResult
 from bot.news.parse import parse_feed
@@ -651,3 +653,54 @@ def test_court_cases_and_press_news_weigh_less_than_the_events_they_concern() ->
     assert score_article("Aukus: minister defends security pact amid criticism").score >= 1.0
     # Disease is health news, whatever its death toll.
     assert score_article("Ebola outbreak spreads as Congo death toll passes 2,500").score < 1.0
+
+
+def test_every_story_a_brief_stores_is_summarised_even_below_stories_it_leaves_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Summaries are made for as many stories as a brief stores (here 2, in the bot 40): those
+    # the single-outlet bar leaves out must not use them up, or a shown story keeps only its
+    # headline as its summary.
+    monkeypatch.setattr(pipeline, "STORED_STORIES", 2)
+    settings = Settings(database_path=tmp_path / "s.db")
+    db = open_db(settings.database_path)
+    name_calling = [
+        _article(
+            "A",
+            "insult",
+            "President says he is happy 'lawless terrorist' rival is leaving office",
+            "He called his rival 'the most lawless president' and a 'terrorist.'",
+            2,
+        ),
+        _article(
+            "C",
+            "brand",
+            "Opposition leader brands tax collectors 'economic terrorists' in budget row",
+            "She repeated that the officials acted like 'terrorists' over the new levy.",
+            2,
+        ),
+    ]
+    warship = [  # two outlets, weakly scoring: ranked below the single-outlet items above
+        _article(
+            "D",
+            "warship",
+            "Navy warship visits port of Aden",
+            "The warship docked on Monday for a three-day visit, the navy said.",
+            3,
+        ),
+        _article(
+            "E",
+            "warship",
+            "Navy warship docks in Aden for three-day visit",
+            "Sailors will take part in exercises with the coast guard, officials said.",
+            3,
+        ),
+    ]
+    warship = [dataclasses.replace(a, score=1.2) for a in warship]
+    news_store.save_articles(db, [*name_calling, *warship], NOW)
+    (story,) = build_brief(db, settings, NOW)[1].stories
+    assert (story.headline, story.summary) == (
+        "Navy warship visits port of Aden",
+        "D reports: The warship docked on Monday for a three-day visit, the navy said.",
+    )
+    db.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from bot.config import Settings
 from bot.delivery.ledger import as_sent, planned_story, record_sent_stories
 from bot.delivery.planning import compose
 from bot.models import Article, Brief, Source, Story
+from bot.news import pipeline
 from bot.news.pipeline import watch_round
 from bot.news.watch import Matcher, TermError, article_text, normalise, parse_term
 from bot.storage import watchlists
@@ -231,4 +233,44 @@ def test_watched_stories_the_section_leaves_out_still_come_as_top_stories(tmp_pa
     watch, top = compose(db, chat, Brief(now, 36, (grown,)), now)
     assert watch == () and [(s.id, s.is_update) for s in top] == [("s0", True)]
     assert [s.outlet for s in top[0].sources] == ["Reuters", "AP"]
+    db.close()
+
+
+def test_every_watched_story_gets_its_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each watch story is some chat's alert: none may keep its headline as its summary because
+    # the brief summarises only as many stories as it stores (here 1, in the bot 40).
+    monkeypatch.setattr(pipeline, "STORED_STORIES", 1)
+    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
+    db = open_db(tmp_path / "w.db")
+    settings = Settings(database_path=tmp_path / "w.db")
+    db["watch_terms"].insert(
+        {"chat_id": 1, "key": "azov", "term": "Azov", "mode": "alert", "created_at": iso(now)}
+    )
+    reports = [
+        ("port", "Azov port shelled overnight", "Shelling hit the Azov port, officials said."),
+        ("navy", "Azov Sea ferry stopped by navy", "The navy stopped a ferry in the Sea of Azov."),
+    ]
+    articles = [
+        Article(
+            f"https://example.org/{slug}",
+            "https://example.org/feed",
+            outlet,
+            title,
+            text,
+            now - timedelta(hours=1),
+            score=3.0,
+        )
+        for (slug, title, text), outlet in zip(reports, ["Example", "Other"], strict=True)
+    ]
+    save_articles(db, articles, now)
+    assert watch_round(db, settings, now) == 2
+    summaries = sorted(
+        json.loads(p)["summary"] for (p,) in db.execute("select payload from watch_stories")
+    )
+    assert summaries == [
+        "Example reports: Shelling hit the Azov port, officials said.",
+        "Other reports: The navy stopped a ferry in the Sea of Azov.",
+    ]
     db.close()

@@ -173,7 +173,8 @@ def group_watched(db: Database, settings: Settings, now: datetime) -> None:
     articles = watchlists.matched_articles(db, since)
     # Ids the brief gave these articles win, so one event keeps one id across brief and watchlist.
     existing = {**watchlists.assignments(db), **news_store.story_assignments(db, since)}
-    stories, members = make_stories(articles, existing, now)
+    # Each is some chat's alert or watch section: every one gets its summary.
+    stories, members = make_stories(articles, existing, now, summaries=len(articles))
     watchlists.save_stories(db, stories, members, now)
 
 
@@ -187,12 +188,15 @@ def make_stories(
     now: datetime,
     plain: Sequence[Article] = (),
     carried: Collection[str] = frozenset(),
+    shown: Callable[[Story], bool] = lambda story: True,
+    summaries: int | None = None,
 ) -> tuple[list[Story], dict[str, list[str]]]:
     """Cluster articles into stories, scored and ranked; the ones a brief can show summarised.
 
     ``plain`` are the window's reports under the relevance bar: they may join a story as more
     outlets' reports of its event (cluster.join_plain), never make one; the ``carried`` ones
     (undated, there since their feed's first fetch) only as near-copies of a scoring report.
+    The first ``summaries`` (default STORED_STORIES) stories a brief would show are summarised.
     """
     clustering = cluster_articles(articles, existing, plain=plain, carried=carried)
     clusters, vectors = clustering.clusters, clustering.vectors
@@ -228,12 +232,13 @@ def make_stories(
         members[cluster.id] = [a.url for a in group]
     drafts.sort(key=lambda d: d[0].score, reverse=True)
     # Summaries only where a brief can show them: the sentence splitter is the costly part.
-    stories = [
-        replace(story, summary=summarise(linked, cluster.centroid, idf, default_idf))
-        if rank < STORED_STORIES
-        else story
-        for rank, (story, linked, cluster) in enumerate(drafts)
-    ]
+    stories: list[Story] = []
+    summarised, wanted = 0, STORED_STORIES if summaries is None else summaries
+    for story, linked, cluster in drafts:
+        if summarised < wanted and shown(story):
+            story = replace(story, summary=summarise(linked, cluster.centroid, idf, default_idf))
+            summarised += 1
+        stories.append(story)
     return stories, members
 
 
@@ -281,10 +286,8 @@ CLEAR_SINGLE = 3.0
 SINGLE_TERMS = 2
 
 
-def _clearing_bar(
-    stories: Sequence[Story], articles: Sequence[Article], threshold: float
-) -> list[Story]:
-    """The stories worth a brief: several outlets report them, or one report clearly scores."""
+def _clearing_bar(articles: Sequence[Article], threshold: float) -> Callable[[Story], bool]:
+    """Whether a story is worth a brief: several outlets report it, or one report clearly scores."""
     by_url = {a.url: a for a in articles}
 
     def clear(url: str) -> bool:
@@ -297,11 +300,10 @@ def _clearing_bar(
             return False
         return len(score_article(article.title, article.description).terms) >= SINGLE_TERMS
 
-    return [
-        story
-        for story in stories
-        if len({s.outlet for s in story.sources}) >= 2 or clear(story.sources[0].url)
-    ]
+    def clears(story: Story) -> bool:
+        return len({s.outlet for s in story.sources}) >= 2 or clear(story.sources[0].url)
+
+    return clears
 
 
 def build_brief(db: Database, settings: Settings, now: datetime | None = None) -> tuple[int, Brief]:
@@ -319,8 +321,9 @@ def build_brief(db: Database, settings: Settings, now: datetime | None = None) -
     # A carried undated item is news only as one more outlet's report of a current event.
     plain = [a for a in window if a.score < settings.relevance_threshold or a.url in carried]
     assignments = {a.url: a.story_id for a in window if a.story_id is not None}
-    stories, members = make_stories(articles, assignments, now, plain, carried)
+    clears = _clearing_bar(articles, settings.relevance_threshold)
+    stories, members = make_stories(articles, assignments, now, plain, carried, clears)
     news_store.save_stories(db, stories, members, now)
-    shown = _clearing_bar(stories, articles, settings.relevance_threshold)
+    shown = [story for story in stories if clears(story)]
     brief = Brief(now, settings.brief_window_hours, tuple(shown[:STORED_STORIES]))
     return news_store.save_brief(db, brief), brief
