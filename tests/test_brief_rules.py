@@ -29,6 +29,7 @@ from bot.news.pipeline import build_brief, ingest, make_stories, score
 from bot.news.relevance import score_article
 from bot.news.render import LINKED_SOURCES
 from bot.news.staleness import url_date
+from bot.news.summarise import headline_only
 from bot.storage import news_store
 from bot.storage.db import open_db
 
@@ -704,3 +705,18 @@ def test_every_story_a_brief_stores_is_summarised_even_below_stories_it_leaves_o
         "D reports: The warship docked on Monday for a three-day visit, the navy said.",
     )
     db.close()
+
+
+@pytest.mark.parametrize(
+    ("title", "summary"),
+    [
+        ("Is Iran next?", "BBC reports: Is Iran next?"),
+        ("Ceasefire collapses!", "BBC reports: Ceasefire collapses!"),
+        ("Talks in Doha stall…", "BBC reports: Talks in Doha stall…"),
+        ("Troops withdraw.", "BBC reports: Troops withdraw."),
+        ("Troops withdraw", "BBC reports: Troops withdraw."),
+    ],
+)
+def test_a_headline_only_summary_ends_its_sentence_once(title: str, summary: str) -> None:
+    article = _article("BBC", "q", title, "", 1)
+    assert headline_only(article) == summary

@@ -166,4 +166,6 @@ def summarise(
 
 def headline_only(article: Article) -> str:
     """The summary of a story whose articles have no sentence to quote: the headline, attributed."""
-    return f"{article.outlet} reports: {article.title.rstrip('.')}."
+    title = article.title.strip()
+    ended = title and title[-1] in _ENDS + "…"
+    return f"{article.outlet} reports: {title if ended else title + '.'}"
