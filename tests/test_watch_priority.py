@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -171,3 +172,24 @@ async def test_an_alert_burst_asks_whether_a_brief_is_due_about_once_a_second(
         alerts = [m for m in fake.sent if m["parsed_text"].startswith("🔔")]
         assert stats is not None and len(alerts) >= len(ALERT_CHATS)
         assert len(asked) <= seconds + 4, (len(asked), len(alerts), seconds)
+
+
+async def test_a_chats_alerts_go_out_one_after_another_within_its_limit(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    chats = ALERT_CHATS[:3]
+    clock = Clock(datetime.now(UTC))
+    fake.add_private_chats(chats)
+    # Telegram's ~1 message a second per chat, scaled down twentyfold for a quick test.
+    fake.set_rate_limits(per_chat_rate=20.0, burst=1)
+    settings = replace(settings, broadcast_part_gap_seconds=0.06)
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        add_alert_watchers(svc.db, chats, ["Kharkiv", "Houthi", "Red Sea", "Sudan"], clock.now)
+        await svc.newsroom.current(force=True)
+        planned = plan_alerts(svc.db, clock.now, settings.brief_window_hours)
+        assert planned >= 3 * len(chats)  # several alerts for each chat
+        pacing = broadcast.Pacing.from_settings(settings)
+        stats = await Broadcaster(svc.db, app.bot, clock, pacing=pacing, alerts=True).run()
+        assert (stats.sent, stats.retried, fake.stats["429"]) == (planned, 0, 0)
+        assert sum(len(fake.messages_to(chat)) for chat in chats) == planned

@@ -32,6 +32,7 @@ from bot.telegram.transport import SendUnconfirmed
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+_CHAT_TURNS_KEPT = 4096
 MAX_RETRY_WAIT = 10.0
 
 
@@ -107,6 +108,7 @@ class Broadcaster:
         # Sends watchlist alerts instead of daily briefs; stops taking more when yield_to() is true.
         self.alerts, self.yield_to = alerts, yield_to
         self._resume_at = 0.0  # monotonic time before which nobody sends (after a 429)
+        self._chat_free: dict[int, float] = {}  # monotonic time a chat may get its next message
         self._contents: dict[str, tuple[list[str], list[PlannedStory]]] = {}
 
     async def run(self) -> BroadcastStats:
@@ -116,20 +118,26 @@ class Broadcaster:
         cursor: tuple[str, int, str] = ("", -(2**63), "")
         page: list[PendingDelivery] = []
 
-        def take() -> PendingDelivery | None:
+        def take() -> list[PendingDelivery]:
             nonlocal cursor, page
             if self.yield_to is not None and self.yield_to():
-                return None
+                return []
             if not page:
                 page = ledger.pending_page(self.db, cursor, alerts=self.alerts)[::-1]
                 if not page:
-                    return None
+                    return []
                 cursor = (page[0].due_at, page[0].chat_id, page[0].local_date)
-            return page.pop()
+            # A chat's alerts (rows in a row) go to one worker, one after another: sent in
+            # parallel they would break Telegram's limit for the chat and earn 429s for all.
+            batch = [page.pop()]
+            while page and page[-1].chat_id == batch[0].chat_id:
+                batch.append(page.pop())
+            return batch
 
         async def worker() -> None:
-            while (item := take()) is not None:
-                await self._deliver_one(item, stats)
+            while batch := take():
+                for item in batch:
+                    await self._deliver_one(item, stats)
 
         # Every worker runs to the end even if one fails, so no send outlives the run.
         results = await asyncio.gather(
@@ -164,12 +172,8 @@ class Broadcaster:
 
     async def _deliver(self, item: PendingDelivery, stats: BroadcastStats) -> None:
         messages, stories = self._content(item.content_key)
-        first = item.next_part
-        for part in range(first, len(messages)):
-            if part > first:
-                await asyncio.sleep(
-                    self.pacing.part_gap if item.chat_id > 0 else self.pacing.group_part_gap
-                )
+        for part in range(item.next_part, len(messages)):
+            await self._chat_turn(item.chat_id)
             outcome = await self._send(item.chat_id, messages[part], stats)
             if isinstance(outcome, Migrated):
                 ledger.move_delivery(self.db, item, outcome.chat_id, self.clock())
@@ -183,6 +187,17 @@ class Broadcaster:
             ledger.record_part_sent(self.db, item, part)
         ledger.record_delivered(self.db, item, stories, self.clock())
         stats.sent += 1
+
+    async def _chat_turn(self, chat_id: int) -> None:
+        """Wait until the chat may get another message (the parts of a brief, a chat's alerts)."""
+        now = time.monotonic()
+        if len(self._chat_free) > _CHAT_TURNS_KEPT:  # a big broadcast: forget chats long done
+            self._chat_free = {c: t for c, t in self._chat_free.items() if t > now}
+        at = max(now, self._chat_free.get(chat_id, now))
+        gap = self.pacing.part_gap if chat_id > 0 else self.pacing.group_part_gap
+        self._chat_free[chat_id] = at + gap
+        if at > now:
+            await asyncio.sleep(at - now)
 
     async def _send(self, chat_id: int, text: str, stats: BroadcastStats) -> Outcome:
         """Send one message, waiting out 429s and retrying network errors and 5xx."""
