@@ -20,6 +20,7 @@ from botharness import (
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
+from bot.delivery.ledger import seen
 from bot.ops.status import status_lines
 from bot.storage.chats import (
     ensure_chat,
@@ -167,6 +168,48 @@ async def test_a_group_that_upgrades_after_its_brief_was_planned_still_gets_it(
         assert stats.sent == 1
         assert DAILY in fake.messages_to(-1000600)[0]["parsed_text"]
         assert fake.messages_to(-600) == []
+
+
+async def test_a_supergroup_subscribed_before_its_groups_upgrade_gets_one_brief(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_group(-800, "Desk", admins={1})
+    fake.upgrade_group(-800, -1000800)
+    clock = Clock(datetime.now(UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        # The migration message was lost: both ids are subscribed and both planned for today;
+        # the supergroup's brief goes out first, then the old id's send says "migrated".
+        subscribe_due(svc.db, [-1000800, -800], clock.now)
+        stats = await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert [DAILY in m["parsed_text"] for m in fake.messages_to(-1000800)] == [True]
+        assert (stats.sent, fake.messages_to(-800)) == (1, [])
+        rows = svc.db.execute("select chat_id, status from deliveries order by chat_id")
+        assert rows.fetchall() == [(-1000800, "sent"), (-800, "cancelled")]
+
+
+async def test_a_brief_cut_short_and_then_cancelled_keeps_what_arrived_as_seen(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chats([43])
+    clock = Clock(datetime.now(UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        stories = [
+            ["s1", "BBC", False, 0, ["https://bbc.example/1"]],
+            ["s2", "DW", False, 1, ["https://dw.example/2"]],
+        ]
+        seed_delivery(
+            svc.db, settings, 43, clock.now, ["part one", "part two"], stories, next_part=1
+        )
+        set_subscribed(svc.db, 43, False, clock.now)  # /stop before part two's retry
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert fake.messages_to(43) == []
+        assert svc.db["deliveries"].get((43, "2026-11-28"))["status"] == "cancelled"
+        # Part one reached the chat: its story stays seen; part two's does not.
+        assert seen(svc.db, 43).urls == {"https://bbc.example/1"}
 
 
 async def test_interrupted_multi_part_brief_resumes_from_first_unsent_part(

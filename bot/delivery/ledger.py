@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -262,12 +262,21 @@ def still_wanted(db: Database, item: PendingDelivery) -> bool:
     return via(item) == "alert" or bool(row[0])
 
 
-def cancel(db: Database, item: PendingDelivery, reason: str) -> None:
-    """Drop a planned delivery that must not go out any more."""
-    db.execute(
-        "update deliveries set status = 'cancelled', last_error = ? where chat_id = ? and local_date = ?",
-        [reason, item.chat_id, item.local_date],
-    )
+def cancel(db: Database, item: PendingDelivery, reason: str, now: datetime | None = None) -> None:
+    """Drop a planned delivery that must not go out any more.
+
+    Stories in the messages that did reach the chat (a brief cut short) count as sent (``now``).
+    """
+    with db.atomic():
+        db.execute(
+            "update deliveries set status = 'cancelled', last_error = ? "
+            "where chat_id = ? and local_date = ?",
+            [reason, item.chat_id, item.local_date],
+        )
+        if item.next_part > 0:
+            _, stories = content(db, item.content_key)
+            delivered = [as_sent(s) for s in stories if s[3] < item.next_part]
+            record_sent_stories(db, item.chat_id, delivered, via(item), now or datetime.now(UTC))
 
 
 def content(db: Database, key: str) -> tuple[list[str], list[PlannedStory]]:
@@ -294,14 +303,22 @@ def record_part_sent(db: Database, item: PendingDelivery, part: int) -> None:
     item.next_part = part + 1
 
 
-def move_delivery(db: Database, item: PendingDelivery, new_id: int, now: datetime) -> None:
-    """A group became a supergroup: its settings, history and this delivery move to the new id."""
-    migrate_chat(db, item.chat_id, new_id, now)
-    db.execute(
-        "update or replace deliveries set chat_id = ? where chat_id = ? and local_date = ?",
-        [new_id, item.chat_id, item.local_date],
-    )
+def move_delivery(db: Database, item: PendingDelivery, new_id: int, now: datetime) -> bool:
+    """A group became a supergroup: its settings, history and this delivery move to the new id.
+
+    False when the supergroup has its own delivery for that day already (it was subscribed
+    before the upgrade reached us): this one is then cancelled, so it never gets two.
+    """
+    migrate_chat(db, item.chat_id, new_id, now)  # moves the chat's deliveries, but not over
+    left = db.execute(  # ... a day the supergroup already has one for: that one stays
+        "select 1 from deliveries where chat_id = ? and local_date = ?",
+        [item.chat_id, item.local_date],
+    ).fetchone()
+    if left is not None:
+        cancel(db, item, f"the group became supergroup {new_id}, which has its own", now)
+        return False
     item.chat_id = new_id
+    return True
 
 
 def record_failure(

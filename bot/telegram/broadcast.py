@@ -152,14 +152,18 @@ class Broadcaster:
         """Deliver one chat's brief; whatever goes wrong is recorded against that chat alone."""
         try:
             if not ledger.still_wanted(self.db, item):
-                ledger.cancel(self.db, item, "unsubscribed or unreachable since planning")
+                ledger.cancel(
+                    self.db, item, "unsubscribed or unreachable since planning", self.clock()
+                )
                 return
             story_id = item.local_date.removeprefix(ledger.ALERT_PREFIX)
             if self.alerts and not alert_still_wanted(
                 self.db, item.chat_id, story_id, self.clock()
             ):
                 # Left to the next brief's watchlist section, like a match in quiet hours.
-                ledger.cancel(self.db, item, "quiet hours or no alert term since planning")
+                ledger.cancel(
+                    self.db, item, "quiet hours or no alert term since planning", self.clock()
+                )
                 return
             await self._deliver(item, stats)
         except Exception as exc:
@@ -176,7 +180,8 @@ class Broadcaster:
             await self._chat_turn(item.chat_id)
             outcome = await self._send(item.chat_id, messages[part], stats)
             if isinstance(outcome, Migrated):
-                ledger.move_delivery(self.db, item, outcome.chat_id, self.clock())
+                if not ledger.move_delivery(self.db, item, outcome.chat_id, self.clock()):
+                    return
                 outcome = await self._send(item.chat_id, messages[part], stats)
             if isinstance(outcome, Failed):
                 self._fail(item, outcome, stats)
