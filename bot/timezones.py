@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -62,16 +62,51 @@ def zone(name: str) -> tzinfo:
         raise UnknownTimezone(f"I don't know the time zone {name!r}") from None
 
 
-def next_due(timezone: str, delivery_time: str, after: datetime) -> datetime:
-    """The first moment after ``after`` when the local clock in ``timezone`` shows ``delivery_time``."""
-    tz = zone(timezone)
+def slot(timezone: str, delivery_time: str, day: date) -> datetime:
+    """The instant (in UTC) the local clock in ``timezone`` shows ``delivery_time`` on ``day``.
+
+    A wall time skipped by a DST jump is taken as it would be without the jump (README, Daily
+    delivery): 02:30 on Berlin's spring-forward night is 03:30, and Nuuk's 23:30 on 28 March
+    2026 (the clock jumps 23:00 -> 00:00) is 00:30 on the 29th, still the 28th's brief.
+    """
     hour, minute = (int(part) for part in delivery_time.split(":"))
-    local = after.astimezone(tz)
-    day = local.date()
-    for offset in range(3):
-        candidate = datetime.combine(day + timedelta(days=offset), time(hour, minute), tz)
-        # A wall time skipped by a DST jump resolves to the instant just after the jump.
-        candidate = candidate.astimezone(after.tzinfo)
+    # fold=0 reads a skipped time with the offset from before the jump.
+    return datetime.combine(day, time(hour, minute), zone(timezone)).astimezone(UTC)
+
+
+def next_due(
+    timezone: str, delivery_time: str, after: datetime, done: date | None = None
+) -> datetime:
+    """The first moment after ``after`` when the local clock in ``timezone`` shows
+    ``delivery_time`` (see :func:`slot`), for a local date after ``done`` when given."""
+    # From yesterday: its slot can fall after midnight when a DST jump skips it.
+    day = after.astimezone(zone(timezone)).date() - timedelta(days=1)
+    if done is not None:
+        day = max(day, done + timedelta(days=1))
+    for offset in range(4):
+        candidate = slot(timezone, delivery_time, day + timedelta(days=offset))
         if candidate > after:
-            return candidate
+            return candidate.astimezone(after.tzinfo)
     raise AssertionError("unreachable: a local time recurs within three days")
+
+
+def slot_date(timezone: str, delivery_time: str, moment: datetime) -> date:
+    """The local date whose ``delivery_time`` slot ``moment`` is (a slot a DST jump pushed past
+    midnight belongs to the day before); for any other moment, the date the clock shows."""
+    shown = moment.astimezone(zone(timezone)).date()
+    before = shown - timedelta(days=1)
+    return before if slot(timezone, delivery_time, before) == moment.astimezone(UTC) else shown
+
+
+def local_day(timezone: str, moment: datetime, claimed: date) -> date:
+    """The local date of ``moment`` in ``timezone``: ``claimed`` when the clock shows it then or
+    ``moment`` stands for a wall time of ``claimed`` skipped by a DST jump, else the clock's date."""
+    tz = zone(timezone)
+    shown = moment.astimezone(tz).date()
+    if shown == claimed:
+        return claimed
+    # A skipped wall time is read with the offset from before the jump, as slot() does.
+    offset = (moment - timedelta(days=1)).astimezone(tz).utcoffset() or timedelta(0)
+    wall = (moment.astimezone(UTC) + offset).replace(tzinfo=None)
+    skipped = wall.replace(tzinfo=tz).astimezone(UTC) == moment.astimezone(UTC)
+    return claimed if skipped and wall.date() == claimed else shown

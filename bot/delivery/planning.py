@@ -17,9 +17,9 @@ from bot.models import Brief, Source, Story
 from bot.news.newsroom import matches
 from bot.news.render import render_html_parts
 from bot.storage import watchlists
-from bot.storage.chats import ChatSettings, chat_from_row, get_chat
+from bot.storage.chats import ChatSettings, chat_from_row, get_chat, last_brief_date
 from bot.storage.news_store import fingerprint_outlets, from_iso, iso
-from bot.timezones import next_due, zone
+from bot.timezones import next_due, slot_date, zone
 
 log = logging.getLogger(__name__)
 
@@ -214,11 +214,7 @@ def _plan_one(
     parsed: dict[str, Story],
 ) -> bool:
     due = from_iso(chat.next_due)  # type: ignore[arg-type]
-    tz = zone(chat.timezone)
-    local_date = due.astimezone(tz).date()
-    # The next occurrence strictly after both the due time and now: never twice, never a backlog.
-    following = next_due(chat.timezone, chat.delivery_time, max(now, due))
-    db.execute("update chats set next_due = ? where chat_id = ?", [iso(following), chat.chat_id])
+    local_date = _move_on(db, chat, due, now)
     if too_late(due, local_date, chat.timezone, now, grace):
         log.info(
             "delivery missed chat=%s due=%s (bot was down past the grace period)",
@@ -226,6 +222,8 @@ def _plan_one(
             iso(due),
         )
         return False
+    if not _claim_day(db, chat, local_date):
+        return True  # that date already had its brief (in an earlier zone): nothing to plan
     watch, stories = compose(db, chat, brief, now, parsed)
     key = _content_key(brief_id, watch, stories)
     if key not in contents:
@@ -239,13 +237,41 @@ def _plan_one(
     return True
 
 
+def _move_on(db: Database, chat: ChatSettings, due: datetime, now: datetime) -> date:
+    """Set the chat's next due time past this one; the local date this brief is for."""
+    # The date the slot was meant for: a DST jump can push a late slot past local midnight.
+    local_date = slot_date(chat.timezone, chat.delivery_time, due)
+    # Strictly after both the due time and now, for a later date: never twice, never a backlog.
+    following = next_due(chat.timezone, chat.delivery_time, max(now, due), done=local_date)
+    db.execute("update chats set next_due = ? where chat_id = ?", [iso(following), chat.chat_id])
+    return local_date
+
+
+def _claim_day(db: Database, chat: ChatSettings, local_date: date) -> bool:
+    """Whether the chat may have a brief for ``local_date``: its latest brief, seen in its current
+    zone, was for an earlier date. Frees the date's row if an earlier zone's brief holds it."""
+    done = last_brief_date(db, chat)
+    if done is not None and done >= local_date:
+        return False
+    # Keyed in the zone it was planned in, that brief fell on an earlier date of this one (done <
+    # local_date). Finished, it is only history; one still being sent keeps its key.
+    db.execute(
+        "delete from deliveries where chat_id = ? and local_date = ? and status != 'pending'",
+        [chat.chat_id, local_date.isoformat()],
+    )
+    return True
+
+
 def too_late(
     due: datetime, local_date: date, timezone: str, now: datetime, grace: timedelta
 ) -> bool:
     """Whether a daily brief due at ``due`` is missed: the bot was down past the grace period,
-    or past the chat's local midnight (README, Daily delivery)."""
+    or past the chat's local midnight (README, Daily delivery) after the day it was for and the
+    moment it was due (a DST jump or a zone change can put those on different dates)."""
+    tz = zone(timezone)
+    last_day = max(local_date, due.astimezone(tz).date())
     late = now - due
-    return late > ON_TIME and (late > grace or now.astimezone(zone(timezone)).date() > local_date)
+    return late > ON_TIME and (late > grace or now.astimezone(tz).date() > last_day)
 
 
 def cancel_missed(db: Database, now: datetime, grace: timedelta) -> int:

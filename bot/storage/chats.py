@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlite_utils import Database
 
 from bot.config import Settings
-from bot.storage.news_store import iso
-from bot.timezones import next_due
+from bot.storage.news_store import from_iso, iso
+from bot.timezones import local_day, next_due, slot, zone
 
 LENGTHS = {"short": 5, "full": 10}
 
@@ -97,10 +97,43 @@ def _update(db: Database, chat_id: int, now: datetime, **values: object) -> Chat
     return chat
 
 
-def _reschedule(chat: ChatSettings, now: datetime) -> str | None:
+def last_brief_date(db: Database, chat: ChatSettings) -> date | None:
+    """The local date, in the chat's current zone, of its latest daily brief (whatever became of it)."""
+    row = db.execute(
+        # Daily rows are keyed by a local date, alerts by ledger.ALERT_PREFIX and a story id.
+        "select local_date, due_at from deliveries where chat_id = ? "
+        "and local_date not like 'alert:%' order by due_at desc limit 1",
+        [chat.chat_id],
+    ).fetchone()
+    if row is None:
+        return None
+    # The key is the date in the zone it was planned in; after a /timezone its due time decides.
+    return local_day(chat.timezone, from_iso(row[1]), date.fromisoformat(row[0]))
+
+
+def _reschedule(
+    db: Database, before: ChatSettings, chat: ChatSettings, now: datetime
+) -> str | None:
+    """The chat's next due time after a change from ``before``: one brief per local day of its
+    zone, and a brief it was still to get today is not taken away."""
     if not (chat.subscribed and chat.active):
         return None
-    return iso(next_due(chat.timezone, chat.delivery_time, now))
+    done = last_brief_date(db, chat)
+    if _due_now(before, chat, done, now):
+        return iso(now)
+    return iso(next_due(chat.timezone, chat.delivery_time, now, done=done))
+
+
+def _due_now(before: ChatSettings, chat: ChatSettings, done: date | None, now: datetime) -> bool:
+    """Whether today's brief, still to come before the change, has a new time already past."""
+    today = now.astimezone(zone(chat.timezone)).date()
+    if before.next_due is None or (done is not None and done >= today):
+        return False
+    if done is None and before.timezone != chat.timezone:
+        # A chat yet to get its first brief starts at its new zone's next slot, as /subscribe does.
+        return False
+    waiting = from_iso(before.next_due).astimezone(zone(chat.timezone)).date() <= today
+    return waiting and slot(chat.timezone, chat.delivery_time, today) <= now
 
 
 def _stored(db: Database, chat_id: int) -> ChatSettings:
@@ -110,7 +143,8 @@ def _stored(db: Database, chat_id: int) -> ChatSettings:
 
 def set_subscribed(db: Database, chat_id: int, subscribed: bool, now: datetime) -> ChatSettings:
     """Subscribe or unsubscribe; settings are kept either way."""
-    chat = replace(_stored(db, chat_id), subscribed=subscribed, active=True)
+    before = _stored(db, chat_id)
+    chat = replace(before, subscribed=subscribed, active=True)
     return _update(
         db,
         chat_id,
@@ -118,7 +152,7 @@ def set_subscribed(db: Database, chat_id: int, subscribed: bool, now: datetime) 
         subscribed=int(subscribed),
         active=1,
         inactive_reason=None,
-        next_due=_reschedule(chat, now),
+        next_due=_reschedule(db, before, chat, now),
     )
 
 
@@ -132,8 +166,9 @@ def set_delivery(
 ) -> ChatSettings:
     """Change when the daily brief comes, and reschedule it."""
     values = {k: v for k, v in {"timezone": timezone, "delivery_time": delivery_time}.items() if v}
-    chat = replace(_stored(db, chat_id), **values)
-    return _update(db, chat_id, now, **values, next_due=_reschedule(chat, now))
+    before = _stored(db, chat_id)
+    chat = replace(before, **values)
+    return _update(db, chat_id, now, **values, next_due=_reschedule(db, before, chat, now))
 
 
 def set_length(db: Database, chat_id: int, length: str, now: datetime) -> ChatSettings:
