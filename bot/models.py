@@ -58,6 +58,8 @@ class Story:
     sources: tuple[Source, ...]
     is_update: bool = False
     watch_terms: tuple[str, ...] = ()  # the chat's watchlist terms it matched, if any
+    # (outlet, url) of its reports not listed as sources: a chat shown one has seen the story.
+    other_reports: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

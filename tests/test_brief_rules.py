@@ -720,3 +720,28 @@ def test_every_story_a_brief_stores_is_summarised_even_below_stories_it_leaves_o
 def test_a_headline_only_summary_ends_its_sentence_once(title: str, summary: str) -> None:
     article = _article("BBC", "q", title, "", 1)
     assert headline_only(article) == summary
+
+
+def test_a_story_keeps_the_reports_it_does_not_list() -> None:
+    # Two reports from one outlet: the one closest to the headline is listed, the other kept
+    # so that a chat shown it has seen the story.
+    first, again = [
+        _article(
+            "Al Jazeera",
+            slug,
+            title,
+            "Witnesses said Israeli troops opened fire on crowds at a food distribution point "
+            "in Rafah on Monday, killing 12 people.",
+            hours,
+        )
+        for slug, title, hours in (
+            ("aid", "Troops fire on crowd at Gaza aid site, killing 12 Palestinians", 9),
+            ("aid-2", "Gaza aid site shooting: what we know", 4),
+        )
+    ]
+    stories, _ = make_stories([*AID, first, again], {}, NOW)
+    story = next(s for s in stories if "Al Jazeera" in {src.outlet for src in s.sources})
+    listed = {src.url for src in story.sources}
+    everything = listed | {url for _, url in story.other_reports}
+    assert {first.url, again.url} <= everything and not listed & {u for _, u in story.other_reports}
+    assert [o for o, _ in story.other_reports].count("Al Jazeera") >= 1

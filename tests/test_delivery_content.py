@@ -15,6 +15,7 @@ from bot.delivery.planning import NOTHING_NEW, select_stories
 from bot.models import Brief, Source, Story
 from bot.storage.chats import ensure_chat, set_filter, set_subscribed
 from bot.storage.db import open_db
+from bot.storage.news_store import story_from_dict, story_to_dict
 
 NOW = datetime(2026, 11, 28, 7, tzinfo=UTC)
 
@@ -77,6 +78,26 @@ def test_an_outlet_whose_name_holds_a_comma_stays_seen_on_its_story(tmp_path: Pa
     grown = _story("a", ["BBC", "DW", "Al Jazeera"])
     (update,) = select_stories(Brief(NOW, 36, (grown,)), chat, old)
     assert [s.outlet for s in update.sources] == ["Al Jazeera"]
+
+
+def test_a_regrouped_story_holding_a_report_the_chat_saw_comes_as_an_update(
+    tmp_path: Path,
+) -> None:
+    db = open_db(tmp_path / "t.db")
+    chat = _chat(db)
+    # Yesterday: story "old", one Daily Beast report.
+    record_sent_stories(db, 1, [("old", '["Beast"]', False, ("https://Beast/1",))], "daily", NOW)
+    # Today the event is grouped again under a new id; the Beast's closer report is listed and
+    # the one the chat saw is among the story's other reports.
+    story = replace(
+        _story("new", ["Beast", "Forbes"]),
+        other_reports=(("Beast", "https://Beast/1"),),
+    )
+    (chosen,) = select_stories(Brief(NOW, 36, (story,)), chat, seen(db, 1))
+    assert chosen.is_update and [s.outlet for s in chosen.sources] == ["Forbes"]
+    # Stored and read back (the brief's JSON), the story still knows that report.
+    stored = story_from_dict(json.loads(json.dumps(story_to_dict(story))))
+    assert stored.other_reports == (("Beast", "https://Beast/1"),)
 
 
 def test_an_update_from_many_outlets_names_a_few_and_counts_the_rest(tmp_path: Path) -> None:

@@ -37,10 +37,12 @@ def unseen(story: Story, seen: Seen) -> Story | None:
     change when the window's articles are grouped again; article URLs do not).
     """
     previous = seen.stories.get(story.id)
-    shown = [s for s in story.sources if s.url in seen.urls]
+    shown = [s.outlet for s in story.sources if s.url in seen.urls]
+    # A report the story holds but does not list (the outlet's closer one is listed) counts too.
+    shown += [outlet for outlet, url in story.other_reports if url in seen.urls]
     if previous is None and not shown:
         return story
-    old_outlets = {s.outlet for s in shown}
+    old_outlets = set(shown)
     if previous is not None and previous[0]:
         old_outlets |= fingerprint_outlets(previous[0])
     # Only reports from outlets the chat has not had on this story are news; a second

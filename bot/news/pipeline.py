@@ -227,6 +227,7 @@ def make_stories(
                 group, [vectors[i] for i in order], now, [articles[i] for i in order if i < scoring]
             ),
             sources=sources,
+            other_reports=_other_reports(group, sources),
         )
         drafts.append((story, linked, cluster))
         members[cluster.id] = [a.url for a in group]
@@ -243,6 +244,15 @@ def make_stories(
 
 
 MAX_SOURCES = 20
+MAX_OTHER_REPORTS = 40
+
+
+def _other_reports(
+    group: Sequence[Article], sources: Sequence[Source]
+) -> tuple[tuple[str, str], ...]:
+    """The story's reports it does not list (an outlet's second article, outlets past the cap)."""
+    listed = {s.url for s in sources}
+    return tuple((a.outlet, a.url) for a in group if a.url not in listed)[:MAX_OTHER_REPORTS]
 
 
 def _headline_report(

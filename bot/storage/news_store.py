@@ -283,6 +283,7 @@ def story_to_dict(story: Story) -> dict:
             }
             for src in story.sources
         ],
+        "other_reports": [{"outlet": o, "url": u} for o, u in story.other_reports],
     }
 
 
@@ -300,6 +301,7 @@ def story_from_dict(data: dict) -> Story:
             Source(src["outlet"], src["title"], src["url"], from_iso(src["published"]))
             for src in data["sources"]
         ),
+        other_reports=tuple((r["outlet"], r["url"]) for r in data.get("other_reports", ())),
     )
 
 
