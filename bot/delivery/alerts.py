@@ -2,7 +2,8 @@
 
 An alert is a delivery like a daily brief (``deliveries`` row keyed by chat and
 ``alert:<story id>``), so it inherits the brief's guarantees: exactly once across crashes and
-restarts, resumable, the same rule for ambiguous sends, the same rate limits.
+restarts, resumable, the same rule for ambiguous sends, the same rate limits. One that quiet
+hours hold for a chat with no daily brief waits in its row, status 'held', until they end.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from bot.delivery import ledger
-from bot.delivery.ledger import Seen, seen_or_planned, story_urls
+from bot.delivery.ledger import PendingDelivery, PlannedStory, Seen, seen_or_planned, story_urls
 from bot.delivery.planning import PLAN_BATCH, unseen
 from bot.models import Story
 from bot.news.render import alert_html
 from bot.storage import watchlists
-from bot.storage.chats import get_chat
-from bot.timezones import zone
+from bot.storage.chats import ChatSettings, get_chat
+from bot.storage.news_store import iso
+from bot.timezones import next_due, zone
 
 log = logging.getLogger(__name__)
 
@@ -34,42 +36,49 @@ def plan_alerts(db: Database, now: datetime, window_hours: int) -> int:
 
 
 def still_wanted(db: Database, chat_id: int, story_id: str, now: datetime) -> bool:
-    """Whether a planned alert may go out now: the chat still follows, as an alert, a term the
-    story matched, and is not in its quiet hours (a pending alert may wait behind briefs, a
-    restart or a long burst)."""
+    """Whether a planned alert may go out now: the chat still follows, as an alert, a term one
+    of its articles matched, and is not in its quiet hours (a pending alert may wait behind
+    briefs, a restart or a long burst)."""
     chat = get_chat(db, chat_id)
-    if chat is None or not watchlists.alerts_on(db, chat_id, story_id):
+    if chat is None:
         return False
-    return not watchlists.in_quiet(
-        watchlists.quiet(db, chat_id), now.astimezone(zone(chat.timezone))
-    )
+    # By the alert's articles, not its story id: a later fetch round may have regrouped them
+    # under another id (the brief's, once the brief took them in).
+    urls = _planned_urls(db, chat_id, ledger.ALERT_PREFIX + story_id)
+    return watchlists.alerts_on(db, chat_id, urls) and _quiet_until(db, chat, now) is None
 
 
 def plan_alert_batches(
     db: Database, now: datetime, window_hours: int, later: Collection[int] = ()
 ) -> Iterator[int]:
-    """Plan an alert for each alert-mode match of a story new to its chat, PLAN_BATCH chats
-    at a time, one transaction each; yield how many each batch planned.
+    """Plan the held alerts whose quiet hours have ended, then an alert for each alert-mode
+    match of a story new to its chat, PLAN_BATCH chats at a time, one transaction each; yield
+    how many each batch planned.
 
-    Chats in quiet hours get none: their matches wait for the next brief's watchlist section.
-    A story the chat has already seen (by brief, /latest or alert) does not alert again; its
-    new reports join the next brief as an update. The ``later`` chats (their /latest is being
-    sent) are left to the next planning, and the matches with them.
+    In quiet hours a subscribed chat gets none: its matches wait for the next brief's watchlist
+    section. A chat with no daily brief has them held until its quiet hours end. A story the
+    chat has already seen (by brief, /latest or alert) does not alert again; its new reports
+    join the next brief as an update. The ``later`` chats (their /latest is being sent) are
+    left to the next planning, and the matches with them.
     """
-    since = now - timedelta(hours=window_hours)
-    run = _Run(since, now)
+    _hand_holds_to_briefs(db)
+    yield from _release_held(db, now, later)
+    run = _Run(now - timedelta(hours=window_hours), now)
     upto = watchlists.newest_match(db)
     # A crash part-way leaves the matches 'new': chats already planned are not planned twice
     # (one deliveries row per chat and story, and pending alerts count as seen).
     found = watchlists.chats_to_alert(db)
-    chats = [c for c in found if c not in later]
-    for start in range(0, len(chats), PLAN_BATCH):
+    complete = True
+    for start in range(0, len(found), PLAN_BATCH):
+        batch = found[start : start + PLAN_BATCH]
+        # Asked again for each batch: the caller answers updates between batches, and a
+        # /latest begun meanwhile shows stories this batch would alert.
+        chats = [c for c in batch if c not in later]
+        complete = complete and len(chats) == len(batch)
         with db.atomic():
-            planned = sum(
-                _plan_safely(db, chat_id, run) for chat_id in chats[start : start + PLAN_BATCH]
-            )
+            planned = sum(_plan_safely(db, chat_id, run) for chat_id in chats)
         yield planned
-    if len(chats) == len(found):
+    if complete:
         watchlists.mark_planned(db, upto)
 
 
@@ -96,16 +105,13 @@ def _plan_safely(db: Database, chat_id: int, run: _Run) -> int:
 
 def _plan_chat(db: Database, chat_id: int, run: _Run) -> int:
     chat = get_chat(db, chat_id)
-    if (
-        chat is None
-        or not chat.active
-        or watchlists.in_quiet(
-            watchlists.quiet(db, chat_id), run.now.astimezone(zone(chat.timezone))
-        )
-    ):
+    if chat is None or not chat.active:
         return 0
+    until = _quiet_until(db, chat, run.now)
+    if until is not None and chat.subscribed:
+        return 0  # the next brief's watchlist section carries them
     planned = 0
-    shown = seen_or_planned(db, chat_id)
+    shown = _seen_planned_or_held(db, chat_id)
     found = watchlists.stories_for(db, chat_id, run.since, new_alerts=True, parsed=run.parsed)
     for story, terms, _ in found:
         if unseen(story, shown) is not story:
@@ -115,10 +121,22 @@ def _plan_chat(db: Database, chat_id: int, run: _Run) -> int:
             key = run.keys[story.id, terms] = _save_alert(
                 db, replace(story, watch_terms=terms), run.now
             )
-        ledger.plan_delivery(db, chat_id, ledger.ALERT_PREFIX + story.id, run.now, key, run.now)
+        if until is None:
+            ledger.plan_delivery(db, chat_id, ledger.ALERT_PREFIX + story.id, run.now, key, run.now)
+        else:  # no brief would carry it: it goes out when quiet hours end
+            _hold(db, chat_id, ledger.ALERT_PREFIX + story.id, until, key, run.now)
         shown = Seen({**shown.stories, story.id: ("", 0)}, shown.urls | set(story_urls(story)))
         planned += 1
     return planned
+
+
+def _quiet_until(db: Database, chat: ChatSettings, now: datetime) -> datetime | None:
+    """When the chat's quiet hours end, if it is in them now; None if it is not."""
+    local = now.astimezone(zone(chat.timezone))
+    window = watchlists.quiet(db, chat.chat_id)
+    if window is None or not watchlists.in_quiet(window, local):
+        return None
+    return next_due(chat.timezone, f"{window[1]:%H:%M}", now)
 
 
 def _save_alert(db: Database, story: Story, now: datetime) -> str:
@@ -126,3 +144,131 @@ def _save_alert(db: Database, story: Story, now: datetime) -> str:
     key = "a" + hashlib.sha1(json.dumps([story.id, message]).encode()).hexdigest()[:19]
     ledger.save_content(db, key, 0, [message], [ledger.planned_story(story, 0)], now)
     return key
+
+
+def _planned_urls(db: Database, chat_id: int, local_date: str) -> list[str]:
+    """The article URLs of the chat's alert ``local_date``; none if there is none."""
+    row = db.execute(
+        "select content_key from deliveries where chat_id = ? and local_date = ?",
+        [chat_id, local_date],
+    ).fetchone()
+    return [] if row is None else _urls(ledger.content(db, row[0])[1])
+
+
+def _urls(stories: list[PlannedStory]) -> list[str]:
+    return [url for story in stories for url in story[4]]
+
+
+def _hold(
+    db: Database, chat_id: int, local_date: str, until: datetime, key: str, now: datetime
+) -> None:
+    """Write down an alert of a chat with no daily brief, held until its quiet hours end."""
+    db.execute(
+        "insert or ignore into deliveries (chat_id, local_date, due_at, content_key, status, "
+        "created_at) values (?, ?, ?, ?, ?, ?)",
+        [chat_id, local_date, iso(until), key, watchlists.HELD, iso(now)],
+    )
+
+
+def _hand_holds_to_briefs(db: Database) -> None:
+    """Drop the held alerts of chats that have subscribed since: like any subscribed chat's
+    matches in quiet hours, they wait for its next brief."""
+    db.execute(
+        "delete from deliveries where status = ? and chat_id in "
+        "(select chat_id from chats where subscribed = 1)",
+        [watchlists.HELD],
+    )
+
+
+def _seen_planned_or_held(db: Database, chat_id: int) -> Seen:
+    """What the chat was shown or will be (:func:`seen_or_planned`), and its held alerts."""
+    shown = seen_or_planned(db, chat_id)
+    held = [
+        story
+        for (key,) in db.execute(
+            # "+status": by primary key, not a scan of every held row (see seen_or_planned).
+            "select content_key from deliveries where chat_id = ? and +status = ?",
+            [chat_id, watchlists.HELD],
+        ).fetchall()
+        for story in ledger.content(db, key)[1]
+    ]
+    stories = {s[0]: (s[1], 0) for s in held} | shown.stories
+    return Seen(stories, shown.urls | frozenset(_urls(held)))
+
+
+def _release_held(db: Database, now: datetime, later: Collection[int]) -> Iterator[int]:
+    """Plan the held alerts due by ``now``, PLAN_BATCH at a time, one transaction each; yield
+    how many each batch planned. The ``later`` chats' wait for the next planning."""
+    after: tuple[str, int, str] = ("", -(2**63), "")
+    while held := _held_due(db, now, after):
+        after = (held[-1].due_at, held[-1].chat_id, held[-1].local_date)
+        with db.atomic():
+            released = sum(
+                _release_safely(db, item, now) for item in held if item.chat_id not in later
+            )
+        yield released
+
+
+def _held_due(db: Database, now: datetime, after: tuple[str, int, str]) -> list[PendingDelivery]:
+    """Up to PLAN_BATCH held alerts due by ``now``, after ``after`` in (due_at, chat_id,
+    local_date) order."""
+    return [
+        PendingDelivery(*r)
+        for r in db.execute(
+            "select chat_id, local_date, content_key, next_part, attempts, due_at from deliveries "
+            "where status = ? and due_at <= ? and (due_at, chat_id, local_date) > (?, ?, ?) "
+            "order by due_at, chat_id, local_date limit ?",
+            [watchlists.HELD, iso(now), *after, PLAN_BATCH],
+        )
+    ]
+
+
+def _release_safely(db: Database, item: PendingDelivery, now: datetime) -> int:
+    """Release one held alert; one that fails is logged and left held for the next planning."""
+    try:
+        with db.atomic():  # a savepoint
+            return _release(db, item, now)
+    except Exception:
+        log.exception(
+            "releasing the held alert %s of chat=%s failed", item.local_date, item.chat_id
+        )
+        return 0
+
+
+def _release(db: Database, item: PendingDelivery, now: datetime) -> int:
+    """Make a held alert whose quiet hours ended pending, if the chat still wants it; 1 if so."""
+    chat = get_chat(db, item.chat_id)
+    until = None if chat is None else _quiet_until(db, chat, now)
+    if until is not None:  # its quiet hours or time zone changed: it waits for the new end
+        db.execute(
+            "update deliveries set due_at = ? where chat_id = ? and local_date = ?",
+            [iso(until), item.chat_id, item.local_date],
+        )
+        return 0
+    stories = ledger.content(db, item.content_key)[1]
+    reason = _unwanted(db, item.chat_id, chat is not None and chat.active, stories)
+    if reason:
+        log.info("held alert %s of chat=%s dropped: %s", item.local_date, item.chat_id, reason)
+        # Never sent nor due, it leaves no row: it must not count as this story's one alert.
+        db.execute(
+            "delete from deliveries where chat_id = ? and local_date = ?",
+            [item.chat_id, item.local_date],
+        )
+        return 0
+    db.execute(
+        "update deliveries set status = 'pending' where chat_id = ? and local_date = ?",
+        [item.chat_id, item.local_date],
+    )
+    return 1
+
+
+def _unwanted(db: Database, chat_id: int, active: bool, stories: list[PlannedStory]) -> str:
+    """Why a held alert must not go out after all ('' if it may)."""
+    if not active:
+        return "the chat is unreachable"
+    if not watchlists.alerts_on(db, chat_id, _urls(stories)):
+        return "no alert term any more"
+    shown = seen_or_planned(db, chat_id)  # by /latest, a brief, or another alert meanwhile
+    if any(s[0] in shown.stories for s in stories) or shown.urls.intersection(_urls(stories)):
+        return "seen meanwhile"
+    return ""

@@ -4,7 +4,7 @@ stories those articles make."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -16,6 +16,9 @@ from bot.storage.news_store import article_from_row, iso, story_from_dict, story
 BRIEF, ALERT = "brief", "alert"
 MODES = (BRIEF, ALERT)
 DEFAULT_QUIET = "22:00-07:00"
+# The status of an alert's deliveries row while quiet hours hold it for a chat with no daily
+# brief (no brief would carry it): due when they end, it is then pending like any other.
+HELD = "held"
 
 
 @dataclass(frozen=True)
@@ -210,13 +213,13 @@ def chats_to_alert(db: Database) -> list[int]:
     ]
 
 
-def alerts_on(db: Database, chat_id: int, story_id: str) -> bool:
-    """Whether the chat follows, in alert mode, a term that one of the story's reports matched."""
+def alerts_on(db: Database, chat_id: int, urls: Collection[str]) -> bool:
+    """Whether the chat follows, in alert mode, a term that one of these articles matched."""
     row = db.execute(
         "select 1 from watch_terms t join watch_matches m on m.key = t.key "
-        "join watch_articles a on a.url = m.url "
-        "where t.chat_id = ? and t.mode = 'alert' and a.story_id = ? limit 1",
-        [chat_id, story_id],
+        "where t.chat_id = ? and t.mode = 'alert' and m.url in (select value from json_each(?)) "
+        "limit 1",
+        [chat_id, json.dumps(list(urls))],
     ).fetchone()
     return row is not None
 
@@ -234,6 +237,11 @@ def mark_planned(db: Database, upto: int) -> None:
     db.execute("update watch_matches set state = 'done' where state = 'new' and rowid <= ?", [upto])
 
 
-def new_match_count(db: Database) -> int:
-    """Matches waiting for alert planning (the delivery check's cheap 'anything to do?')."""
-    return db.execute("select count(*) from watch_matches where state = 'new'").fetchone()[0]
+def new_match_count(db: Database, now: datetime | None = None) -> int:
+    """Matches waiting for alert planning, and alerts held by quiet hours that are due by ``now``
+    (every held one when None): the delivery check's cheap 'anything to do?'."""
+    new = db.execute("select count(*) from watch_matches where state = 'new'").fetchone()[0]
+    sql, params = "select count(*) from deliveries where status = ?", [HELD]
+    if now is not None:
+        sql, params = sql + " and due_at <= ?", [HELD, iso(now)]
+    return new + db.execute(sql, params).fetchone()[0]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import os
 import socket
@@ -118,26 +120,33 @@ class Broadcaster:
         cursor: tuple[str, int, str] = ("", -(2**63), "")
         page: list[PendingDelivery] = []
 
-        def take() -> list[PendingDelivery]:
+        # A chat's next alert (rows of one chat come in a row) waits here until the chat may
+        # get another message, and meanwhile workers take other chats': sent in parallel they
+        # would break Telegram's limit for the chat and earn 429s that pause every chat.
+        waiting: list[tuple[float, int, PendingDelivery]] = []
+        order = itertools.count()  # ties: first come, first served
+
+        def take() -> PendingDelivery | None:
             nonlocal cursor, page
-            if self.yield_to is not None and self.yield_to():
-                return []
-            if not page:
-                page = ledger.pending_page(self.db, cursor, alerts=self.alerts)[::-1]
+            while not (self.yield_to is not None and self.yield_to()):
+                now = time.monotonic()
+                if waiting and waiting[0][0] <= now:
+                    return heapq.heappop(waiting)[2]
                 if not page:
-                    return []
-                cursor = (page[0].due_at, page[0].chat_id, page[0].local_date)
-            # A chat's alerts (rows in a row) go to one worker, one after another: sent in
-            # parallel they would break Telegram's limit for the chat and earn 429s for all.
-            batch = [page.pop()]
-            while page and page[-1].chat_id == batch[0].chat_id:
-                batch.append(page.pop())
-            return batch
+                    page = ledger.pending_page(self.db, cursor, alerts=self.alerts)[::-1]
+                    if not page:  # the last ones wait their chat's turn in _deliver
+                        return heapq.heappop(waiting)[2] if waiting else None
+                    cursor = (page[0].due_at, page[0].chat_id, page[0].local_date)
+                item = page.pop()
+                ready = self._chat_free.get(item.chat_id, now)
+                if ready <= now:
+                    return item
+                heapq.heappush(waiting, (ready, next(order), item))
+            return None
 
         async def worker() -> None:
-            while batch := take():
-                for item in batch:
-                    await self._deliver_one(item, stats)
+            while (item := take()) is not None:
+                await self._deliver_one(item, stats)
 
         # Every worker runs to the end even if one fails, so no send outlives the run.
         results = await asyncio.gather(
@@ -331,7 +340,9 @@ async def deliver_due(
     old and a new deploy overlapping) never both send.
     """
     now = clock()
-    if not (dailies_waiting(db, now) or ledger.any_pending(db) or watchlists.new_match_count(db)):
+    if not (
+        dailies_waiting(db, now) or ledger.any_pending(db) or watchlists.new_match_count(db, now)
+    ):
         return None
     ttl = settings.delivery_lease_seconds
     if not leases.acquire(db, LEASE, lease_holder(), ttl):

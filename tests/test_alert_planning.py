@@ -1,0 +1,191 @@
+"""Alert planning against what a chat does meanwhile: /latest between planning batches, a story
+regrouped before its alert goes out, and quiet hours of a chat that gets no daily brief."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from botharness import Clock, running_bot, say, wait_until
+from fake_telegram import FakeTelegram
+from sqlite_utils import Database
+
+from bot.config import Settings
+from bot.delivery import alerts
+from bot.delivery.alerts import plan_alerts
+from bot.models import Source, Story
+from bot.news.watch import normalise
+from bot.storage import watchlists
+from bot.telegram import broadcast, handlers
+from bot.telegram.app import _delivery_job as delivery_job
+from bot.telegram.broadcast import deliver_due
+from bot.telegram.context import BotContext
+
+TERM = "Tarkovo"  # in none of the fixture feeds: only the stories stored here match it
+HEADLINE = f"Strike near {TERM}"
+ALERT = f"🔔 Watchlist: “{TERM}”\n{HEADLINE}"  # an alert's heading and headline lines
+
+
+def _watched_story(db: Database, story_id: str, now: datetime) -> str:
+    """A fetch round stores a story naming TERM, with its match; the story's one URL."""
+    url = f"https://x.example/{story_id}"
+    source = (Source("Outlet", HEADLINE, url, now),)
+    story = Story(story_id, HEADLINE, "Outlet reports: …", "Europe", (), 3.0, source)
+    watchlists.save_stories(db, [story], {story_id: [url]}, now)
+    watchlists.record_matches(db, [(url, normalise(TERM))], now)
+    return url
+
+
+def _alerts(fake: FakeTelegram, chat_id: int) -> list[str]:
+    """The alerts' heading and headline lines the chat received."""
+    return [
+        "\n".join(t.split("\n")[:2]) for t in fake.texts_to(chat_id) if t.startswith("🔔 Watchlist")
+    ]
+
+
+def _deliveries(db: Database) -> list[tuple[int, str, str]]:
+    """Every delivery row: (chat, local date or alert key, status)."""
+    return db.execute(
+        "select chat_id, local_date, status from deliveries order by chat_id, local_date"
+    ).fetchall()
+
+
+async def test_a_latest_begun_between_alert_batches_gets_no_alert_of_what_it_shows(
+    fake: FakeTelegram, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chats = [51_000, 51_001]
+    fake.add_private_chats(chats)
+    clock = Clock(datetime(2026, 8, 15, 12, tzinfo=UTC))
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        for chat in chats:
+            await say(fake, chat, f"/alert {TERM}")
+            await say(fake, chat, "/quiet off")
+        await svc.newsroom.current(force=True)  # the brief /latest shows
+        _watched_story(svc.db, "w1", clock.now)
+        # One chat a batch, so the second chat is planned in the second batch.
+        monkeypatch.setattr(alerts, "PLAN_BATCH", 1)
+        first, victim = watchlists.chats_to_alert(svc.db)
+        composed, planned = asyncio.Event(), asyncio.Event()
+        real_planning, real_reply = broadcast.plan_alert_batches, handlers._reply
+
+        def latest_between_batches(*args: Any, **kwargs: Any) -> Iterator[int]:
+            batches = real_planning(*args, **kwargs)
+            yield next(batches)
+            # The delivery check yields to updates between batches: the victim's /latest runs.
+            fake.send_text(victim, "/latest")
+            deadline = time.monotonic() + 10
+            while not composed.is_set():
+                assert time.monotonic() < deadline, "/latest never composed its answer"
+                yield 0
+            yield from batches
+            planned.set()
+
+        async def reply_once_planned(update: object, text: str, *args: object) -> None:
+            composed.set()  # /latest has chosen its stories; it records them after its sends
+            await planned.wait()
+            await real_reply(update, text, *args)
+
+        monkeypatch.setattr(broadcast, "plan_alert_batches", latest_between_batches)
+        monkeypatch.setattr(handlers, "_reply", reply_once_planned)
+        before = len(fake.texts_to(victim))
+        await delivery_job(BotContext(app))
+        await wait_until(lambda: composed.is_set() and not svc.showing_latest, what="/latest")
+        await delivery_job(BotContext(app))  # the next check plans what the first left
+
+        latest = "\n".join(fake.texts_to(victim)[before:])
+        assert f"Matched: “{TERM}”" in latest and HEADLINE in latest
+        assert _alerts(fake, first) == [ALERT]
+        assert _alerts(fake, victim) == []
+        assert _deliveries(svc.db) == [(first, "alert:w1", "sent")]
+
+
+async def test_an_alert_regrouped_under_the_briefs_story_before_it_goes_out_is_sent(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    chat = 52_000
+    fake.add_private_chat(chat)
+    clock = Clock(datetime(2026, 8, 15, 12, tzinfo=UTC))
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        await say(fake, chat, f"/alert {TERM}")
+        await say(fake, chat, "/quiet off")
+        url = _watched_story(svc.db, "w1", clock.now)
+        assert plan_alerts(svc.db, clock.now, settings.brief_window_hours) == 1
+        # Before it is sent (briefs go first), the brief takes the article into its story sB,
+        # and the next fetch round regroups the matched article under that id.
+        earlier = Source("Reuters", "Fighting near the front", "https://x.example/r", clock.now)
+        brief_story = Story(
+            "sB",
+            earlier.title,
+            "",
+            "Europe",
+            (),
+            3.0,
+            (earlier, Source("Outlet", HEADLINE, url, clock.now)),
+        )
+        watchlists.save_stories(svc.db, [brief_story], {"sB": [earlier.url, url]}, clock.now)
+        clock.advance(minutes=30)
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        assert _alerts(fake, chat) == [ALERT]
+        assert _deliveries(svc.db) == [(chat, "alert:w1", "sent")]
+
+
+async def test_quiet_hours_hold_the_alert_of_a_chat_without_the_brief_until_they_end(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    alert_only, subscriber = 53_000, 53_001
+    fake.add_private_chats([alert_only, subscriber])
+    clock = Clock(datetime(2026, 8, 15, 21, tzinfo=UTC))
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        for chat in (alert_only, subscriber):
+            await say(fake, chat, f"/alert {TERM}")  # default quiet hours: 22:00-07:00 UTC
+        await say(fake, subscriber, "/subscribe")  # its brief: 07:00 UTC
+
+        async def check_at(day: int, hour: int) -> None:
+            clock.now = datetime(2026, 8, day, hour, tzinfo=UTC)
+            await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+
+        clock.now = datetime(2026, 8, 15, 23, tzinfo=UTC)
+        _watched_story(svc.db, "w1", clock.now)  # the name appears at 23:00
+        await check_at(15, 23)
+        assert (_alerts(fake, alert_only), _alerts(fake, subscriber)) == ([], [])
+        await check_at(16, 7)  # quiet hours end
+        await check_at(16, 8)
+        assert _alerts(fake, alert_only) == [ALERT]
+        # The subscriber's brief carries it, as before.
+        assert _alerts(fake, subscriber) == []
+        brief = fake.texts_to(subscriber)[-1]
+        assert "Your daily Security Brief" in brief and HEADLINE in brief
+        assert _deliveries(svc.db) == [
+            (alert_only, "alert:w1", "sent"),
+            (subscriber, "2026-08-16", "sent"),
+        ]
+
+
+async def test_a_held_alert_is_not_sent_after_unwatch_or_once_latest_showed_it(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    kept, unwatched, looked = 54_000, 54_001, 54_002
+    fake.add_private_chats([kept, unwatched, looked])
+    clock = Clock(datetime(2026, 8, 15, 23, tzinfo=UTC))  # default quiet hours: 22:00-07:00
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        for chat in (kept, unwatched, looked):
+            await say(fake, chat, f"/alert {TERM}")
+        _watched_story(svc.db, "w1", clock.now)
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        clock.advance(minutes=30)
+        await say(fake, unwatched, f"/unwatch {TERM}")
+        latest = "\n".join(m["parsed_text"] for m in await say(fake, looked, "/latest", timeout=20))
+        assert HEADLINE in latest
+        clock.now = datetime(2026, 8, 16, 7, tzinfo=UTC)  # quiet hours end
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        alerted = {chat: _alerts(fake, chat) for chat in (kept, unwatched, looked)}
+        assert alerted == {kept: [ALERT], unwatched: [], looked: []}
+        assert _deliveries(svc.db) == [(kept, "alert:w1", "sent")]
