@@ -47,6 +47,8 @@ ANONYMOUS_ADMIN = {
 }
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 CHAT_NOT_FOUND = "Bad Request: chat not found"
+TOPIC_CLOSED = "Bad Request: TOPIC_CLOSED"
+THREAD_NOT_FOUND = "Bad Request: message thread not found"
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,6 +386,9 @@ class _Chat:
     blocked: bool = False
     migrated_to: int | None = None
     last_message_id: int = 0
+    is_forum: bool = False
+    topics: dict[int, bool] = field(default_factory=dict)  # message_thread_id -> closed
+    general_closed: bool = False
 
     def obj(self) -> dict[str, Any]:
         if self.type == "private":
@@ -391,6 +396,8 @@ class _Chat:
             if self.username:
                 chat["username"] = self.username
             return chat
+        if self.is_forum:
+            return {"id": self.id, "type": self.type, "title": self.title, "is_forum": True}
         return {"id": self.id, "type": self.type, "title": self.title}
 
     def next_message_id(self) -> int:
@@ -622,29 +629,81 @@ class FakeTelegram:
         supergroup: bool = False,
         *,
         creator: int | None = None,
+        forum: bool = False,
     ) -> None:
-        """Register a group/supergroup; ``admins`` are administrators, ``creator`` is creator."""
+        """Register a group/supergroup; ``admins`` are administrators, ``creator`` is creator.
+
+        ``forum``: a supergroup with topics (see add_topic); messages without a topic go to General.
+        """
+        if forum and not supergroup:
+            raise ValueError("only supergroups can be forums")
         self._chats[chat_id] = _Chat(
             chat_id,
             "supergroup" if supergroup else "group",
             title=title,
             admins=set(admins) | ({creator} if creator is not None else set()),
             creator=creator,
+            is_forum=forum,
         )
+
+    def add_topic(self, chat_id: int, name: str) -> int:
+        """Open a topic in a forum, as a member would; return its message_thread_id.
+
+        Like Telegram, the topic's id is the id of its forum_topic_created service message,
+        which the bot receives.
+        """
+        chat = self._user_chat(chat_id)
+        if not chat.is_forum:
+            raise ValueError(f"chat {chat_id} is not a forum")
+        thread = chat.next_message_id()
+        chat.topics[thread] = False
+        self._enqueue(
+            {
+                "message": {
+                    "message_id": thread,
+                    "message_thread_id": thread,
+                    "is_topic_message": True,
+                    "from": self._user_obj(self._default_sender(chat, None)),
+                    "chat": chat.obj(),
+                    "date": int(time.time()),
+                    "forum_topic_created": {"name": name, "icon_color": 7322096},
+                }
+            }
+        )
+        return thread
+
+    def close_topic(self, chat_id: int, thread: int | None) -> None:
+        """Close a forum topic (None: General); then the bot can't post there (TOPIC_CLOSED)."""
+        chat = self._user_chat(chat_id)
+        if thread is None:
+            chat.general_closed = True
+        elif thread in chat.topics:
+            chat.topics[thread] = True
+        else:
+            raise ValueError(f"no topic {thread} in chat {chat_id}")
 
     def add_channel(self, chat_id: int, username: str, title: str) -> None:
         """Register a channel the bot may post in, addressable as ``@username``."""
         self._chats[chat_id] = _Chat(chat_id, "channel", title=title, username=username)
 
     def send_text(
-        self, chat_id: int, text: str, from_user: int | None = None, *, anonymous: bool = False
+        self,
+        chat_id: int,
+        text: str,
+        from_user: int | None = None,
+        *,
+        anonymous: bool = False,
+        topic: int | None = None,
     ) -> int:
         """Enqueue a user's text message (commands get a bot_command entity); return update_id.
 
         ``anonymous``: a group admin posting as the group, as Telegram sends it: from
         GroupAnonymousBot (one user for every such admin everywhere), sender_chat the group.
+        ``topic``: the forum topic (see add_topic) it is written in; None for General.
         """
         chat = self._user_chat(chat_id)
+        if topic is not None and topic not in chat.topics:
+            raise ValueError(f"no topic {topic} in chat {chat_id}")
         sender = (
             ANONYMOUS_ADMIN if anonymous else self._user_obj(self._default_sender(chat, from_user))
         )
@@ -655,6 +714,8 @@ class FakeTelegram:
             "date": int(time.time()),
             "text": text,
         }
+        if topic is not None:
+            message.update(message_thread_id=topic, is_topic_message=True)
         if anonymous:
             message["sender_chat"] = chat.obj()
         command = _COMMAND_RE.match(text)
@@ -699,6 +760,13 @@ class FakeTelegram:
             }
         )
         return query_id
+
+    def delete_by_user(self, chat_id: int, message_id: int) -> None:
+        """The user deletes a bot message (for both sides); Telegram tells the bot nothing."""
+        chat = self._user_chat(chat_id)
+        if self._messages.pop((chat.id, message_id), None) is None:
+            raise ValueError(f"the bot has no message {message_id} in chat {chat_id}")
+        self._records[(chat.id, message_id)]["deleted"] = True
 
     def block_by_user(self, chat_id: int) -> None:
         """Make later sends fail with 403; enqueue my_chat_member (member -> kicked)."""
@@ -1126,6 +1194,7 @@ class FakeTelegram:
 
     def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._resolve_chat(params)
+        thread = self._topic(chat, params)
         text = params.get("text")
         parse_mode = params.get("parse_mode") or None
         plain, entities = self._render(text, parse_mode)
@@ -1142,6 +1211,8 @@ class FakeTelegram:
         }
         if entities:
             message["entities"] = entities
+        if thread is not None:
+            message.update(message_thread_id=thread, is_topic_message=True)
         if markup is not None and "inline_keyboard" in markup:
             message["reply_markup"] = markup
         self._messages[(chat.id, message_id)] = message
@@ -1156,6 +1227,7 @@ class FakeTelegram:
             "entities": entities,
             # Paid broadcasts may exceed the usual 30 messages/s (Telegram charges Stars for them).
             "allow_paid_broadcast": _flag(params, "allow_paid_broadcast"),
+            "message_thread_id": thread,  # the forum topic; None: General, or not a forum
             "params": params,
         }
         self._records[(chat.id, message_id)] = record
@@ -1163,6 +1235,21 @@ class FakeTelegram:
         self._by_chat.setdefault(chat.id, []).append(record)
         self.stats["accepted"] += 1
         return message
+
+    def _topic(self, chat: _Chat, params: dict[str, Any]) -> int | None:
+        """The forum topic a send goes to (None: General), refused if closed or unknown."""
+        if not chat.is_forum:
+            return None  # outside forums the fake does not model threads
+        thread = _opt_int(params, "message_thread_id")
+        if thread is None:
+            closed = chat.general_closed
+        elif thread in chat.topics:
+            closed = chat.topics[thread]
+        else:
+            raise _ApiError(400, THREAD_NOT_FOUND)
+        if closed:
+            raise _ApiError(400, TOPIC_CLOSED)
+        return thread
 
     def _stored_message(self, params: dict[str, Any], what: str) -> tuple[_Chat, dict[str, Any]]:
         chat = self._resolve_chat(params)

@@ -89,12 +89,12 @@ async def test_new_user_subscribes_sets_time_and_zone_and_reads_latest(
         brief = messages[3]["parsed_text"]
         assert brief.startswith("🛡 Security Brief")
         assert "Sources:" in brief
-        sent = await wait_until(
-            lambda: db.execute(
-                "select count(*) from sent_stories where chat_id = ? and via = 'latest'", [USER]
-            ).fetchone()[0]
+        query = "select count(*) from sent_stories where chat_id = ? and via = 'latest'"
+        # Each message's stories are recorded once it is sent: wait for the last message's too.
+        await wait_until(
+            lambda: db.execute(query, [USER]).fetchone()[0] == 10,  # the full brief, as chosen
+            what="the full brief recorded",
         )
-        assert sent == 10  # the full brief, as chosen in settings
         assert not db.conn.in_transaction  # every write so far is committed
     # Written to disk, not held in an open transaction that closing the bot throws away.
     with closing(sqlite3.connect(settings.database_path)) as disk:

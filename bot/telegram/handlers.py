@@ -19,16 +19,18 @@ from telegram.ext import ApplicationHandlerStop
 from bot.config import parse_hhmm
 from bot.delivery.ledger import as_sent, planned_story, record_sent_stories
 from bot.delivery.planning import compose
+from bot.models import Story
 from bot.news import watch
 from bot.news.newsroom import BriefResult, for_chat
 from bot.news.relevance import REGIONS
-from bot.news.render import nothing_new_html, render_html, split_messages
+from bot.news.render import nothing_new_html, render_html_parts, split_messages
 from bot.ops.status import feed_states, probe_storage, status_lines, storage_problem
 from bot.storage import chats, watchlists
 from bot.telegram import keyboards
 from bot.telegram.broadcast import retry_seconds
 from bot.telegram.context import BotContext, Services
 from bot.telegram.keyboards import Action
+from bot.telegram.transport import SendUnconfirmed
 from bot.timezones import UnknownTimezone, parse_timezone
 
 log = logging.getLogger(__name__)
@@ -95,10 +97,26 @@ async def _patiently(call: Callable[[], Awaitable[object]]) -> None:
         await call()
 
 
+def _topic(update: Update) -> int | None:
+    """The forum topic the update came from; None outside topics (a forum's General included)."""
+    message = update.effective_message
+    # Outside forum topics message_thread_id names a chain of replies, not a place to send to.
+    return message.message_thread_id if message and message.is_topic_message else None
+
+
 async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     chat = update.effective_chat
     assert chat is not None
-    await _patiently(lambda: chat.send_message(text, reply_markup=markup))
+    # Without the topic, a forum sends the reply to General (or refuses it if General is closed).
+    await _patiently(
+        lambda: chat.send_message(text, reply_markup=markup, message_thread_id=_topic(update))
+    )
+
+
+async def _typing(update: Update) -> None:
+    """Show "typing…" in the chat (and topic) the update came from."""
+    if update.effective_chat:
+        await update.effective_chat.send_action(ChatAction.TYPING, message_thread_id=_topic(update))
 
 
 async def _may_change(update: Update, context: Context) -> bool:
@@ -219,17 +237,11 @@ async def latest(update: Update, context: Context) -> None:
 
 async def _show_latest(update: Update, context: Context, chat: chats.ChatSettings) -> None:
     svc = context.services
-    if not svc.newsroom.is_fresh(svc.newsroom.cached()) and update.effective_chat:
-        await update.effective_chat.send_action(ChatAction.TYPING)
+    if not svc.newsroom.is_fresh(svc.newsroom.cached()):
+        await _typing(update)
     result = await svc.newsroom.current()
-    watched, stories = compose(svc.db, chat, result.brief, svc.clock())
-    brief = replace(result.brief, stories=stories)
-    if stories or watched:
-        messages = render_html(brief, watch=watched)
-    else:
-        messages = [nothing_new_html(for_chat(result.brief, chat), bool(result.brief.stories))]
-    for message in messages:
-        await _reply(update, message)
+    for message, shown in _latest_messages(svc, chat, result):
+        await _send_shown(update, context, chat.chat_id, message, shown)
     if await alert_storage_problem(context, result):
         # Feeds are fine; our disk is not: say so, rather than blame the news feeds.
         await _reply(
@@ -240,13 +252,53 @@ async def _show_latest(update: Update, context: Context, chat: chats.ChatSetting
         return
     if result.problem:
         await _reply(update, "⚠️ " + result.problem)
-    record_sent_stories(
-        svc.db,
-        chat.chat_id,
-        [as_sent(planned_story(s, 0)) for s in (*watched, *stories)],
-        "latest",
-        svc.clock(),
-    )
+
+
+def _latest_messages(
+    svc: Services, chat: chats.ChatSettings, result: BriefResult
+) -> list[tuple[str, list[Story]]]:
+    """/latest's messages for ``chat``, each with the stories it shows."""
+    watched, stories = compose(svc.db, chat, result.brief, svc.clock())
+    if not stories and not watched:
+        return [(nothing_new_html(for_chat(result.brief, chat), bool(result.brief.stories)), [])]
+    brief = replace(result.brief, stories=stories)
+    messages, placed = render_html_parts(brief, watch=watched)
+    shown = [*watched, *stories]
+    return [
+        (text, [story for story, at in zip(shown, placed, strict=True) if at == part])
+        for part, text in enumerate(messages)
+    ]
+
+
+async def _send_shown(
+    update: Update, context: Context, chat_id: int, text: str, stories: list[Story]
+) -> None:
+    """Send one /latest message, then record its stories: a later message failing keeps them."""
+    try:
+        await _reply(update, text)
+    except SendUnconfirmed:
+        # It may have arrived: counted as shown, as for a daily brief (a repeat is the worse failure).
+        await _record_shown(context, chat_id, stories)
+        raise
+    await _record_shown(context, chat_id, stories)
+
+
+async def _record_shown(context: Context, chat_id: int, stories: list[Story]) -> None:
+    """Record ``stories`` as shown to the chat; a disk problem is told to the admins."""
+    if not stories:
+        return
+    svc = context.services
+    try:
+        sent = [as_sent(planned_story(s, 0)) for s in stories]
+        record_sent_stories(svc.db, chat_id, sent, "latest", svc.clock())
+    except (sqlite3.Error, OSError) as exc:
+        disk = storage_problem(exc)
+        if disk is None:
+            raise
+        # The rest of the brief still goes out: its stories may come again, but cut short after
+        # its first message the user would lose the rest.
+        log.error("chat %s: /latest not recorded: disk or database problem: %s", chat_id, disk)
+        await alert_admins(context, disk)
 
 
 async def settings_command(update: Update, context: Context) -> None:
@@ -382,7 +434,8 @@ async def _watch(update: Update, context: Context, mode: str) -> None:
         quiet = (
             "no quiet hours"
             if hours is None
-            else f"quiet hours {keyboards.quiet_label(hours)} hold alerts for your next brief"
+            else f"quiet hours {keyboards.quiet_label(hours)} hold alerts "
+            + ("for your next brief" if chat.subscribed else "until they end")
         )
         text = (
             f"🔔 {'Now an alert' if outcome == 'switched' else 'Alert on'}: “{name}”. A short message "
@@ -470,7 +523,7 @@ async def quiet_command(update: Update, context: Context) -> None:
         await _reply(
             update,
             f"🌙 Quiet hours {keyboards.quiet_label(window)} ({chat.timezone}): alerts then "
-            "wait for your next brief.",
+            + ("wait for your next brief." if chat.subscribed else "wait until they end."),
         )
 
 
@@ -563,7 +616,10 @@ async def stats(update: Update, context: Context) -> None:
     if not _is_admin(update, context):
         return await _reply(update, "/stats is for the bot's admins only.")
     svc = context.services
-    await _reply(update, "\n".join(_esc(line) for line in status_lines(svc.db, svc.clock())))
+    lines = [_esc(line) for line in status_lines(svc.db, svc.clock())]
+    # Every failing feed, as `securitybrief status` lists them: split between lines when many fail.
+    for message in split_messages(lines, separator="\n"):
+        await _reply(update, message)
 
 
 async def refresh_command(update: Update, context: Context) -> None:
@@ -571,8 +627,7 @@ async def refresh_command(update: Update, context: Context) -> None:
     if not _is_admin(update, context):
         return await _reply(update, "/refresh is for the bot's admins only.")
     svc = context.services
-    if update.effective_chat:
-        await update.effective_chat.send_action(ChatAction.TYPING)
+    await _typing(update)
     result = await svc.newsroom.current(force=True)
     report = svc.newsroom.last_report
     summary = f"Rebuilt: {len(result.brief.stories)} stories."
@@ -612,12 +667,22 @@ async def _edit(
     query = update.callback_query
     assert query is not None
     await _answer(query, note)
+    await _edit_quietly(lambda: query.edit_message_text(text, reply_markup=markup))
+
+
+# Telegram's answers to an edit that has nothing left to do: a repeated tap, or a message the
+# user deleted (or that grew too old) meanwhile. What the press changed is saved all the same.
+_HARMLESS_EDIT = ("not modified", "message to edit not found", "message can't be edited")
+
+
+async def _edit_quietly(call: Callable[[], Awaitable[object]]) -> None:
+    """Edit the pressed button's message; an edit with nothing left to do is only logged."""
     try:
-        await _patiently(lambda: query.edit_message_text(text, reply_markup=markup))
+        await _patiently(call)
     except BadRequest as exc:
-        # Pressing the button of the option already shown changes nothing: not an error.
-        if "not modified" not in str(exc).lower():
+        if not any(words in str(exc).lower() for words in _HARMLESS_EDIT):
             raise
+        log.info("button message not edited: %s", exc)
 
 
 def _change(
@@ -659,7 +724,7 @@ async def _subscribe_button(update: Update, context: Context, arg: str) -> None:
     assert query is not None
     text = _subscribe(update, context, True)
     await _answer(query, "Subscribed ✅")
-    await query.edit_message_reply_markup(None)
+    await _edit_quietly(lambda: query.edit_message_reply_markup(None))
     await _reply(update, text)
 
 
@@ -668,9 +733,8 @@ async def _done(update: Update, context: Context, arg: str) -> None:
     query = update.callback_query
     assert query is not None
     await _answer(query, "Saved")
-    await query.edit_message_text(
-        keyboards.settings_text(chat) + "\n\nSaved. /settings to change again."
-    )
+    text = keyboards.settings_text(chat) + "\n\nSaved. /settings to change again."
+    await _edit_quietly(lambda: query.edit_message_text(text))
 
 
 STALE_BUTTON = "That button is from an old message. Send /settings for a fresh menu."
@@ -851,7 +915,8 @@ async def on_error(update: object, context: Context) -> None:
         await chat.send_message(
             STORAGE_REPLY
             if disk
-            else "Sorry — something went wrong on my side. Please try again in a minute."
+            else "Sorry — something went wrong on my side. Please try again in a minute.",
+            message_thread_id=_topic(update) if isinstance(update, Update) else None,
         )
     except Exception as exc:  # noqa: BLE001 - the error handler itself must never raise
         log.warning("could not tell %s about the error: %s", where, exc)

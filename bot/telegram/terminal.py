@@ -130,7 +130,9 @@ class TerminalRequest(BaseRequest):
             for button in row:
                 if "callback_data" not in button:
                     continue
-                number = len(self.buttons) + 1
+                # Past every number still shown: numbers freed by this message would otherwise
+                # be handed out again beside ones on other messages, and one would shadow another.
+                number = max(self.buttons, default=0) + 1
                 self.buttons[number] = (message_id, button["callback_data"])
                 line.append(f"[{number}] {button['text']}")
             if line:
