@@ -25,6 +25,17 @@ _UTF8 = (None, "utf-8", "utf8")
 _XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([\w.-]+)", re.I)
 _CHARSET = re.compile(r"charset=\"?([\w.-]+)", re.I)
 _DECLARATIONS = re.compile(rb"<!(doctype|entity)", re.I)
+# The RFC 822 dates read here: those email.utils and feedparser read alike. A four-digit year
+# (they expand two digits differently, and "0024" too), a numeric zone or a name both know with
+# the same offset. Zone-less dates (feedparser: undated), "+08:00", "+05", "ET", "GMT+2" and
+# military letters all go to feedparser, which is the reference.
+_RFC822 = re.compile(
+    r"(?:(?:mon|tue|wed|thu|fri|sat|sun),?\s+)?[0-9]{1,2}\s+"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\s+[1-9][0-9]{3}\s+"
+    r"[0-9]{2}:[0-9]{2}(?::[0-9]{2})?\s+"
+    r"(?:[+-](?:[01][0-9]|2[0-3])[0-5][0-9]|ut|utc|gmt|z|[aecmp][sd]t)",
+    re.I | re.A,
+)
 
 
 def fast_entries(
@@ -75,6 +86,7 @@ def entries_from_root(
         guid = fields.get("guid")
         if "link" not in entry and guid is not None and guid.get("isPermaLink", "true") == "true":
             entry["link"] = entry.get("id", "")
+            entry["guidislink"] = True  # as feedparser marks it: an id, maybe not an address
         if "pubDate" in fields:
             published = _rfc822((fields["pubDate"].text or "").strip())
             if published is None:
@@ -88,13 +100,10 @@ def entries_from_root(
 
 
 def _rfc822(text: str) -> time.struct_time | None:
-    """An RSS date as the UTC struct_time feedparser would give, or None."""
+    """An RSS date as the UTC struct_time feedparser would give, or None to leave it to feedparser."""
+    if not _RFC822.fullmatch(text):
+        return None
     try:
-        moment = parsedate_to_datetime(text)
-        if moment is None:
-            return None
-        if moment.tzinfo is None:
-            return moment.timetuple()  # RFC 822 without a zone: taken as UTC, as feedparser does
-        return moment.utctimetuple()
+        return parsedate_to_datetime(text).utctimetuple()
     except (TypeError, ValueError, IndexError, OverflowError):
-        return None  # year 9999 with a zone west of UTC overflows: feedparser decides
+        return None  # "31 Feb", or year 9999 west of UTC: feedparser decides

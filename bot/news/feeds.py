@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.models import FeedSpec
+from bot.news.text import language_code
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,21 @@ def _spec_from_table(entry: object, where: str) -> FeedSpec:
     language = entry.get("language")
     if language is not None and not isinstance(language, str):
         raise FeedsFileError(f"{where} ({name}): 'language' must be text such as \"en\"")
+    code = language_code(language) if language else None
+    if language and code is None:
+        # Every item is compared with the brief's language: a value matching no language's
+        # code would silently drop them all.
+        raise FeedsFileError(
+            f'{where} ({name}): \'language\' must be a language code such as "en", "fr" or '
+            f'"en-GB" (or its English name), not {language!r}'
+        )
     raw_weight = entry.get("weight", 1.0)
     weight = _positive_weight(raw_weight) if isinstance(raw_weight, int | float) else None
     if weight is None:
         raise FeedsFileError(
             f"{where} ({name}): 'weight' must be a finite number above 0, not {raw_weight!r}"
         )
-    return FeedSpec(name.strip(), url.strip(), language.lower() if language else None, weight)
+    return FeedSpec(name.strip(), url.strip(), code, weight)
 
 
 def _positive_weight(value: float | str) -> float | None:
@@ -141,7 +150,12 @@ def import_opml(text: str) -> list[FeedSpec]:
             )
             weight = 1.0
         language = outline.get("language")
-        specs.append(FeedSpec(name, url, language.lower() if language else None, weight))
+        code = language_code(language)
+        if language and code is None:
+            log.warning(
+                "OPML feed %s: language %r is not one we know; detecting it", name, language
+            )
+        specs.append(FeedSpec(name, url, code, weight))
     if not specs:
         raise FeedsFileError("the OPML file has no feed outlines (no xmlUrl attributes)")
     return _unique(specs)

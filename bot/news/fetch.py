@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from collections.abc import Callable, Iterable
 
 import httpx
@@ -14,8 +15,20 @@ from bot.models import FeedSpec, FetchResult, Validators
 ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 
 
-class BodyTooLarge(Exception):
+# The content codings we advertise in Accept-Encoding, with the zlib window format of each.
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+class BodyRefused(Exception):
+    """The response body cannot be taken: too large, or in a coding we did not ask for."""
+
+
+class BodyTooLarge(BodyRefused):
     """The response exceeded the configured cap."""
+
+
+class UnsupportedEncoding(BodyRefused):
+    """The response's Content-Encoding is not one we advertise, or lists more than one."""
 
 
 def make_client(timeout: float = 20.0) -> httpx.AsyncClient:
@@ -29,14 +42,60 @@ def make_client(timeout: float = 20.0) -> httpx.AsyncClient:
     )
 
 
+def content_coding(header: str | None) -> str | None:
+    """The one content coding ``header`` names (None for identity); UnsupportedEncoding if not ours."""
+    codings = [c.strip().lower() for c in (header or "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if len(codings) > 1:
+        # Each layer multiplies what a few bytes inflate to: "gzip, gzip" is a bomb, not a feed.
+        raise UnsupportedEncoding(
+            f"content encoded {len(codings)} times ({header}); one is allowed"
+        )
+    if codings and codings[0] not in _WBITS:
+        raise UnsupportedEncoding(
+            f"unsupported content encoding {codings[0]!r} (not gzip or deflate)"
+        )
+    return codings[0] if codings else None
+
+
+class _Inflater:
+    """One gzip or deflate stream, inflated no further than the caller has room for."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self.zlib = zlib.decompressobj(_WBITS[coding])
+        self.started = False
+
+    def inflate(self, data: bytes, room: int) -> bytes:
+        """At most ``room + 1`` bytes inflated from ``data``: one more than fits says "too large"."""
+        # With max_length, decompress stops only at that length or when its input is used up,
+        # so nothing past the cap is ever held in memory.
+        try:
+            out = self.zlib.decompress(data, room + 1)
+        except zlib.error as exc:
+            if self.started or self.coding != "deflate":
+                raise httpx.DecodingError(f"{self.coding} body is corrupt: {exc}") from None
+            # "deflate" is meant to be zlib-wrapped; some servers send the raw stream instead.
+            self.zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+            self.started = True
+            return self.inflate(data, room)
+        self.started = True
+        return out
+
+
 async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
-    """The response body, or BodyTooLarge as soon as it passes ``max_bytes``."""
+    """The decoded body, or BodyRefused as soon as it passes ``max_bytes`` (or is oddly encoded)."""
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge(f"body of {int(declared):,} bytes is over the {max_bytes:,}-byte cap")
+    coding = content_coding(response.headers.get("content-encoding"))
+    inflater = _Inflater(coding) if coding else None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    # Raw bytes, decoded here: httpx would inflate a whole network chunk (any number of
+    # codings deep) before the cap could be checked.
+    async for raw in response.aiter_raw():
+        chunk = inflater.inflate(raw, max_bytes - size) if inflater else raw
         size += len(chunk)
         if size > max_bytes:
             raise BodyTooLarge(f"body is over the {max_bytes:,}-byte cap")
@@ -90,7 +149,7 @@ async def fetch_feed(
                 result.body = await read_capped(response, max_bytes)
     except TimeoutError:
         result.error = f"timed out after {timeout:g} s"
-    except BodyTooLarge as exc:
+    except BodyRefused as exc:
         result.error = str(exc)
     except httpx.HTTPError as exc:
         result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

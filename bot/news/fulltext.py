@@ -17,7 +17,7 @@ import httpx
 from sqlite_utils import Database
 
 from bot.models import Story
-from bot.news.fetch import BodyTooLarge, read_capped
+from bot.news.fetch import BodyRefused, read_capped
 from bot.news.text import content_terms
 from bot.storage import news_store
 
@@ -175,7 +175,7 @@ async def enrich(
                 except RefusedAddress as exc:
                     log.warning("full text: %s refused (%s)", url, exc)
                     continue
-                except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, BodyTooLarge) as exc:
+                except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, BodyRefused) as exc:
                     log.info("full text: %s skipped (%s)", url, type(exc).__name__)
                     continue
                 except Exception as exc:  # an odd page (unknown charset, ...) costs only itself

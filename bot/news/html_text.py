@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from html.entities import html5
 
 from lxml import etree
 
@@ -23,6 +24,9 @@ PARAGRAPHS = frozenset({"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquo
 PARAGRAPHS |= {"figcaption", "dt", "dd"}
 _END = "\x00"  # NUL never survives into the text (html_to_text removes it first)
 _UNSTOPPED_END = re.compile(r"([^\W_]|[)\]”’\"'])(\s*)\x00(?=[\s\x00]*[^\s\x00])")
+# A reference an escape too many left in the text ("&amp;amp;" parses to "&amp;"): complete,
+# ";" and all. A bare "&" before letters is text: "Tips&notes" is not "Tips" + "&not" ("¬").
+_LEFT_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 # libxml2's HTML parser: no network, no DTDs; comments and processing instructions go at parse
 # time. Without huge_tree it stops at 256 levels of nesting, which bounds the walk below.
@@ -50,7 +54,17 @@ def html_to_text(raw: str) -> str:
     if _END in text:
         text = _UNSTOPPED_END.sub(r"\1.\2", text).replace(_END, "")
     # Feeds often escape twice ("&amp;amp;", "&amp;#8217;"): one parse leaves an entity behind.
-    return html.unescape(text) if "&amp;" in raw and "&" in text else text
+    if "&amp;" in raw and "&" in text:
+        return _LEFT_REFERENCE.sub(_unescape_left, text)
+    return text
+
+
+def _unescape_left(match: re.Match[str]) -> str:
+    reference = match.group()
+    if reference[1] == "#":
+        return html.unescape(reference)
+    # Only a name HTML defines whole: unescape would read "&notes;" as "&not" + "es;".
+    return html5.get(reference[1:], reference)
 
 
 def _walk(root: etree._Element) -> str:

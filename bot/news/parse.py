@@ -19,7 +19,7 @@ from bot.models import Article, FeedSpec
 from bot.news.fastrss import entries_from_root, fast_entries
 from bot.news.language import detect_language
 from bot.news.staleness import published_time
-from bot.news.text import canonical_url, drop_boilerplate, strip_html, truncate
+from bot.news.text import canonical_url, drop_boilerplate, language_code, strip_html, truncate
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,12 @@ _REFERENCE = rb"(?:amp|lt|gt|quot|apos|#[0-9]{1,8}|#x[0-9a-fA-F]{1,8});"
 _STRAY_AMPERSAND = re.compile(rb"&(?!" + _REFERENCE + rb")")
 _XML_REFERENCE = re.compile(rb"&amp;(" + _REFERENCE + rb")")
 _REFERENCE_STARTS = (b"&amp;", b"&lt;", b"&gt;", b"&quot;", b"&apos;", b"&#")
-# Numeric character references long enough to name a surrogate or a code point past U+10FFFF.
+# Numeric character references to what XML 1.0 does not allow: a C0 control other than tab,
+# line feed and carriage return; or, long enough for it, a surrogate, U+FFFE, U+FFFF or a code
+# point past U+10FFFF.
+_CONTROL_CHAR_REF = re.compile(
+    rb"&#(?:[xX]0*(?:[0-8bcefBCEF]|1[0-9a-fA-F])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]));"
+)
 _LONG_CHAR_REF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{4,8})|0*([0-9]{5,10}));")
 _FEED_HEADERS = {"content-type": "application/xml; charset=utf-8"}
 
@@ -141,8 +146,26 @@ def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
         raise FeedParseError(f"unreadable character encoding: {type(exc).__name__}") from None
     if not info.get("encoding"):
         data = data.decode("utf-8", "replace").encode("utf-8")
+    elif _is_latin1(info["encoding"]):
+        # Each character came from one byte: take the bytes back and read them as browsers do.
+        latin1 = data.decode("utf-8").encode("latin-1")
+        data = codecs.charmap_decode(latin1, "strict", _WINDOWS_1252)[0].encode("utf-8")
     problem = info.get("bozo_exception")
     return _declare_utf8(data), (str(problem) if problem else None)
+
+
+# What a document labelled ISO-8859-1 means by bytes 0x80-0x9F (WHATWG Encoding: that label is
+# windows-1252): curly quotes and dashes, not C1 controls. The five bytes windows-1252 leaves
+# undefined stay the controls they are in Latin-1 (and are stripped with the others).
+_WINDOWS_1252 = "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in range(256))
+
+
+def _is_latin1(encoding: str) -> bool:
+    """Whether ``encoding`` names ISO-8859-1 ("latin1", "l1", "iso_8859-1" ...)."""
+    try:
+        return codecs.lookup(encoding).name == "iso8859-1"
+    except LookupError:
+        return False
 
 
 # The XML declaration's encoding pseudo-attribute, to say "utf-8" once the body is UTF-8.
@@ -183,14 +206,19 @@ def _neutralise_doctype(data: bytes) -> bytes:
 def _fix_char_ref(match: re.Match[bytes]) -> bytes:
     hex_digits, decimal = match.groups()
     code = int(hex_digits, 16) if hex_digits else int(decimal)
-    if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+    if 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF) or code > 0x10FFFF:
         return b"&#xFFFD;"
     return match.group(0)
 
 
 def _fix_char_refs(data: bytes) -> bytes:
-    """References to surrogates or past U+10FFFF as U+FFFD: feedparser's loose parser raises."""
-    return _LONG_CHAR_REF.sub(_fix_char_ref, data) if b"&#" in data else data
+    """References to characters XML forbids made harmless: controls as spaces, non-characters
+    as U+FFFD (feedparser's loose parser raises on some, and lxml refuses to write them back)."""
+    if b"&#" not in data:
+        return data
+    # A form feed or the like from pasted text parted words: a space keeps them apart.
+    data = _CONTROL_CHAR_REF.sub(b" ", data)
+    return _LONG_CHAR_REF.sub(_fix_char_ref, data)
 
 
 def _escape_stray_ampersands(data: bytes) -> bytes:
@@ -268,12 +296,6 @@ def _entry_time(entry: dict) -> datetime | None:
     return None
 
 
-def _language(declared: str | None) -> str | None:
-    if not declared or not isinstance(declared, str):
-        return None
-    return declared.strip().lower().replace("_", "-").split("-")[0] or None
-
-
 def parse_feed(
     body: bytes,
     spec: FeedSpec,
@@ -281,8 +303,14 @@ def parse_feed(
     window: timedelta = timedelta(hours=36),
     brief_language: str | None = "en",
     content_type: str | None = None,
+    base_url: str | None = None,
 ) -> ParsedFeed:
-    """Parse a feed body into cleaned, windowed, same-language articles, or FeedParseError."""
+    """Parse a feed body into cleaned, windowed, same-language articles, or FeedParseError.
+
+    Relative links are taken relative to ``base_url``: the address the body came from after
+    redirects, when known, else the feed's own.
+    """
+    base = base_url or spec.url
     if not body.strip():
         raise FeedParseError("empty body where a feed was expected")
     data, encoding_problem = _to_utf8(body, content_type)
@@ -303,8 +331,8 @@ def parse_feed(
                 raise FeedParseError("not a feed: too much text outside its items")
     if fast is not None:
         entries, feed_language = fast
-        declared = _language(spec.language) or _language(feed_language)
-        return _collect(entries, spec, now, window, brief_language, declared, None)
+        declared = language_code(spec.language) or language_code(feed_language)
+        return _collect(entries, spec, base, now, window, brief_language, declared, None)
     # A stream, never bytes: feedparser opens a bytes value that names a file ("/dev/zero").
     # No sanitising: every field goes through strip_html to plain text, and renderers escape it.
     try:
@@ -320,14 +348,15 @@ def parse_feed(
             raise FeedParseError(f"not a valid feed: {problem}")
         if not parsed.get("version"):
             raise FeedParseError("not an RSS or Atom feed")
-    declared = _language(spec.language) or _language(parsed.feed.get("language"))
+    declared = language_code(spec.language) or language_code(parsed.feed.get("language"))
     warning = f"feed has errors but was readable: {problem}" if problem else None
-    return _collect(parsed.entries, spec, now, window, brief_language, declared, warning)
+    return _collect(parsed.entries, spec, base, now, window, brief_language, declared, warning)
 
 
 def _collect(
     entries: list,
     spec: FeedSpec,
+    base: str,
     now: datetime,
     window: timedelta,
     brief_language: str | None,
@@ -338,7 +367,7 @@ def _collect(
     seen: set[str] = set()
     for entry in entries[:MAX_ENTRIES]:
         try:
-            article = _article(entry, spec, now)
+            article = _article(entry, spec, base, now)
         except Exception:  # one odd item is dropped; it must never cost the feed
             log.debug("feed %s: dropped an item", spec.name, exc_info=True)
             result.skipped_broken += 1
@@ -357,23 +386,35 @@ def _collect(
     return result
 
 
-def _usable_link(value: object, base: str) -> str | None:
-    """``value`` when it is an http(s) URL with a host and a possible port; a path-absolute
-    link ("/news/1", "//host/news/1") is taken relative to the feed's own address, ``base``."""
+def _usable_link(value: object, base: str, relative: bool = True) -> str | None:
+    """``value`` when it is an http(s) URL with a host and a possible port; a link without a
+    scheme ("story-1.html", "/news/1", "//host/news/1") is taken relative to ``base``, the
+    feed's address, though a path-relative one only when ``relative`` (it may be a bare id)."""
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if value.startswith("/") and not any(c.isspace() for c in value):
-        value = urljoin(base, value)
-    if not value.startswith(("http://", "https://")):
-        return None
     try:
+        if _resolvable(value, relative):
+            value = urljoin(base, value)
+        if not value.startswith(("http://", "https://")):
+            return None
         value.encode("utf-8")  # a lone surrogate: not a link anyone can follow
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port such as 99999
-    except ValueError:
+    except ValueError:  # a broken IPv6 literal, an impossible port, ...
         return None
     return value if parts.hostname else None
+
+
+def _resolvable(value: str, relative: bool) -> bool:
+    """Whether ``value`` is a reference without a scheme, for ``urljoin`` to resolve."""
+    if not value or value.startswith("#") or any(c.isspace() for c in value):
+        return False  # text, or a place on the feed's own page: not an article's address
+    if value.startswith("/"):
+        return True
+    # A path ("story-1.html", "./a", "world/a") or a query ("?p=12"); a bare word is no address.
+    looks_like_path = value.startswith("?") or "/" in value or "." in value
+    return relative and looks_like_path and not urlsplit(value).scheme
 
 
 def _field(entry: dict, *keys: str) -> str:
@@ -384,10 +425,12 @@ def _field(entry: dict, *keys: str) -> str:
     return ""
 
 
-def _article(entry: dict, spec: FeedSpec, now: datetime) -> Article | None:
+def _article(entry: dict, spec: FeedSpec, base: str, now: datetime) -> Article | None:
     title = truncate(strip_html(_field(entry, "title")), MAX_TITLE)
     guid = entry.get("id") if isinstance(entry.get("id"), str) else None
-    link = _usable_link(entry.get("link"), spec.url) or _usable_link(guid, spec.url)
+    # A link that is only the guid ("12345", taken for a permalink) is not a relative address.
+    from_guid = bool(entry.get("guidislink"))
+    link = _usable_link(entry.get("link"), base, not from_guid) or _usable_link(guid, base, False)
     if not title or not link:
         return None
     description = drop_boilerplate(strip_html(_field(entry, "summary", "description")))

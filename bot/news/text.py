@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import pysbd
@@ -19,7 +20,13 @@ _BOILERPLATE_RE = re.compile(
     re.I,
 )
 _WS_RE = re.compile(r"\s+")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+# Control characters (C0 and C1: a Windows-1252 quote read as Latin-1 is one; NEL, U+0085, is
+# left to part words as the whitespace it is) and invisible marks that only get in the way:
+# soft hyphen, zero-width space, word joiner and invisible operators, byte-order mark. ZWNJ and
+# ZWJ stay: Persian words and emoji sequences need them.
+_CONTROL_RE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b\u2060-\u2064\ufeff]"
+)
 
 
 def strip_html(raw: str | None) -> str:
@@ -82,11 +89,19 @@ def canonical_url(url: str) -> str:
         return url
 
 
+# Referral tags ("?ref=rss", "?via=rss"): dropped only when their value holds no digit, since a
+# few sites name a page by them ("?ref=4521") and dropping that would merge different articles.
+_REFERRAL_PARAMS = frozenset({"ref", "via"})
+
+
 def _without_tracking(query: str, tracking: frozenset[str]) -> str:
     # Only whole tracking pairs go: decoding and re-encoding the rest would turn bytes that are
     # not UTF-8 into U+FFFD (merging different articles) and rewrite the links users are sent.
     def is_tracking(pair: str) -> bool:
-        key = unquote_plus(pair.partition("=")[0]).lower()
+        raw_key, _, value = pair.partition("=")
+        key = unquote_plus(raw_key).lower()
+        if key in _REFERRAL_PARAMS:
+            return not any(c.isdigit() for c in unquote_plus(value))
         return key.startswith("utm_") or key in tracking
 
     return "&".join(pair for pair in query.split("&") if not is_tracking(pair))
@@ -95,9 +110,22 @@ def _without_tracking(query: str, tracking: frozenset[str]) -> str:
 _TOKEN_RE = re.compile(r"[a-z0-9\u00c0-\u024f\u0400-\u04ff]+(?:['’-][a-z0-9\u00c0-\u024f]+)*")
 
 
+# Combining marks (the main blocks) that NFC leaves standing alone: "İ".lower() makes "i" and
+# U+0307, and a mark the token pattern does not know would split its word in two.
+_COMBINING_RE = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
+def fold_for_tokens(text: str) -> str:
+    """``text`` lower-cased in one form: NFC, "İ" as "i", no stray combining marks."""
+    if text.isascii():
+        return text.lower()
+    text = unicodedata.normalize("NFC", text).replace("İ", "I").lower()
+    return _COMBINING_RE.sub("", text)
+
+
 def tokens(text: str) -> list[str]:
     """Lower-case word tokens of ``text``."""
-    return _TOKEN_RE.findall(text.lower())
+    return _TOKEN_RE.findall(fold_for_tokens(text))
 
 
 def content_terms(text: str) -> list[str]:
@@ -108,6 +136,47 @@ def content_terms(text: str) -> list[str]:
 
 
 _STEMMER = Stemmer.Stemmer("english")
+
+# Values that name no language: undetermined, several, uncoded, no linguistic content.
+_NO_LANGUAGE = frozenset({"und", "mul", "mis", "zxx"})
+
+
+def language_code(value: object) -> str | None:
+    """The ISO 639-1 code (else ISO 639-2/3) a language tag, code or English name stands for.
+
+    "en-GB", "EN", "eng", "English" and "American English" all give "en"; anything not
+    recognised gives None, so that the caller can detect the language instead.
+    """
+    if not isinstance(value, str):
+        return None
+    return _language_code(" ".join(value.split()).lower().replace("_", "-"))
+
+
+@lru_cache(maxsize=1024)  # feeds repeat the same few values every round
+def _language_code(text: str) -> str | None:
+    codes, aliases, names = _languages()
+    primary = text.split("-")[0]
+    for candidate in (primary, aliases.get(primary), names.get(text)):
+        code = candidate.split("_")[0] if candidate else None
+        if code in codes:
+            return code
+    return None
+
+
+@cache
+def _languages() -> tuple[frozenset[str], dict[str, str], dict[str, str]]:
+    # CLDR's data (via Babel): codes with English names, aliases (ISO 639-2 "eng"/"fre"/"ger",
+    # retired "iw"/"in") and the names themselves. Imported here: only odd values need it.
+    from babel import Locale
+    from babel.core import get_global
+
+    english = Locale("en").languages
+    codes = frozenset(c for c in english if c.isalpha() and c.islower()) - _NO_LANGUAGE
+    aliases = {k: v for k, v in get_global("language_aliases").items() if v}
+    names: dict[str, str] = {}
+    for code, name in english.items():
+        names.setdefault(name.lower(), code)
+    return codes, aliases, names
 
 
 def _make_vocabulary(
