@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.models import FeedSpec, FetchResult
@@ -22,14 +23,48 @@ from bot.news.pipeline import RefreshReport, refresh, utcnow
 from bot.news.render import render_html, render_json, render_text
 from bot.ops.backup import BackupError
 from bot.ops.backup import backup as make_backup
+from bot.ops.backup import restore as restore_backup
 from bot.ops.doctor import report, run_checks
 from bot.ops.status import feed_states, status_report
 from bot.storage.db import open_db
 
 
 def _settings(ctx: click.Context, feeds: Path | None = None) -> Settings:
-    settings: Settings = ctx.obj["settings"]
+    settings = _load(ctx)
     return replace(settings, feeds_file=feeds) if feeds else settings
+
+
+def _load(ctx: click.Context) -> Settings:
+    """The settings, read, checked and put to use (word lists, logging) on first use."""
+    if "settings" not in ctx.obj:
+        ctx.obj["settings"] = _configure(ctx.obj["env_file"], ctx.obj["env_file_given"])
+    settings: Settings = ctx.obj["settings"]
+    return settings
+
+
+def _configure(env_file: Path, given: bool) -> Settings:
+    """Read and check the settings, load the word lists and set up logging."""
+    # Only the default .env may be absent: a mistyped path would run on other settings.
+    if given and not env_file.exists():
+        raise click.ClickException(f"--env-file {env_file}: no such file")
+    if given and env_file.is_dir():
+        raise click.ClickException(f"--env-file {env_file}: a folder, not a settings file")
+    try:
+        settings = load_settings(env_file=env_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        lexicon.use(settings.lexicon_file)
+    except lexicon.LexiconError as exc:
+        raise click.ClickException(f"LEXICON_FILE: {exc}") from None
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request URL at INFO; with a bot token in the URL that would leak it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return settings
 
 
 def _feeds(settings: Settings) -> list[FeedSpec]:
@@ -61,28 +96,17 @@ class _Commands(click.Group):
     type=click.Path(path_type=Path),
     default=Path(".env"),
     show_default=True,
-    help="Settings file read before the environment.",
+    help="Settings file read before the environment (when given, it must exist).",
 )
 @click.version_option(package_name="securitybrief")
 @click.pass_context
 def cli(ctx: click.Context, env_file: Path) -> None:
     """Security Brief: world-news feeds in, one daily security brief out."""
-    try:
-        settings = load_settings(env_file=env_file)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        lexicon.use(settings.lexicon_file)
-    except lexicon.LexiconError as exc:
-        raise click.ClickException(f"LEXICON_FILE: {exc}") from None
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request URL at INFO; with a bot token in the URL that would leak it.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    ctx.obj = {"settings": settings}
+    # Settings are read when a command first needs them: a subcommand's --help runs after this
+    # callback, and must work whatever the settings hold.
+    source = ctx.get_parameter_source("env_file")
+    given = source not in {ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP}
+    ctx.obj = {"env_file": env_file, "env_file_given": given}
 
 
 async def _fetch(settings: Settings, force: bool, progress: bool) -> RefreshReport:
@@ -127,10 +151,32 @@ def fetch(ctx: click.Context, feeds: Path | None, force: bool) -> None:
         f"{report.fetched} fetched, {report.not_modified} unchanged, {len(report.failed)} failed, "
         f"{report.skipped_backoff} backing off; {report.new_articles} new articles."
     )
+    if _nothing_fetched(report):
+        raise click.ClickException(_nothing_fetched_error(report))
 
 
-async def _current_brief(settings: Settings, no_fetch: bool, force: bool) -> BriefResult:
-    """The brief the bot would serve now (the Newsroom's), fetching first if it is stale."""
+def _nothing_fetched(report: RefreshReport) -> bool:
+    """True when a fetch round got nothing: every feed failed, or is backing off after failing
+    (the Newsroom's test for "couldn't reach the news feeds")."""
+    return (
+        not report.fetched
+        and not report.not_modified
+        and bool(report.failed or report.skipped_backoff)
+    )
+
+
+def _nothing_fetched_error(report: RefreshReport) -> str:
+    return (
+        f"no feed could be fetched ({len(report.failed)} failed, {report.skipped_backoff} "
+        "backing off); see `securitybrief feeds`"
+    )
+
+
+async def _current_brief(
+    settings: Settings, no_fetch: bool, force: bool
+) -> tuple[BriefResult, str | None]:
+    """The brief the bot would serve now (the Newsroom's), fetching first if it is stale; and
+    why no feed could be fetched, when none could."""
     db = open_db(settings.database_path)
     try:
         async with make_client(settings.fetch_timeout_seconds) as client:
@@ -138,12 +184,16 @@ async def _current_brief(settings: Settings, no_fetch: bool, force: bool) -> Bri
             result = await (room.from_stored() if no_fetch else room.current(force=force))
     finally:
         db.close()
-    if room.last_report is not None and room.last_report.failed:
-        failed = len(room.last_report.failed)
-        click.echo(f"{failed} feed(s) failed; see `securitybrief feeds`.", err=True)
+    report, failure = room.last_report, None
+    if room.last_refresh_error is not None:
+        failure = f"fetching the feeds failed: {room.last_refresh_error}"
+    elif report is not None and _nothing_fetched(report):
+        failure = _nothing_fetched_error(report)
+    elif report is not None and report.failed:
+        click.echo(f"{len(report.failed)} feed(s) failed; see `securitybrief feeds`.", err=True)
     if result.problem:
         click.echo(result.problem, err=True)
-    return result
+    return result, failure
 
 
 @cli.command()
@@ -159,7 +209,7 @@ def digest(
 ) -> None:
     """Print the current brief (fetching first if it is stale)."""
     settings = _settings(ctx, feeds)
-    result = asyncio.run(_current_brief(settings, no_fetch, force=feeds is not None))
+    result, failure = asyncio.run(_current_brief(settings, no_fetch, force=feeds is not None))
     brief = result.brief.top(settings.brief_stories)
     if as_json:
         click.echo(render_json(brief))
@@ -167,6 +217,8 @@ def digest(
         click.echo("\n\n-----\n\n".join(render_html(brief)))
     else:
         click.echo(render_text(brief))
+    if failure:
+        raise click.ClickException(failure)  # after the (stored) brief, which is still shown
 
 
 @cli.group(invoke_without_command=True)
@@ -278,6 +330,21 @@ def backup(ctx: click.Context, target: Path) -> None:
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Backed up {source} to {target} ({pages} pages, integrity ok).")
+
+
+@cli.command()
+@click.argument(
+    "backup_file", metavar="BACKUP", type=click.Path(path_type=Path, exists=True, dir_okay=False)
+)
+@click.pass_context
+def restore(ctx: click.Context, backup_file: Path) -> None:
+    """Replace the database with BACKUP, after checking it (stop the bot first)."""
+    database = _settings(ctx).database_path
+    try:
+        pages = restore_backup(backup_file, database)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Restored {backup_file} to {database} ({pages} pages, integrity ok).")
 
 
 def main() -> None:

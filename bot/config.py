@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import math
 import os
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 USER_AGENT = "SecurityBrief/0.1 (+https://github.com/securitybrief/securitybrief; news digest bot)"
 
@@ -184,6 +186,15 @@ def _webhook_secret(raw: str) -> str:
     return secret
 
 
+def _language(raw: str) -> str:
+    # Feed languages are cut to their primary subtag ("en-GB" -> "en"), so the setting is too:
+    # anything else would match no item and leave every brief empty.
+    primary = re.split(r"[-_]", raw.strip().lower(), maxsplit=1)[0]
+    if not re.fullmatch(r"[a-z]{2,3}", primary):
+        raise ValueError("expected a language code such as en, de or fr (ISO 639-1)")
+    return primary
+
+
 def _log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -209,7 +220,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "log_level": _log_level,
     "brief_window_hours": _positive_int,
     "brief_stories": _positive_int,
-    "brief_language": lambda raw: raw.strip().lower(),
+    "brief_language": _language,
     "relevance_threshold": _positive_float,
     "fetch_concurrency": _positive_int,
     "fetch_timeout_seconds": _positive_float,
@@ -226,17 +237,32 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def _read_env_file(env_file: Path) -> dict[str, str]:
+    """The KEY=value pairs of ``env_file`` ({} when there is none); ConfigError on a bad line."""
+    if not env_file.exists() or env_file.is_dir():
+        return {}
+    try:
+        text = env_file.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"Settings file {env_file} is not UTF-8 text") from None
+    # python-dotenv skips a line it cannot parse with only a warning, and the program would run
+    # on the default. The line's text is not shown: it may hold the token.
+    bad = [str(b.original.line) for b in parse_stream(io.StringIO(text)) if b.error]
+    if bad:
+        lines = f"line {bad[0]} is" if len(bad) == 1 else f"lines {', '.join(bad)} are"
+        raise ConfigError(
+            f"Settings file {env_file}: {lines} not KEY=value "
+            "(an unclosed quote, or a space instead of =?)"
+        )
+    read = dotenv_values(stream=io.StringIO(text))
+    return {k: v for k, v in read.items() if v is not None}
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
 ) -> Settings:
     """Read settings from ``env_file`` then the environment (which wins); raise ConfigError."""
-    values: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        try:
-            read = dotenv_values(env_file)
-        except UnicodeDecodeError:
-            raise ConfigError(f"Settings file {env_file} is not UTF-8 text") from None
-        values.update({k: v for k, v in read.items() if v is not None})
+    values = _read_env_file(env_file) if env_file is not None else {}
     values.update(os.environ if environ is None else environ)
     kwargs: dict[str, Any] = {}
     problems: list[str] = []

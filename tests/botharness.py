@@ -105,7 +105,7 @@ def free_port() -> int:
 
 def bot_argv(*args: str) -> list[str]:
     """The command line of ``securitybrief *args`` (as ``python -m bot``), reading no .env file."""
-    return [sys.executable, "-m", "bot", "--env-file", "/nonexistent", *args]
+    return [sys.executable, "-m", "bot", "--env-file", os.devnull, *args]
 
 
 def plan_all(

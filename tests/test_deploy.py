@@ -342,12 +342,21 @@ def test_replay_installs_the_package_from_the_copied_sources(replay: Replay) -> 
     assert (installed.parent / "cli.py").is_file()
 
 
-def test_replay_healthcheck_passes_on_a_fresh_database(image: Image, replay: Replay) -> None:
-    assert image.healthcheck is not None
+def test_replay_healthcheck_fails_until_the_bot_has_made_the_database(
+    image: Image, replay: Replay
+) -> None:
+    assert image.healthcheck is not None and image.cmd is not None
+    missing = replay.rootfs / "mistyped" / "securitybrief.db"
+    result = run_in_container(replay, image.healthcheck, DATABASE_PATH=str(missing))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "there is no database file there" in result.stdout
+    assert not missing.parent.exists(), "the health check must not create a database"
+    started = run_in_container(replay, [*image.cmd, "--terminal"], stdin="quit\n")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert replay.database.is_file(), "the bot should have created the database"
     result = run_in_container(replay, image.healthcheck)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Subscribers:" in result.stdout
-    assert replay.database.is_file(), "the health check should have created the database"
 
 
 def test_replay_healthcheck_fails_when_the_database_is_unusable(

@@ -33,6 +33,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 async def test_doctor_passes_on_a_good_setup(fake: FakeTelegram, settings: Settings) -> None:
+    open_db(settings.database_path).close()  # made by the bot's first start
     env = _env(settings, TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.url)
     result = await asyncio.to_thread(cli, "doctor", **env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -337,6 +338,7 @@ class _WebhookTroubleFake(FakeTelegram):
 
 
 async def test_doctor_in_webhook_mode_says_why_telegram_cannot_deliver(settings: Settings) -> None:
+    open_db(settings.database_path).close()  # made by the bot's first start
     async with _WebhookTroubleFake(token="123456:AAdoctorSECRET-part") as fake:
         fake.webhook_url = "https://old-host.example.net/telegram"
         fake.add_private_chat(5)
@@ -369,6 +371,7 @@ async def test_doctor_in_webhook_mode_says_why_telegram_cannot_deliver(settings:
 async def test_doctor_in_webhook_mode_passes_once_telegram_delivers_to_the_bot(
     fake: FakeTelegram, settings: Settings
 ) -> None:
+    open_db(settings.database_path).close()  # made by the bot's first start
     env = _env(
         settings,
         TELEGRAM_BOT_TOKEN=fake.token,

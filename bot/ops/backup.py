@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 import sqlite3
-from contextlib import suppress
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from sqlite_utils import Database
+
+from bot.storage.db import MIGRATIONS
+
+# The files SQLite keeps beside a database while it is in use, or after a crash.
+SIDECARS = ("-wal", "-shm", "-journal")
+# SQLite's unix VFS locks these bytes (the lock-byte page, 1 GiB into the file; every SQLite
+# version uses the same ones, or they could not share a file). A connection holds a read lock
+# on them for as long as it has a WAL-mode database open.
+_LOCK_START, _LOCK_LENGTH = 0x40000000, 512
 
 
 class BackupError(RuntimeError):
@@ -22,12 +38,17 @@ def backup(source: Path, target: Path) -> int:
     """Copy the live database at ``source`` to ``target`` in one step; return its page count."""
     if not source.is_file():
         raise BackupError(f"there is no database at {source}")
-    if target.exists() and target.resolve() == source.resolve():
+    if _same_file(target, source):
         raise BackupError("the backup target is the live database itself")
+    for suffix in SIDECARS:
+        # Replacing the live database's -wal (or -shm, -journal) would lose or corrupt its data.
+        if _same_file(target, _sidecar(source, suffix)):
+            raise BackupError(f"the backup target is the live database's {suffix} file")
     partial = target.with_name(target.name + ".partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial.unlink(missing_ok=True)
+        _create_private(partial, stat.S_IMODE(source.stat().st_mode))
         pages = _copy(source, partial, target)
         partial.replace(target)
     except BaseException as exc:
@@ -44,6 +65,27 @@ def backup(source: Path, target: Path) -> int:
             ) from None
         raise
     return pages
+
+
+def _sidecar(database: Path, suffix: str) -> Path:
+    return database.with_name(database.name + suffix)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file (through links too), existing or not."""
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _create_private(path: Path, mode: int) -> None:
+    """Create ``path`` empty with exactly ``mode`` (the umask would widen a copy of a 0600
+    database to 0644), before any data goes in."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _copy(source: Path, partial: Path, target: Path) -> int:
@@ -76,3 +118,114 @@ def _copy(source: Path, partial: Path, target: Path) -> int:
     if check != "ok":
         raise BackupError(f"the copy failed its integrity check: {check}")
     return pages
+
+
+def restore(backup_file: Path, database: Path) -> int:
+    """Replace ``database`` with a verified copy of ``backup_file``; its page count.
+
+    Refused while any process has the database open. Its -wal, -shm and -journal go too: SQLite
+    would otherwise replay a crashed process's -wal onto the restored file."""
+    if _same_file(backup_file, database):
+        raise BackupError("the backup is the database itself")
+    database.parent.mkdir(parents=True, exist_ok=True)
+    temp = database.with_name(f".{database.name}.restoring")
+    try:
+        with _held_exclusively(database):
+            pages = _install(backup_file, temp, database)
+    finally:
+        for leftover in (temp, *(_sidecar(temp, suffix) for suffix in SIDECARS)):
+            with suppress(OSError):
+                leftover.unlink(missing_ok=True)
+    return pages
+
+
+@contextmanager
+def _held_exclusively(database: Path) -> Iterator[None]:
+    """Hold SQLite's locks on ``database`` (when it exists) so that nobody opens it meanwhile;
+    BackupError when a process (the bot) has it open."""
+    if not database.exists():
+        yield
+        return
+    try:
+        fd = os.open(database, os.O_RDWR)
+    except OSError as exc:
+        raise BackupError(f"cannot restore over {database}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, _LOCK_LENGTH, _LOCK_START)
+        except OSError:
+            raise BackupError(
+                f"the database at {database} is in use (is the bot running?): stop the bot first"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _install(backup_file: Path, temp: Path, database: Path) -> int:
+    """Copy, verify and durably rename the backup over ``database``; its page count."""
+    try:
+        shutil.copyfile(backup_file, temp)
+        pages = _verify(temp, backup_file)
+        if database.exists():
+            _take_over_ownership(temp, database)
+        else:
+            os.chmod(temp, stat.S_IMODE(backup_file.stat().st_mode))
+        _fsync(temp)
+        for suffix in SIDECARS:
+            _sidecar(database, suffix).unlink(missing_ok=True)
+        temp.replace(database)
+        _fsync(database.parent)
+    except OSError as exc:
+        raise BackupError(f"cannot restore to {database}: {exc.strerror or exc}") from None
+    return pages
+
+
+def _verify(copy: Path, backup_file: Path) -> int:
+    """Check ``copy`` is a sound Security Brief database this version knows; its page count."""
+    try:
+        conn = sqlite3.connect(copy.resolve())
+        try:
+            check = conn.execute("PRAGMA integrity_check(1)").fetchone()[0]
+            # A plain copy of a live database may be in WAL mode: make it one self-contained file.
+            conn.execute("PRAGMA journal_mode = DELETE")
+            applied = [m.name for m in MIGRATIONS.applied(Database(conn))]
+            pages: int = conn.execute("PRAGMA page_count").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise BackupError(f"{backup_file} is not a usable database: {exc}") from None
+    if check != "ok":
+        raise BackupError(f"{backup_file} failed its integrity check: {' '.join(check.split())}")
+    if not applied:
+        raise BackupError(f"{backup_file} is not a Security Brief database")
+    known = {m.name for m in MIGRATIONS.pending(Database(memory=True))}
+    if not set(applied) <= known:
+        raise BackupError(
+            f"{backup_file} was written by a newer Security Brief: upgrade this one first"
+        )
+    return pages
+
+
+def _take_over_ownership(path: Path, model: Path) -> None:
+    """Give ``path`` the owner and permission bits of ``model``, the file it replaces (run as
+    root, a copy owned by root would leave the bot unable to write its own database)."""
+    info = model.stat()
+    if (path.stat().st_uid, path.stat().st_gid) != (info.st_uid, info.st_gid):
+        try:
+            os.chown(path, info.st_uid, info.st_gid)
+        except PermissionError:
+            raise BackupError(
+                f"cannot give the restored database the owner of {model}: run restore as that "
+                "user (or as root)"
+            ) from None
+    os.chmod(path, stat.S_IMODE(info.st_mode))
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path`` (a file, or a folder's entries) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

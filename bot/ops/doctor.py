@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -16,10 +17,12 @@ from bot.news.feeds import FeedsFileError, load_feeds
 from bot.news.fetch import fetch_feed, make_client
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.pipeline import utcnow
-from bot.ops.status import probe_storage, storage_problem
+from bot.ops.status import check_integrity, probe_storage, storage_problem
 from bot.storage.db import open_db
 
 _PROXY = " (is a proxy or another server in the way?)"
+# The only ports setWebhook accepts (https://core.telegram.org/bots/api#setwebhook).
+TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,31 @@ class Check:
 
 def _redact(text: str, settings: Settings) -> str:
     token = settings.telegram_bot_token
-    return text.replace(token, "<token>") if token else text
+    if not token:
+        return text
+    # A URL may carry it percent-encoded (its ':' as %3A).
+    return text.replace(token, "<token>").replace(quote(token, safe=""), "<token>")
+
+
+NO_DATABASE_YET = (
+    "no database file there yet: the bot creates it when it first starts (if it has run "
+    "before, DATABASE_PATH points elsewhere)"
+)
 
 
 def check_database(settings: Settings) -> Check:
-    """The database opens (which migrates it fully) and is writable."""
+    """The database file exists, passes SQLite's quick_check, opens (which migrates it fully)
+    and is writable."""
+    what = f"Database {settings.database_path}"
+    if not settings.database_path.exists():
+        # Opening it would create an empty one at a mistyped DATABASE_PATH and call it fine. On
+        # a new install it is expected: a note, with where it looked (`status` fails instead).
+        return Check(True, what, NO_DATABASE_YET, warning=True)
     try:
+        damaged = check_integrity(settings.database_path)
+        if damaged:
+            restore = "stop the bot and restore a backup (`securitybrief restore BACKUP`)"
+            return Check(False, what, f"{damaged}; {restore}")
         db = open_db(settings.database_path)
         try:
             problem = probe_storage(db)
@@ -48,10 +70,10 @@ def check_database(settings: Settings) -> Check:
     except Exception as exc:  # noqa: BLE001 - any failure here is the finding
         words = storage_problem(exc)
         detail = f"disk problem: {words} ({exc})" if words else f"not usable: {exc}"
-        return Check(False, f"Database {settings.database_path}", detail)
+        return Check(False, what, detail)
     if problem:
-        return Check(False, f"Database {settings.database_path}", f"disk problem: {problem}")
-    return Check(True, f"Database {settings.database_path}", "writable and migrated")
+        return Check(False, what, f"disk problem: {problem}")
+    return Check(True, what, "writable and migrated")
 
 
 async def check_telegram(settings: Settings, client: httpx.AsyncClient) -> list[Check]:
@@ -158,7 +180,9 @@ def _utc_time(unix: int | None) -> str:
 
 def _webhook_state(settings: Settings, info: dict[str, Any]) -> list[Check]:
     """What getWebhookInfo says, against the mode the settings choose."""
-    current = _redact(str(info.get("url") or ""), settings)
+    # Compared as they are, shown redacted: the URL may hold the token (a common setup).
+    raw_current = str(info.get("url") or "")
+    current = _redact(raw_current, settings)
     if not settings.webhook_url:
         if not current:
             return []
@@ -170,7 +194,8 @@ def _webhook_state(settings: Settings, info: dict[str, Any]) -> list[Check]:
                 warning=True,
             )
         ]
-    expected = settings.webhook_endpoint
+    raw_expected = settings.webhook_endpoint
+    expected = _redact(raw_expected or "", settings)
     if not current:
         # Updates wait at Telegram until the bot starts and registers the webhook.
         return [
@@ -182,7 +207,7 @@ def _webhook_state(settings: Settings, info: dict[str, Any]) -> list[Check]:
             )
         ]
     problems = []
-    if current != expected:
+    if raw_current != raw_expected:
         problems.append(
             f"Telegram sends updates to {current}, not to {expected} (from WEBHOOK_URL), so this "
             "bot gets none until it starts again and registers its own (is another instance "
@@ -221,6 +246,12 @@ def check_webhook_settings(settings: Settings) -> list[Check]:
                 "Webhook secret",
                 "WEBHOOK_SECRET not set: a random one is made at each start and registered with Telegram",
             )
+        )
+    port = urlsplit(settings.webhook_url).port
+    if port is not None and port not in TELEGRAM_WEBHOOK_PORTS:
+        problems.append(
+            f"WEBHOOK_URL has port {port}: Telegram only sends updates to ports 443, 80, 88 and "
+            "8443 (setWebhook would refuse it)"
         )
     if not 1 <= settings.webhook_port <= 65535:
         problems.append("WEBHOOK_PORT must be between 1 and 65535")
@@ -267,7 +298,11 @@ async def run_checks(settings: Settings) -> list[Check]:
     async with make_client(settings.fetch_timeout_seconds) as client:
         checks += await check_telegram(settings, client)
         checks += await check_feeds(settings, client)
-    return checks
+    # Whatever a check quotes (a URL, a path, an error), the token is never printed.
+    return [
+        replace(c, what=_redact(c.what, settings), detail=_redact(c.detail, settings))
+        for c in checks
+    ]
 
 
 def report(checks: list[Check], echo: Callable[[str], None]) -> bool:

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import errno
 import sqlite3
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlite_utils import Database
 
 from bot.config import Settings
 from bot.models import FeedSpec
+from bot.news.feeds import FeedsFileError, load_feeds
 from bot.storage import chats, news_store
 from bot.storage.db import open_db
+
+# How long `status` (the Docker health check, 30 s timeout) lets SQLite's quick_check run: a
+# cached 100 MB database takes under 0.1 s, so only a huge or very slow one is left unchecked.
+STATUS_CHECK_SECONDS = 5.0
+DAMAGED = "the database file is damaged"
+NO_DATABASE = (
+    "there is no database file there: check DATABASE_PATH (the bot creates it when it first starts)"
+)
 
 # SQLite's primary result codes (sqlite3.Error.sqlite_errorname) and errno values that mean
 # the disk or the database file, not our logic and not the network.
@@ -22,8 +33,8 @@ _SQLITE_CODES = {
     "SQLITE_FULL": "the disk is full",
     "SQLITE_IOERR": "the disk failed to read or write",
     "SQLITE_CANTOPEN": "the database file cannot be opened",
-    "SQLITE_CORRUPT": "the database file is damaged",
-    "SQLITE_NOTADB": "the database file is damaged",
+    "SQLITE_CORRUPT": DAMAGED,
+    "SQLITE_NOTADB": DAMAGED,
 }
 _ERRNOS = {
     errno.EROFS: "the database is read-only",
@@ -37,8 +48,8 @@ _MESSAGES = (
     ("disk is full", "the disk is full"),
     ("disk i/o error", "the disk failed to read or write"),
     ("unable to open database", "the database file cannot be opened"),
-    ("malformed", "the database file is damaged"),
-    ("not a database", "the database file is damaged"),
+    ("malformed", DAMAGED),
+    ("not a database", DAMAGED),
 )
 
 
@@ -80,6 +91,34 @@ def probe_storage(db: Database) -> str | None:
     return None
 
 
+def _read_only_uri(path: Path) -> str:
+    # as_uri() percent-encodes '#', '?' and '%', which SQLite would read as URI syntax.
+    return path.resolve().as_uri() + "?mode=ro"
+
+
+def check_integrity(path: Path, budget_seconds: float | None = None) -> str | None:
+    """Plain words when SQLite's quick_check finds the file at ``path`` damaged; None when it is
+    sound, or when the check ran out of ``budget_seconds`` (None: no limit)."""
+    conn = sqlite3.connect(_read_only_uri(path), uri=True, timeout=10)
+    try:
+        if budget_seconds is not None:
+            deadline = time.monotonic() + budget_seconds
+            conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+        # (1): the first finding is enough, and a damaged file is not read to its end.
+        finding = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_INTERRUPT":
+            return None  # out of time: not known to be damaged
+        if storage_problem(exc) != DAMAGED:
+            raise  # the disk or the path, not the file's contents: the caller names it
+        return f"{DAMAGED} ({exc})"
+    finally:
+        conn.close()
+    if finding == "ok":
+        return None
+    return f"{DAMAGED} (quick_check: {' '.join(str(finding).split())})"
+
+
 def _ago(text: str | None, now: datetime) -> str:
     if not text:
         return "never"
@@ -105,7 +144,9 @@ class FeedState:
         if self.state == "never":
             return "not fetched yet"
         if self.state == "failing":
-            since = (self.last_success or "ever")[:16].replace("T", " ")
+            if not self.last_success:
+                return f"failing since its first fetch ({self.failures}x): {self.error}"
+            since = self.last_success[:16].replace("T", " ")
             return f"failing since {since} ({self.failures}x): {self.error}"
         return f"working, {self.items} items in feed"
 
@@ -142,8 +183,20 @@ class Snapshot:
     feeds_total: int
 
 
-def snapshot(db: Database) -> Snapshot:
-    """Read the operator's figures from the database."""
+def failing_feeds(db: Database, feeds: Sequence[FeedSpec] | None) -> list[FeedState]:
+    """The failing feeds by name: of ``feeds`` (a feed taken off the list is no longer
+    fetched, so its last failure would stand for ever), or of every feed stored when None."""
+    if feeds is not None:
+        failing = (f for f in feed_states(db, feeds) if f.state == "failing")
+        return sorted(failing, key=lambda f: f.name)
+    return [
+        feed_state(row["name"], row)
+        for row in db.query("select * from feeds where consecutive_failures > 0 order by name")
+    ]
+
+
+def snapshot(db: Database, feeds: Sequence[FeedSpec] | None = None) -> Snapshot:
+    """Read the operator's figures from the database (feed health of ``feeds`` when given)."""
     last_brief = db.execute("select generated_at from briefs order by id desc limit 1").fetchone()
     return Snapshot(
         counts=chats.counts(db),
@@ -152,17 +205,16 @@ def snapshot(db: Database) -> Snapshot:
         last_broadcast=next(
             iter(db.query("select * from broadcasts order by started_at desc limit 1")), None
         ),
-        failing=[
-            feed_state(row["name"], row)
-            for row in db.query("select * from feeds where consecutive_failures > 0 order by name")
-        ],
-        feeds_total=db["feeds"].count,
+        failing=failing_feeds(db, feeds),
+        feeds_total=db["feeds"].count if feeds is None else len(feeds),
     )
 
 
-def _status(db: Database, now: datetime) -> tuple[list[str], str | None]:
+def _status(
+    db: Database, now: datetime, feeds: Sequence[FeedSpec] | None
+) -> tuple[list[str], str | None]:
     """The status lines and the storage probe's finding (None when the database is writable)."""
-    snap = snapshot(db)
+    snap = snapshot(db, feeds)
     counts, last = snap.counts, snap.last_broadcast
     lines = [
         f"Subscribers: {counts['active']} active, {counts['inactive']} inactive ({counts['chats']} chats seen)",
@@ -183,29 +235,50 @@ def _status(db: Database, now: datetime) -> tuple[list[str], str | None]:
     return lines, problem
 
 
-def status_lines(db: Database, now: datetime) -> list[str]:
-    """Plain-text status lines, shared by /stats and ``securitybrief status``."""
-    return _status(db, now)[0]
+def status_lines(db: Database, now: datetime, feeds: Sequence[FeedSpec] | None = None) -> list[str]:
+    """Plain-text status lines, shared by /stats and ``securitybrief status``; ``feeds``: the
+    configured feeds (None: every feed ever stored)."""
+    return _status(db, now, feeds)[0]
 
 
 def status_report(settings: Settings, now: datetime) -> tuple[list[str], bool]:
     """``securitybrief status``: the status lines, and False when the database is not usable."""
+    path = settings.database_path
+    if not path.exists():
+        # Opening it would create an empty one and call a mistyped DATABASE_PATH healthy.
+        return [f"Database: ✘ {NO_DATABASE} ({path})"], False
     try:
-        db = open_db(settings.database_path)
+        # Before open_db, which would run pending migrations on a damaged file.
+        problem = check_integrity(path, STATUS_CHECK_SECONDS)
+        if problem:
+            return [f"Database: ✘ {problem} ({path})"], False
+        db = open_db(path)
     except (sqlite3.Error, OSError) as exc:
         words = storage_problem(exc) or "the database cannot be used"
-        return [
-            f"Database: ✘ {words} ({settings.database_path}): {type(exc).__name__}: {exc}"
-        ], False
+        return [f"Database: ✘ {words} ({path}): {type(exc).__name__}: {exc}"], False
     try:
-        lines, problem = _status(db, now)
+        feeds, feeds_problem = _configured_feeds(settings)
+        lines, problem = _status(db, now, feeds)
     finally:
         db.close()
-    return lines, problem is None
+    if feeds_problem:
+        lines.append(f"Feeds file: ✘ {feeds_problem}")
+    return lines, problem is None and feeds_problem is None
 
 
-def health(db: Database, settings: Settings, now: datetime) -> dict:
-    """What /healthz reports; "degraded" when no fetch succeeded for three intervals."""
+def _configured_feeds(settings: Settings) -> tuple[list[FeedSpec] | None, str | None]:
+    """The feeds FEEDS_FILE lists, or None and why it cannot be read."""
+    try:
+        return load_feeds(settings.feeds_file), None
+    except FeedsFileError as exc:
+        return None, str(exc)
+
+
+def health(
+    db: Database, settings: Settings, now: datetime, feeds: Sequence[FeedSpec] | None = None
+) -> dict:
+    """What /healthz reports; "degraded" when no fetch succeeded for three intervals.
+    ``feeds``: the configured feeds, whose failures are listed (None: every feed stored)."""
     last_fetch, last_success = db.execute(
         "select max(last_fetched), max(last_success) from feeds"
     ).fetchone()
@@ -221,10 +294,5 @@ def health(db: Database, settings: Settings, now: datetime) -> dict:
         "status": "degraded" if stale else "ok",
         "last_fetch": last_fetch,
         "last_broadcast": last_broadcast[0] if last_broadcast else None,
-        "failing_feeds": [
-            r[0]
-            for r in db.execute(
-                "select name from feeds where consecutive_failures > 0 order by name"
-            )
-        ],
+        "failing_feeds": [f.name for f in failing_feeds(db, feeds)],
     }

@@ -616,7 +616,7 @@ async def stats(update: Update, context: Context) -> None:
     if not _is_admin(update, context):
         return await _reply(update, "/stats is for the bot's admins only.")
     svc = context.services
-    lines = [_esc(line) for line in status_lines(svc.db, svc.clock())]
+    lines = [_esc(line) for line in status_lines(svc.db, svc.clock(), svc.newsroom.feeds)]
     # Every failing feed, as `securitybrief status` lists them: split between lines when many fail.
     for message in split_messages(lines, separator="\n"):
         await _reply(update, message)

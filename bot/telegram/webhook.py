@@ -91,7 +91,7 @@ class Health(tornado.web.RequestHandler):
         """Report health as JSON."""
         try:
             svc = self.app.bot_data.services
-            body = health(svc.db, svc.settings, svc.clock())
+            body = health(svc.db, svc.settings, svc.clock(), svc.newsroom.feeds)
         except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
             self.set_status(503)
             body = {"status": "error", "error": str(exc)}
