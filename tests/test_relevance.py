@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 
 import pytest
 
@@ -312,6 +313,27 @@ def test_a_strike_kidnapping_or_bombing_beside_a_place_makes_it_security() -> No
     assert not is_security(score_article("Trump attacks Canada over dairy tariffs"))
     assert not is_security(score_article("Living with Alzheimer's: China's health time bomb"))
     assert not is_security(score_article("Dockers' strike in Finland halts ports"))
+
+
+def test_a_place_before_a_bomb_verb_is_not_its_object() -> None:
+    # "bomb Oman" takes its place as object; a place earlier in the sentence is not one.
+    assert is_security(score_article("Russia bombs Kharkiv overnight"))
+    for flop in (
+        "Ukraine's Eurovision entry bombed",
+        "Irish comedy special bombs at the box office",
+        "The German chancellor's joke bombed",
+    ):
+        assert score_article(flop).score == 0.0, flop
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["Blast in İstanbul kills three", unicodedata.normalize("NFD", "Blast in Türkiye kills three")],
+)
+def test_a_dotted_capital_or_decomposed_accent_keeps_the_place_one_word(spelling: str) -> None:
+    plain = score_article(unicodedata.normalize("NFC", spelling.replace("İ", "I")))
+    found = score_article(spelling)
+    assert (found.score, found.region) == (plain.score, plain.region) and found.region is not None
 
 
 def test_the_taliban_alone_are_afghan_politics_not_security_news() -> None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from itertools import compress, count
 
 from bot.news import lexicon
+from bot.news.text import fold_for_tokens
 
 __all__ = ["REGIONS", "TOPICS", "Relevance", "score_article"]
 
@@ -244,7 +245,8 @@ def _tokens(text: str) -> list[str]:
         low = text.lower()
         toks = low.encode("ascii").translate(_ASCII_TABLE).decode("ascii").split()
     else:
-        low = text.translate(_NORMALIZE).lower()
+        # One form whatever the feed sent: "İstanbul" and decomposed accents stay one word.
+        low = fold_for_tokens(text.translate(_NORMALIZE))
         toks = _TOKEN_RE.findall(low)
     if "'" in low:
         toks = [t.strip("'-").removesuffix("'s") if "'" in t else t for t in toks]
@@ -294,7 +296,10 @@ def _anchor(
         if p_end == start and term in _ANCHOR_BEFORE:
             return "'" + " ".join(tokens[p_start:end]) + "'"
         if (
-            (end < p_start or term in _ANCHOR_OBJECT)
+            # A place after the term, past a connector ("attack in Gaza"); right after it only
+            # as the verb's object ("bomb Oman"). A place before it ("Eurovision entry bombed")
+            # is no anchor of these.
+            (end < p_start or (term in _ANCHOR_OBJECT and p_start == end))
             and p_start <= end + 2
             and term in _ANCHOR_AFTER
             and all(t in _CONNECTORS for t in tokens[end:p_start])
