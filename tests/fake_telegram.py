@@ -384,6 +384,7 @@ class _Chat:
     admins: set[int] = field(default_factory=set)
     creator: int | None = None
     blocked: bool = False
+    muted: bool = False  # the bot is a member that may not send messages (a group's setting)
     migrated_to: int | None = None
     last_message_id: int = 0
     is_forum: bool = False
@@ -775,6 +776,10 @@ class FakeTelegram:
         self._enqueue_my_chat_member(
             chat, {"status": "member"}, {"status": "kicked", "until_date": 0}
         )
+
+    def mute_bot(self, chat_id: int) -> None:
+        """The group takes the bot's right to send messages: sends get Telegram's 400."""
+        self._user_chat(chat_id).muted = True
 
     def unblock_by_user(self, chat_id: int) -> None:
         """Undo block_by_user and enqueue the my_chat_member (kicked -> member) update."""
@@ -1194,6 +1199,8 @@ class FakeTelegram:
 
     def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._resolve_chat(params)
+        if chat.muted:
+            raise _ApiError(400, "Bad Request: not enough rights to send text messages to the chat")
         thread = self._topic(chat, params)
         text = params.get("text")
         parse_mode = params.get("parse_mode") or None
@@ -1353,6 +1360,9 @@ class FakeTelegram:
             description = command.get("description")
             if not isinstance(description, str) or not 1 <= len(description) <= 256:
                 raise _ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+        scope = _json_param(params, "scope")
+        if isinstance(scope, dict) and "chat_id" in scope:
+            self._resolve_chat(scope)  # a chat the bot has never met: "chat not found"
         key = self._commands_key(params)
         if commands:
             self.commands[key] = [

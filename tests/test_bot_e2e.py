@@ -305,6 +305,19 @@ async def test_admin_stats_and_refresh(fake: FakeTelegram, settings: Settings) -
     assert refused(fake) == []
 
 
+async def test_an_admin_who_never_opened_the_bot_costs_the_others_nothing(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(USER)
+    stranger = 1  # listed in ADMIN_CHAT_IDS, never wrote to the bot: Telegram knows no chat
+    settings = replace(settings, admin_chat_ids=frozenset({stranger, USER}))
+    assert next(iter(settings.admin_chat_ids)) == stranger  # registered first
+    async with running_bot(fake, settings):
+        menu = [c["command"] for c in fake.commands[f"chat:{USER}"]]
+        assert "stats" in menu and "refresh" in menu
+        assert f"chat:{stranger}" not in fake.commands
+
+
 async def test_region_filter_from_the_settings_menu_shapes_latest(
     fake: FakeTelegram, settings: Settings
 ) -> None:

@@ -209,16 +209,21 @@ async def _post_init(app: Application) -> None:
 
 
 async def _register_commands(app: Application, settings: Settings) -> None:
+    # The command menu is a convenience; the bot works without it.
     try:
         await app.bot.set_my_commands([BotCommand(n, d) for n, d in handlers.COMMANDS])
-        for chat_id in settings.admin_chat_ids:
+    except TelegramError as exc:
+        log.warning("could not register commands: %s", exc)
+    for chat_id in settings.admin_chat_ids:
+        # Each admin on its own: one who never opened the bot ("chat not found") costs the
+        # others nothing.
+        try:
             await app.bot.set_my_commands(
                 [BotCommand(n, d) for n, d in handlers.COMMANDS + handlers.ADMIN_COMMANDS],
                 scope=BotCommandScopeChat(chat_id),
             )
-    except TelegramError as exc:
-        # The command menu is a convenience; the bot works without it.
-        log.warning("could not register commands: %s", exc)
+        except TelegramError as exc:
+            log.warning("could not register the admin commands for %s: %s", chat_id, exc)
 
 
 async def _register_channel(app: Application, settings: Settings) -> None:

@@ -34,6 +34,17 @@ from bot.telegram.transport import SendUnconfirmed
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+# Bot API 400s saying no message can reach the chat until someone acts there: the chat is
+# inactive (as on 403) rather than planned and refused again every day. Any later update from
+# it makes it active again.
+_UNREACHABLE = (
+    "chat not found",
+    "group chat was deactivated",
+    "not enough rights to send",
+    "have no rights to send",
+    "need administrator rights in the channel chat",
+    "chat_write_forbidden",
+)
 _CHAT_TURNS_KEPT = 4096
 MAX_RETRY_WAIT = 10.0
 
@@ -234,7 +245,7 @@ class Broadcaster:
                 mark_inactive(self.db, chat_id, str(exc), self.clock())
                 return Failed(f"forbidden: {exc}", permanent=True)
             except BadRequest as exc:
-                if "chat not found" in str(exc).lower():
+                if any(words in str(exc).lower() for words in _UNREACHABLE):
                     mark_inactive(self.db, chat_id, str(exc), self.clock())
                 return Failed(f"bad request: {exc}", permanent=True)
             except (TimedOut, NetworkError) as exc:
