@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,15 +37,19 @@ HELP_UPDATE = {
 
 @asynccontextmanager
 async def webhook_bot(
-    fake: FakeTelegram, settings: Settings, secret: str | None
+    fake: FakeTelegram,
+    settings: Settings,
+    secret: str | None,
+    url: str | None = "https://bot.example.com",
 ) -> AsyncIterator[tuple[int, Application]]:
-    """The real application in webhook mode on a free port; yields the port and the app."""
+    """The real application in webhook mode on a free port (at ``url``, else the settings'
+    WEBHOOK_URL); yields the port and the app."""
     port = free_port()
     settings = replace(
         settings,
         telegram_bot_token=fake.token,
         telegram_api_url=fake.url,
-        webhook_url="https://bot.example.com",
+        webhook_url=url or settings.webhook_url,
         webhook_secret=secret,
         webhook_port=port,
         webhook_listen="127.0.0.1",
@@ -78,6 +83,33 @@ async def test_without_a_configured_secret_a_random_one_is_registered_and_requir
             reply = await fake.wait_for_messages(USER, 1)
             assert "/latest" in reply[0]["parsed_text"]
             assert len(fake.messages_to(USER)) == 1  # the forged update got nothing
+
+
+async def test_the_random_secret_stays_out_of_debug_logs(
+    fake: FakeTelegram, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with webhook_bot(fake, settings, secret=None):
+        secret = fake.webhook_secret
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "setWebhook" in logged  # python-telegram-bot logs the call and its arguments
+    assert secret and secret not in logged and secret not in caplog.text
+
+
+async def test_a_webhook_url_with_a_path_gets_its_updates_with_or_without_the_prefix(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(USER)
+    settings = replace(settings, webhook_url="https://proxy.example.com/securitybrief/")
+    async with webhook_bot(fake, settings, secret="s" * 40, url=None) as (port, _):
+        assert fake.webhook_url == "https://proxy.example.com/securitybrief/telegram"
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            headers = {SECRET_HEADER: "s" * 40}
+            # A proxy that passes the path on as it is, then one that strips the prefix.
+            for path in ("/securitybrief/telegram", "/telegram"):
+                answer = await client.post(path, json=HELP_UPDATE, headers=headers)
+                assert answer.status_code == 200, path
+            await fake.wait_for_messages(USER, 2)
 
 
 async def test_webhook_mode_takes_updates_with_the_secret_and_serves_healthz(

@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import traceback
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
@@ -133,7 +134,13 @@ class Redactor(logging.Filter):
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Redact these too (a secret made at start-up, such as a random webhook secret)."""
+        # Longest first, so a secret holding another is replaced whole.
+        self.secrets = sorted({*self.secrets, *(s for s in secrets if s)}, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced by ``<redacted>``."""
@@ -159,12 +166,16 @@ class Redactor(logging.Filter):
         return True
 
 
+_REDACTOR = Redactor([])  # one for the process: secrets learnt later join those it has
+
+
 def install_redaction(*secrets: str | None) -> Redactor:
     """Redact ``secrets`` from every log handler now installed and from uncaught tracebacks."""
-    redactor = Redactor([s for s in secrets if s])
+    redactor = _REDACTOR
+    redactor.add(s for s in secrets if s)
     root = logging.getLogger()
     for handler in root.handlers:
-        if not any(isinstance(f, Redactor) for f in handler.filters):
+        if redactor not in handler.filters:
             handler.addFilter(redactor)
     previous = sys.excepthook
 

@@ -12,8 +12,10 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import secrets
 import signal
+from urllib.parse import urlsplit
 
 import tornado.httpserver
 import tornado.web
@@ -22,6 +24,7 @@ from telegram.ext import Application
 
 from bot.config import WEBHOOK_PATH, Settings
 from bot.ops.status import health
+from bot.telegram.transport import install_redaction
 
 log = logging.getLogger(__name__)
 # Telegram's updates are a few KB (a 4096-character message plus entities); 1 MiB is ample.
@@ -99,14 +102,15 @@ class Health(tornado.web.RequestHandler):
         self.finish(json.dumps(body))
 
 
-def make_web_app(app: Application, secret: str) -> tornado.web.Application:
-    """The HTTP routes webhook mode serves."""
-    return tornado.web.Application(
-        [
-            (WEBHOOK_PATH, TelegramUpdates, {"app": app, "secret": secret}),
-            ("/healthz", Health, {"app": app}),
-        ]
-    )
+def make_web_app(
+    app: Application, secret: str, endpoint: str | None = None
+) -> tornado.web.Application:
+    """The HTTP routes webhook mode serves: updates on /telegram and on the ``endpoint``'s path."""
+    # A WEBHOOK_URL with a path (https://host/bot) has Telegram post to /bot/telegram: served
+    # whether or not the proxy in front strips the prefix.
+    paths = dict.fromkeys([WEBHOOK_PATH, urlsplit(endpoint).path if endpoint else WEBHOOK_PATH])
+    updates = [(re.escape(path), TelegramUpdates, {"app": app, "secret": secret}) for path in paths]
+    return tornado.web.Application([*updates, ("/healthz", Health, {"app": app})])
 
 
 async def serve_webhook(app: Application, settings: Settings, stop: asyncio.Event) -> None:
@@ -114,9 +118,11 @@ async def serve_webhook(app: Application, settings: Settings, stop: asyncio.Even
     assert settings.webhook_url
     secret = settings.webhook_secret or new_secret()
     if not settings.webhook_secret:
+        # Kept out of the logs like WEBHOOK_SECRET (PTB logs setWebhook's arguments at DEBUG).
+        install_redaction(secret)
         log.info("WEBHOOK_SECRET not set: registered a random secret for this run")
     server = tornado.httpserver.HTTPServer(
-        make_web_app(app, secret), max_body_size=MAX_UPDATE_BYTES
+        make_web_app(app, secret, settings.webhook_endpoint), max_body_size=MAX_UPDATE_BYTES
     )
     try:
         server.listen(settings.webhook_port, settings.webhook_listen)
