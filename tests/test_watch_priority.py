@@ -148,8 +148,15 @@ async def test_a_pending_alert_is_not_sent_in_quiet_hours_or_after_unwatch(
         clock.advance(minutes=15)
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
         assert fake.sent == []
-        states = svc.db.execute("select chat_id, status from deliveries order by chat_id")
-        assert states.fetchall() == [(quiet, "cancelled"), (unwatched, "cancelled")]
+        states = svc.db.execute("select chat_id, status, due_at from deliveries order by chat_id")
+        # No brief would carry the quiet chat's alert: it is held until its quiet hours end.
+        assert states.fetchall() == [
+            (quiet, "held", "2026-08-16T05:00:00+00:00"),  # 07:00 in Berlin
+            (unwatched, "cancelled", "2026-08-15T19:58:00+00:00"),
+        ]
+        clock.now = datetime(2026, 8, 16, 5, 1, tzinfo=UTC)
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        assert [m["chat_id"] for m in fake.sent] == [quiet]
 
 
 async def test_an_alert_burst_asks_whether_a_brief_is_due_about_once_a_second(

@@ -48,6 +48,21 @@ def still_wanted(db: Database, chat_id: int, story_id: str, now: datetime) -> bo
     return watchlists.alerts_on(db, chat_id, urls) and _quiet_until(db, chat, now) is None
 
 
+def hold_until_quiet_ends(db: Database, chat_id: int, story_id: str, now: datetime) -> bool:
+    """Hold again a pending alert that quiet hours caught before it went out, when no brief
+    would carry it (the chat has none) and the chat still wants it; True if held."""
+    chat = get_chat(db, chat_id)
+    until = None if chat is None or chat.subscribed else _quiet_until(db, chat, now)
+    key = ledger.ALERT_PREFIX + story_id
+    if until is None or not watchlists.alerts_on(db, chat_id, _planned_urls(db, chat_id, key)):
+        return False
+    db.execute(
+        "update deliveries set status = ?, due_at = ? where chat_id = ? and local_date = ?",
+        [watchlists.HELD, iso(until), chat_id, key],
+    )
+    return True
+
+
 def plan_alert_batches(
     db: Database, now: datetime, window_hours: int, later: Collection[int] = ()
 ) -> Iterator[int]:

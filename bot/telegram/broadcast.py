@@ -22,7 +22,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 
 from bot.config import Settings
 from bot.delivery import ledger
-from bot.delivery.alerts import plan_alert_batches
+from bot.delivery.alerts import hold_until_quiet_ends, plan_alert_batches
 from bot.delivery.alerts import still_wanted as alert_still_wanted
 from bot.delivery.ledger import BroadcastStats, PendingDelivery, PlannedStory
 from bot.delivery.planning import cancel_missed, dailies_due, dailies_waiting, plan_batches
@@ -180,10 +180,12 @@ class Broadcaster:
             if self.alerts and not alert_still_wanted(
                 self.db, item.chat_id, story_id, self.clock()
             ):
-                # Left to the next brief's watchlist section, like a match in quiet hours.
-                ledger.cancel(
-                    self.db, item, "quiet hours or no alert term since planning", self.clock()
-                )
+                # Left to the next brief's watchlist section, like a match in quiet hours, or,
+                # for a chat with no brief, held until its quiet hours end.
+                if not hold_until_quiet_ends(self.db, item.chat_id, story_id, self.clock()):
+                    ledger.cancel(
+                        self.db, item, "quiet hours or no alert term since planning", self.clock()
+                    )
                 return
             await self._deliver(item, stats)
         except Exception as exc:
