@@ -95,6 +95,7 @@ class FetchResult:
     last_modified: str | None = None
     error: str | None = None
     elapsed: float = 0.0
+    final_url: str | None = None  # where the body came from, after redirects
 
     @property
     def not_modified(self) -> bool:

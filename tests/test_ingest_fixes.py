@@ -655,6 +655,23 @@ def test_relative_links_follow_the_address_the_feed_came_from() -> None:
     assert [a.url for a in parsed.articles] == ["https://www.example.org/rss/world/story-1.html"]
 
 
+async def test_a_moved_feeds_relative_links_follow_its_new_address(
+    feed_server: FeedServer, settings: Settings
+) -> None:
+    now = datetime.now(UTC)
+    item = _item("Troops clash near the border", "story-1.html")
+    item = item.replace("</item>", f"<pubDate>{format_datetime(now)}</pubDate></item>")
+    feed_server.set_body("world/rss.xml", _rss(item))
+    feed_server.set_redirect("old.xml", feed_server.custom_url("world/rss.xml"), 301)
+    spec = FeedSpec("Moved", feed_server.custom_url("old.xml"))
+    db = open_db(settings.database_path)
+    async with _client() as client:
+        await refresh(db, settings, [spec], client, now)
+    urls = [r["url"] for r in db.query("select url from articles")]
+    db.close()
+    assert urls == [feed_server.custom_url("world/story-1.html")]
+
+
 @pytest.mark.parametrize("slow", [False, True])
 def test_a_guid_taken_for_the_link_is_no_relative_address(slow: bool) -> None:
     extra = "<x:y xmlns:x='urn:x'>1</x:y>" if slow else ""

@@ -136,6 +136,7 @@ async def fetch_feed(
         async with asyncio.timeout(timeout):
             async with client.stream("GET", spec.url, headers=headers) as response:
                 result.status = response.status_code
+                result.final_url = str(response.url)
                 result.content_type = response.headers.get("content-type")
                 result.etag = _sendable(response.headers.get("etag") or etag)
                 result.last_modified = _sendable(

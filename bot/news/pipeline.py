@@ -83,6 +83,7 @@ def _ingest(
             timedelta(hours=settings.brief_window_hours),
             settings.brief_language,
             result.content_type,
+            base_url=result.final_url,
         )
     except FeedParseError as exc:
         error = news_store.short_error(str(exc))
