@@ -189,3 +189,23 @@ async def test_a_held_alert_is_not_sent_after_unwatch_or_once_latest_showed_it(
         alerted = {chat: _alerts(fake, chat) for chat in (kept, unwatched, looked)}
         assert alerted == {kept: [ALERT], unwatched: [], looked: []}
         assert _deliveries(svc.db) == [(kept, "alert:w1", "sent")]
+
+
+async def test_a_held_alert_goes_out_once_new_quiet_hours_or_a_new_zone_end_them(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    quieted, moved = 55_000, 55_001
+    fake.add_private_chats([quieted, moved])
+    clock = Clock(datetime(2026, 8, 15, 23, tzinfo=UTC))  # default quiet hours: 22:00-07:00
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        for chat in (quieted, moved):
+            await say(fake, chat, f"/alert {TERM}")
+        _watched_story(svc.db, "w1", clock.now)
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        assert (_alerts(fake, quieted), _alerts(fake, moved)) == ([], [])  # held until 07:00
+        clock.advance(minutes=5)
+        await say(fake, quieted, "/quiet off")
+        await say(fake, moved, "/timezone Asia/Tokyo")  # 08:05 there: its quiet hours are over
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        assert (_alerts(fake, quieted), _alerts(fake, moved)) == ([ALERT], [ALERT])

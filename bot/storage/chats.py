@@ -9,6 +9,7 @@ from datetime import date, datetime
 from sqlite_utils import Database
 
 from bot.config import Settings
+from bot.storage import watchlists
 from bot.storage.news_store import from_iso, iso
 from bot.timezones import local_day, next_due, slot, zone
 
@@ -168,6 +169,8 @@ def set_delivery(
     values = {k: v for k, v in {"timezone": timezone, "delivery_time": delivery_time}.items() if v}
     before = _stored(db, chat_id)
     chat = replace(before, **values)
+    if chat.timezone != before.timezone:
+        watchlists.recheck_held(db, chat_id)  # its quiet hours end at another moment now
     return _update(db, chat_id, now, **values, next_due=_reschedule(db, before, chat, now))
 
 

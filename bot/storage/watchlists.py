@@ -101,6 +101,19 @@ def set_quiet(db: Database, chat_id: int, window: tuple[time, time] | None) -> N
     """Set quiet hours (local start, end), or None for none."""
     value = "off" if window is None else f"{window[0]:%H:%M}-{window[1]:%H:%M}"
     db["watch_quiet"].upsert({"chat_id": chat_id, "quiet": value}, pk="chat_id")
+    recheck_held(db, chat_id)
+
+
+def recheck_held(db: Database, chat_id: int) -> None:
+    """Have the chat's held alerts looked at again by the next planning: its quiet hours (or
+    zone) changed, so they may end sooner (they are held again if still in them)."""
+    db.execute(
+        "update deliveries set due_at = ? where chat_id = ? and status = ?",
+        [_AT_ONCE, chat_id, HELD],
+    )
+
+
+_AT_ONCE = "1970-01-01T00:00:00+00:00"  # a due time every check has passed
 
 
 def in_quiet(window: tuple[time, time] | None, local: datetime) -> bool:
