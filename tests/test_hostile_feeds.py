@@ -214,10 +214,10 @@ async def test_an_unforeseen_fault_in_one_feed_is_that_feeds_error(
     # injected: whatever one feed raises must stay that feed's error.
     real = pipeline.parse_feed
 
-    def parse(body: bytes, spec: FeedSpec, *args: object) -> object:
+    def parse(body: bytes, spec: FeedSpec, *args: object, **kwargs: object) -> object:
         if spec.name == "Cursed":
             raise RecursionError("maximum recursion depth exceeded")
-        return real(body, spec, *args)
+        return real(body, spec, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pipeline, "parse_feed", parse)
     specs = [
