@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -201,3 +201,28 @@ async def test_a_chats_alerts_go_out_one_after_another_within_its_limit(
         stats = await Broadcaster(svc.db, app.bot, clock, pacing=pacing, alerts=True).run()
         assert (stats.sent, stats.retried, fake.stats["429"]) == (planned, 0, 0)
         assert sum(len(fake.messages_to(chat)) for chat in chats) == planned
+
+
+def test_a_row_held_back_for_its_chat_is_checked_again_when_its_time_comes(
+    tmp_path: Path,
+) -> None:
+    # A chat's rows come in a row; its next one waits while other chats' rows go. When its
+    # wait is over it is checked again: the chat may have had a message meanwhile (the
+    # check's other broadcast), and sending now would pile workers onto one chat.
+    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
+    db = open_db(tmp_path / "q.db")
+    busy, other, later = 44_000, 44_001, 44_002
+    ledger.save_content(db, "k", 0, ["hello"], [], now)
+    for chat, day in ((busy, "2026-08-14"), (busy, "2026-08-15"), (other, "2026-08-15")):
+        ledger.plan_delivery(db, chat, day, now, "k", now)
+    free: dict[int, float] = {}
+    queue = broadcast._Queue(db, False, free)
+    assert queue.take().chat_id == busy
+    free[busy] = time.monotonic() + 0.05  # its message went out: the next may in 50 ms
+    assert queue.take().chat_id == other  # its second row waits meanwhile
+    time.sleep(0.06)
+    free[busy] = time.monotonic() + 0.05  # ... and it had another message meanwhile
+    ledger.plan_delivery(db, later, "2026-08-15", now + timedelta(minutes=1), "k", now)
+    assert queue.take().chat_id == later
+    assert queue.take().chat_id == busy  # nothing else left: it waits its turn when sent
+    assert queue.take() is None

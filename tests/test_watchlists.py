@@ -274,3 +274,26 @@ def test_every_watched_story_gets_its_summary(
         "Other reports: The navy stopped a ferry in the Sea of Azov.",
     ]
     db.close()
+
+
+async def test_a_term_stored_under_an_earlier_releases_key_can_be_removed(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(USER)
+    now = datetime.now(UTC)
+    db = open_db(settings.database_path)
+    # Keyed as releases before "ł" was folded stored it; a match on it waits too.
+    db["watch_terms"].insert(
+        {"chat_id": USER, "key": "łodz", "term": "Łódź", "mode": "alert", "created_at": iso(now)}
+    )
+    db["watch_matches"].insert(
+        {"url": "https://x.example/1", "key": "łodz", "state": "new", "found_at": iso(now)}
+    )
+    db.close()
+    async with running_bot(fake, settings) as app:
+        db = app.bot_data.services.db
+        assert [r[0] for r in db.execute("select key from watch_terms")] == ["lodz"]
+        assert [r[0] for r in db.execute("select key from watch_matches")] == ["lodz"]
+        reply = await say(fake, USER, "/unwatch Łódź")
+        assert "isn't on your watchlist" not in reply[-1]["parsed_text"]
+        assert db.execute("select count(*) from watch_terms").fetchone()[0] == 0

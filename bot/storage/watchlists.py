@@ -4,7 +4,7 @@ stories those articles make."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -73,6 +73,30 @@ def remove(db: Database, chat_id: int, key: str) -> bool:
         db.execute("delete from watch_terms where chat_id = ? and key = ?", [chat_id, key]).rowcount
         > 0
     )
+
+
+def rekey(db: Database, key_of: Callable[[str], str]) -> int:
+    """Store every term under the key ``key_of`` gives it now (the matching rules may change
+    between releases: "Łódź" once had the key "łodz"); how many keys changed."""
+    renamed: dict[str, str] = {}
+    with db.atomic():
+        for chat_id, key, term in db.execute(
+            "select chat_id, key, term from watch_terms"
+        ).fetchall():
+            new = key_of(term)
+            if new == key:
+                continue
+            # The same term typed again since the rules changed is already there: one stays.
+            db.execute(
+                "update or ignore watch_terms set key = ? where chat_id = ? and key = ?",
+                [new, chat_id, key],
+            )
+            db.execute("delete from watch_terms where chat_id = ? and key = ?", [chat_id, key])
+            renamed[key] = new
+        for key, new in renamed.items():
+            db.execute("update or ignore watch_matches set key = ? where key = ?", [new, key])
+            db.execute("delete from watch_matches where key = ?", [key])  # already there
+    return len(renamed)
 
 
 def set_mode(db: Database, chat_id: int, key: str, mode: str) -> bool:

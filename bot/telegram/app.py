@@ -30,12 +30,12 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.config import Settings
-from bot.news import lexicon
+from bot.news import lexicon, watch
 from bot.news.feeds import load_feeds
 from bot.news.fetch import make_client
 from bot.news.newsroom import Newsroom
 from bot.news.pipeline import utcnow
-from bot.storage import news_store
+from bot.storage import news_store, watchlists
 from bot.storage.chats import ensure_chat, set_subscribed
 from bot.storage.db import open_db
 from bot.telegram import handlers
@@ -201,6 +201,8 @@ async def _post_init(app: Application) -> None:
     client = make_client(settings.fetch_timeout_seconds)
     newsroom = Newsroom(db, settings, load_feeds(settings.feeds_file), client, clock)
     data.services = Services(settings, db, client, newsroom, Throttle(limit=8, window=10.0), clock)
+    if moved := watchlists.rekey(db, watch.normalise):
+        log.info("watchlists: %d terms stored under this release's keys", moved)
     await _register_commands(app, settings)
     if settings.channel_id:
         await _register_channel(app, settings)

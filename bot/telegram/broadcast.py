@@ -101,6 +101,52 @@ class Failed:
 Outcome = Sent | Unconfirmed | Migrated | Failed
 
 
+class _Queue:
+    """Pending deliveries a page at a time, each held back until its chat may get a message.
+
+    A chat's rows come in a row (its alerts): its next one waits in a heap while workers take
+    other chats' rows, since sends in parallel to one chat break Telegram's limit for it and
+    earn 429s that pause every chat.
+    """
+
+    def __init__(self, db: Database, alerts: bool, chat_free: dict[int, float]) -> None:
+        self.db, self.alerts, self.chat_free = db, alerts, chat_free
+        # A page at a time, not a list of everything: 100,000 pending rows cost ~30 MB of RSS.
+        self.cursor: tuple[str, int, str] = ("", -(2**63), "")
+        self.page: list[PendingDelivery] = []
+        self.waiting: list[tuple[float, int, PendingDelivery]] = []
+        self.order = itertools.count()  # ties: first come, first served
+
+    def take(self) -> PendingDelivery | None:
+        """The next delivery whose chat may get a message now; else the one whose chat may
+        soonest, once nothing else is left (it waits its turn in Broadcaster._deliver)."""
+        while True:
+            now = time.monotonic()
+            if self.waiting and self.waiting[0][0] <= now:
+                item = heapq.heappop(self.waiting)[2]
+            elif (item := self._next_row()) is None:
+                return heapq.heappop(self.waiting)[2] if self.waiting else None
+            # Checked again off the heap too: the chat may have had a message since.
+            if not self._held_back(item, now):
+                return item
+
+    def _next_row(self) -> PendingDelivery | None:
+        if not self.page:
+            self.page = ledger.pending_page(self.db, self.cursor, alerts=self.alerts)[::-1]
+            if not self.page:
+                return None
+            first = self.page[0]
+            self.cursor = (first.due_at, first.chat_id, first.local_date)
+        return self.page.pop()
+
+    def _held_back(self, item: PendingDelivery, now: float) -> bool:
+        ready = self.chat_free.get(item.chat_id, now)
+        if ready <= now:
+            return False
+        heapq.heappush(self.waiting, (ready, next(self.order), item))
+        return True
+
+
 class Broadcaster:
     """Sends pending deliveries: whole, resumable, rate-limited, retrying what can be retried."""
 
@@ -115,45 +161,26 @@ class Broadcaster:
         paid_broadcast: bool = False,
         alerts: bool = False,
         yield_to: Callable[[], bool] | None = None,
+        chat_free: dict[int, float] | None = None,
     ) -> None:
         self.db, self.bot, self.clock, self.pacing = db, bot, clock, pacing
         self.workers, self.paid_broadcast = workers, paid_broadcast
         # Sends watchlist alerts instead of daily briefs; stops taking more when yield_to() is true.
         self.alerts, self.yield_to = alerts, yield_to
         self._resume_at = 0.0  # monotonic time before which nobody sends (after a 429)
-        self._chat_free: dict[int, float] = {}  # monotonic time a chat may get its next message
+        # Monotonic time a chat may get its next message: shared by a check's daily and alert
+        # broadcasts, so a chat's alert does not follow its brief's last part at once.
+        self._chat_free: dict[int, float] = {} if chat_free is None else chat_free
         self._contents: dict[str, tuple[list[str], list[PlannedStory]]] = {}
 
     async def run(self) -> BroadcastStats:
         """Send everything pending; one chat's failure never stops the others."""
         stats = BroadcastStats(due=ledger.pending_count(self.db, self.alerts))
-        # A page at a time, not a list of everything: 100,000 pending rows cost ~30 MB of RSS.
-        cursor: tuple[str, int, str] = ("", -(2**63), "")
-        page: list[PendingDelivery] = []
-
-        # A chat's next alert (rows of one chat come in a row) waits here until the chat may
-        # get another message, and meanwhile workers take other chats': sent in parallel they
-        # would break Telegram's limit for the chat and earn 429s that pause every chat.
-        waiting: list[tuple[float, int, PendingDelivery]] = []
-        order = itertools.count()  # ties: first come, first served
+        queue = _Queue(self.db, self.alerts, self._chat_free)
 
         def take() -> PendingDelivery | None:
-            nonlocal cursor, page
-            while not (self.yield_to is not None and self.yield_to()):
-                now = time.monotonic()
-                if waiting and waiting[0][0] <= now:
-                    return heapq.heappop(waiting)[2]
-                if not page:
-                    page = ledger.pending_page(self.db, cursor, alerts=self.alerts)[::-1]
-                    if not page:  # the last ones wait their chat's turn in _deliver
-                        return heapq.heappop(waiting)[2] if waiting else None
-                    cursor = (page[0].due_at, page[0].chat_id, page[0].local_date)
-                item = page.pop()
-                ready = self._chat_free.get(item.chat_id, now)
-                if ready <= now:
-                    return item
-                heapq.heappush(waiting, (ready, next(order), item))
-            return None
+            stop = self.yield_to is not None and self.yield_to()
+            return None if stop else queue.take()
 
         async def worker() -> None:
             while (item := take()) is not None:
@@ -219,7 +246,9 @@ class Broadcaster:
         """Wait until the chat may get another message (the parts of a brief, a chat's alerts)."""
         now = time.monotonic()
         if len(self._chat_free) > _CHAT_TURNS_KEPT:  # a big broadcast: forget chats long done
-            self._chat_free = {c: t for c, t in self._chat_free.items() if t > now}
+            # In place: the queue and the check's other broadcast hold the same dict.
+            for done in [c for c, t in self._chat_free.items() if t <= now]:
+                del self._chat_free[done]
         at = max(now, self._chat_free.get(chat_id, now))
         gap = self.pacing.part_gap if chat_id > 0 else self.pacing.group_part_gap
         self._chat_free[chat_id] = at + gap
@@ -408,6 +437,8 @@ async def _plan_and_send(
     missed = cancel_missed(db, now, timedelta(hours=settings.delivery_grace_hours))
     missed += await plan_dailies(db, newsroom, settings, now, later)
 
+    chat_free: dict[int, float] = {}
+
     def broadcaster(**kind: object) -> Broadcaster:
         return Broadcaster(
             db,
@@ -415,6 +446,7 @@ async def _plan_and_send(
             clock,
             pacing=Pacing.from_settings(settings),
             paid_broadcast=settings.paid_broadcast,
+            chat_free=chat_free,
             **kind,  # type: ignore[arg-type]
         )
 
