@@ -17,11 +17,13 @@ from sqlite_utils import Database
 from bot.config import Settings
 from bot.delivery import alerts
 from bot.delivery.alerts import plan_alerts
-from bot.models import Source, Story
+from bot.models import Article, Source, Story
 from bot.news.watch import normalise
 from bot.storage import watchlists
+from bot.storage.news_store import save_articles
 from bot.telegram import broadcast, handlers
 from bot.telegram.app import _delivery_job as delivery_job
+from bot.telegram.app import _fetch_job
 from bot.telegram.broadcast import deliver_due
 from bot.telegram.context import BotContext
 
@@ -209,3 +211,75 @@ async def test_a_held_alert_goes_out_once_new_quiet_hours_or_a_new_zone_end_them
         await say(fake, moved, "/timezone Asia/Tokyo")  # 08:05 there: its quiet hours are over
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
         assert (_alerts(fake, quieted), _alerts(fake, moved)) == ([ALERT], [ALERT])
+
+
+async def test_a_subscribers_quiet_hour_alert_comes_when_it_stops_the_brief_first(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    chat = 62_000
+    fake.add_private_chat(chat)
+    clock = Clock(datetime(2026, 8, 15, 21, tzinfo=UTC))
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        await say(fake, chat, f"/alert {TERM}")
+        await say(fake, chat, "/subscribe")  # brief 07:00 UTC, quiet hours 22:00-07:00
+        clock.now = datetime(2026, 8, 15, 23, tzinfo=UTC)
+        _watched_story(svc.db, "w1", clock.now)
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        clock.now = datetime(2026, 8, 16, 6, tzinfo=UTC)
+        await say(fake, chat, "/stop")  # no brief will carry it now
+        for hour in (7, 8):
+            clock.now = datetime(2026, 8, 16, hour, tzinfo=UTC)
+            await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        assert _alerts(fake, chat) == [ALERT]
+
+
+async def test_held_alerts_outlive_housekeeping_after_a_quiet_hours_change(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    chat = 65_000
+    fake.add_private_chat(chat)
+    clock = Clock(datetime(2026, 8, 15, 23, tzinfo=UTC))  # default quiet hours 22:00-07:00
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        await say(fake, chat, f"/alert {TERM}")  # alerts only, no daily brief
+        _watched_story(svc.db, "w1", clock.now)
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        clock.now = datetime(2026, 8, 15, 23, 10, tzinfo=UTC)
+        await say(fake, chat, "/quiet 23:00-06:00")  # still quiet; they end sooner
+        await _fetch_job(BotContext(app))  # a fetch round prunes before its delivery check
+        for hour in (6, 7):
+            clock.now = datetime(2026, 8, 16, hour, 1, tzinfo=UTC)
+            await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        assert _alerts(fake, chat) == [ALERT]
+
+
+async def test_held_alerts_a_brief_had_no_room_for_come_after_it(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    chat = 66_000
+    fake.add_private_chat(chat)
+    clock = Clock(datetime(2026, 8, 15, 22, 30, tzinfo=UTC))  # quiet hours 22:00-07:00 UTC
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        await say(fake, chat, f"/alert {TERM}")
+        for n in range(1, 8):  # seven stories overnight: more than a brief's watchlist holds
+            url, title = f"https://x.example/{n}", f"Strike near {TERM} no{n}x"
+            source = (Source("Outlet", title, url, clock.now),)
+            story = Story(f"w{n}", title, "Outlet reports: …", "Europe", (), 3.0, source)
+            save_articles(
+                svc.db,
+                [Article(url, "https://x.example/f", "Outlet", title, "", clock.now)],
+                clock.now,
+            )
+            watchlists.save_stories(svc.db, [story], {story.id: [url]}, clock.now)
+            watchlists.record_matches(svc.db, [(url, normalise(TERM))], clock.now)
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        clock.now = datetime(2026, 8, 16, 6, tzinfo=UTC)
+        await say(fake, chat, "/subscribe")  # its brief at 07:00 shows five of them
+        for hour, minute in ((7, 0), (7, 11), (7, 12)):
+            clock.now = datetime(2026, 8, 16, hour, minute, tzinfo=UTC)
+            await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        text = "\n".join(fake.texts_to(chat))
+        assert [n for n in range(1, 8) if f"no{n}x" not in text] == []
+        assert len([t for t in fake.texts_to(chat) if t.startswith("🔔 Watchlist")]) == 2

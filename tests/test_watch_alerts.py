@@ -107,6 +107,11 @@ async def test_alert_once_in_the_round_it_breaks_then_an_update_in_the_brief(
         assert watch_part.count("Update ·") == watch_part.count("Matched:") == 1
         assert "New since you saw it: Newsweek now reports it." in watch_part
         assert not {u for m in brief for u in links(m)} & alert_links
+        # The quiet chat's alerts were held for the end of its quiet hours; its brief showed
+        # the story, so when they end the held alerts are dropped, never sent.
+        clock.now = clock.now.replace(hour=0, minute=1) + timedelta(days=1)
+        await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
+        assert _alerts(fake, QUIET) == []
         rows = svc.db.execute(
             "select chat_id, status from deliveries where local_date like 'alert:%'"
         ).fetchall()

@@ -24,7 +24,7 @@ from bot.models import Story
 from bot.news.render import alert_html
 from bot.storage import watchlists
 from bot.storage.chats import ChatSettings, get_chat
-from bot.storage.news_store import iso
+from bot.storage.news_store import from_iso, iso
 from bot.timezones import next_due, zone
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,10 @@ def still_wanted(db: Database, chat_id: int, story_id: str, now: datetime) -> bo
 
 
 def hold_until_quiet_ends(db: Database, chat_id: int, story_id: str, now: datetime) -> bool:
-    """Hold again a pending alert that quiet hours caught before it went out, when no brief
-    would carry it (the chat has none) and the chat still wants it; True if held."""
+    """Hold again a pending alert that quiet hours caught before it went out, when the chat
+    still wants it (see _held_until); True if held."""
     chat = get_chat(db, chat_id)
-    until = None if chat is None or chat.subscribed else _quiet_until(db, chat, now)
+    until = None if chat is None else _held_until(db, chat, now)
     key = ledger.ALERT_PREFIX + story_id
     if until is None or not watchlists.alerts_on(db, chat_id, _planned_urls(db, chat_id, key)):
         return False
@@ -76,7 +76,6 @@ def plan_alert_batches(
     join the next brief as an update. The ``later`` chats (their /latest is being sent) are
     left to the next planning, and the matches with them.
     """
-    _hand_holds_to_briefs(db)
     yield from _release_held(db, now, later)
     run = _Run(now - timedelta(hours=window_hours), now)
     upto = watchlists.newest_match(db)
@@ -122,9 +121,7 @@ def _plan_chat(db: Database, chat_id: int, run: _Run) -> int:
     chat = get_chat(db, chat_id)
     if chat is None or not chat.active:
         return 0
-    until = _quiet_until(db, chat, run.now)
-    if until is not None and chat.subscribed:
-        return 0  # the next brief's watchlist section carries them
+    until = _held_until(db, chat, run.now)
     planned = 0
     shown = _seen_planned_or_held(db, chat_id)
     found = watchlists.stories_for(db, chat_id, run.since, new_alerts=True, parsed=run.parsed)
@@ -138,11 +135,30 @@ def _plan_chat(db: Database, chat_id: int, run: _Run) -> int:
             )
         if until is None:
             ledger.plan_delivery(db, chat_id, ledger.ALERT_PREFIX + story.id, run.now, key, run.now)
-        else:  # no brief would carry it: it goes out when quiet hours end
+        else:  # released when it ends, unless a brief showed the story meanwhile
             _hold(db, chat_id, ledger.ALERT_PREFIX + story.id, until, key, run.now)
         shown = Seen({**shown.stories, story.id: ("", 0)}, shown.urls | set(story_urls(story)))
         planned += 1
     return planned
+
+
+# A held alert of a subscribed chat is looked at this long after its next brief was due: by
+# then the brief has shown the story (and the alert is dropped) or it has not (the chat
+# stopped the brief, or the brief's watchlist section was full), and the alert goes out.
+AFTER_THE_BRIEF = timedelta(minutes=10)
+
+
+def _held_until(db: Database, chat: ChatSettings, now: datetime) -> datetime | None:
+    """Until when the chat's alerts are held now (None: they are not): the end of its quiet
+    hours, or, for a subscribed chat, just after its next brief, which carries them, when
+    that is later or the brief is due within AFTER_THE_BRIEF anyway."""
+    until = _quiet_until(db, chat, now)
+    if not chat.subscribed or chat.next_due is None:
+        return until
+    after_brief = from_iso(chat.next_due) + AFTER_THE_BRIEF
+    if until is None:
+        return after_brief if after_brief <= now + 2 * AFTER_THE_BRIEF else None
+    return max(until, after_brief)
 
 
 def _quiet_until(db: Database, chat: ChatSettings, now: datetime) -> datetime | None:
@@ -182,16 +198,6 @@ def _hold(
         "insert or ignore into deliveries (chat_id, local_date, due_at, content_key, status, "
         "created_at) values (?, ?, ?, ?, ?, ?)",
         [chat_id, local_date, iso(until), key, watchlists.HELD, iso(now)],
-    )
-
-
-def _hand_holds_to_briefs(db: Database) -> None:
-    """Drop the held alerts of chats that have subscribed since: like any subscribed chat's
-    matches in quiet hours, they wait for its next brief."""
-    db.execute(
-        "delete from deliveries where status = ? and chat_id in "
-        "(select chat_id from chats where subscribed = 1)",
-        [watchlists.HELD],
     )
 
 
@@ -253,8 +259,8 @@ def _release_safely(db: Database, item: PendingDelivery, now: datetime) -> int:
 def _release(db: Database, item: PendingDelivery, now: datetime) -> int:
     """Make a held alert whose quiet hours ended pending, if the chat still wants it; 1 if so."""
     chat = get_chat(db, item.chat_id)
-    until = None if chat is None else _quiet_until(db, chat, now)
-    if until is not None:  # its quiet hours or time zone changed: it waits for the new end
+    until = None if chat is None else _held_until(db, chat, now)
+    if until is not None:  # its quiet hours, zone or brief time changed: it waits for them
         db.execute(
             "update deliveries set due_at = ? where chat_id = ? and local_date = ?",
             [iso(until), item.chat_id, item.local_date],

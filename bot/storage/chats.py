@@ -146,6 +146,7 @@ def set_subscribed(db: Database, chat_id: int, subscribed: bool, now: datetime) 
     """Subscribe or unsubscribe; settings are kept either way."""
     before = _stored(db, chat_id)
     chat = replace(before, subscribed=subscribed, active=True)
+    watchlists.recheck_held(db, chat_id, now)  # held alerts wait for a brief only while it comes
     return _update(
         db,
         chat_id,
@@ -169,8 +170,7 @@ def set_delivery(
     values = {k: v for k, v in {"timezone": timezone, "delivery_time": delivery_time}.items() if v}
     before = _stored(db, chat_id)
     chat = replace(before, **values)
-    if chat.timezone != before.timezone:
-        watchlists.recheck_held(db, chat_id)  # its quiet hours end at another moment now
+    watchlists.recheck_held(db, chat_id, now)  # quiet hours or the brief end another time
     return _update(db, chat_id, now, **values, next_due=_reschedule(db, before, chat, now))
 
 

@@ -395,7 +395,11 @@ def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> 
             "delete from sent_articles where sent_at < ? and url not in (select url from articles)",
             [cutoff],
         ),
-        "deliveries": ("delete from deliveries where status != 'pending' and due_at < ?", [cutoff]),
+        # Held alerts wait for their chat's quiet hours to end, however old their due time.
+        "deliveries": (
+            "delete from deliveries where status not in ('pending', 'held') and due_at < ?",
+            [cutoff],
+        ),
         # One row per delivery check that sent something; /stats and status read the newest.
         "broadcasts": (
             "delete from broadcasts where started_at < ? and id != (select max(id) from broadcasts)",

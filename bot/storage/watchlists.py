@@ -121,23 +121,20 @@ def quiet(db: Database, chat_id: int) -> tuple[time, time] | None:
     return time.fromisoformat(start), time.fromisoformat(end)
 
 
-def set_quiet(db: Database, chat_id: int, window: tuple[time, time] | None) -> None:
+def set_quiet(db: Database, chat_id: int, window: tuple[time, time] | None, now: datetime) -> None:
     """Set quiet hours (local start, end), or None for none."""
     value = "off" if window is None else f"{window[0]:%H:%M}-{window[1]:%H:%M}"
     db["watch_quiet"].upsert({"chat_id": chat_id, "quiet": value}, pk="chat_id")
-    recheck_held(db, chat_id)
+    recheck_held(db, chat_id, now)
 
 
-def recheck_held(db: Database, chat_id: int) -> None:
+def recheck_held(db: Database, chat_id: int, now: datetime) -> None:
     """Have the chat's held alerts looked at again by the next planning: its quiet hours (or
-    zone) changed, so they may end sooner (they are held again if still in them)."""
+    zone, or brief) changed, so they may end sooner (they are held again if still in them)."""
     db.execute(
-        "update deliveries set due_at = ? where chat_id = ? and status = ?",
-        [_AT_ONCE, chat_id, HELD],
+        "update deliveries set due_at = ? where chat_id = ? and status = ? and due_at > ?",
+        [iso(now), chat_id, HELD, iso(now)],
     )
-
-
-_AT_ONCE = "1970-01-01T00:00:00+00:00"  # a due time every check has passed
 
 
 def in_quiet(window: tuple[time, time] | None, local: datetime) -> bool:

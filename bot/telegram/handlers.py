@@ -516,7 +516,7 @@ async def quiet_command(update: Update, context: Context) -> None:
     if not await _may_change(update, context):
         return await _deny(update)
     chat = _chat(update, context)
-    watchlists.set_quiet(svc.db, chat.chat_id, window)
+    watchlists.set_quiet(svc.db, chat.chat_id, window, svc.clock())
     if window is None:
         await _reply(update, "🔔 Quiet hours off: alerts come at any hour.")
     else:
@@ -566,12 +566,12 @@ async def _quiet_button(update: Update, context: Context, arg: str) -> None:
     svc = context.services
     chat = _chat(update, context)
     if arg == "off":
-        watchlists.set_quiet(svc.db, chat.chat_id, None)
+        watchlists.set_quiet(svc.db, chat.chat_id, None, svc.clock())
         return await _show_watchlist(update, context, chat.chat_id, "Alerts at any hour")
     if arg not in keyboards.QUIET_CHOICES:
         assert update.callback_query is not None
         return await _answer(update.callback_query, STALE_BUTTON, alert=True)
-    watchlists.set_quiet(svc.db, chat.chat_id, _quiet_window(arg))
+    watchlists.set_quiet(svc.db, chat.chat_id, _quiet_window(arg), svc.clock())
     await _show_watchlist(update, context, chat.chat_id, f"Quiet hours {arg}")
 
 
