@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -283,3 +283,28 @@ async def test_held_alerts_a_brief_had_no_room_for_come_after_it(
         text = "\n".join(fake.texts_to(chat))
         assert [n for n in range(1, 8) if f"no{n}x" not in text] == []
         assert len([t for t in fake.texts_to(chat) if t.startswith("🔔 Watchlist")]) == 2
+
+
+async def test_alerts_waiting_their_chats_turn_never_go_out_in_quiet_hours(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    chat = 63_000
+    fake.add_private_chat(chat)
+    start = datetime(2026, 8, 15, 21, 59, 59, 300_000, tzinfo=UTC)  # quiet hours from 22:00
+    began = time.monotonic()
+
+    def clock() -> datetime:  # wall time running at real speed from `start`
+        return start + timedelta(seconds=time.monotonic() - began)
+
+    async with running_bot(fake, settings, clock) as app:
+        svc = app.bot_data.services
+        await say(fake, chat, f"/alert {TERM}")  # alerts only
+        for n in range(6):
+            _watched_story(svc.db, f"w{n}", clock())
+        assert plan_alerts(svc.db, clock(), settings.brief_window_hours) == 6
+        pacing = broadcast.Pacing(part_gap=0.3)  # six alerts take 1.5 s: past 22:00
+        await broadcast.Broadcaster(svc.db, app.bot, clock, pacing=pacing, alerts=True).run()
+        statuses = [r[0] for r in svc.db.execute("select status from deliveries")]
+        # Those whose turn came after 22:00 are held for the end of quiet hours, not sent.
+        assert statuses.count("sent") == len(_alerts(fake, chat)) < 6
+        assert statuses.count("held") == 6 - statuses.count("sent")

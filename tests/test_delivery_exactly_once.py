@@ -352,3 +352,27 @@ async def test_a_chat_falling_due_during_a_long_broadcast_is_sent_in_it(
         assert set(briefs) == {*CHATS, late_comer} and set(briefs.values()) == {1}
         status = svc.db.execute("select status from deliveries where chat_id = ?", [late_comer])
         assert status.fetchone()[0] == "sent"
+
+
+async def test_a_chat_held_back_by_its_latest_and_planned_mid_broadcast_is_sent_in_it(
+    fake: FakeTelegram, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its /latest was in flight when the broadcast was planned; the next check plans it while
+    # the broadcast runs, and its id sorts before the broadcast's cursor.
+    held, others = 2100, [2101, 2102, 2103]
+    fake.add_private_chats([held, *others])
+    clock = Clock(datetime(2026, 11, 28, 23, 49, 30, tzinfo=UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        subscribe_due(svc.db, [held, *others], clock.now)
+        fake.hold_after = 1  # a long broadcast
+        svc.showing_latest.add(held)
+        job = asyncio.create_task(delivery_job(BotContext(app)))
+        await wait_until(lambda: fake.stats["accepted"] >= 1, what="the broadcast under way")
+        svc.showing_latest.discard(held)  # /latest recorded
+        clock.advance(minutes=1)
+        await delivery_job(BotContext(app))  # the broadcast still runs: it plans the chat
+        fake.release()
+        await asyncio.wait_for(job, timeout=20)
+        assert Counter(m["chat_id"] for m in fake.sent) == Counter([held, *others])

@@ -272,7 +272,12 @@ async def _delivery_job(context: BotContext) -> None:
         if not svc.planning_lock.locked():
             async with svc.planning_lock:
                 await plan_dailies(
-                    svc.db, svc.newsroom, svc.settings, svc.clock(), svc.showing_latest
+                    svc.db,
+                    svc.newsroom,
+                    svc.settings,
+                    svc.clock(),
+                    svc.showing_latest,
+                    broadcasting=True,
                 )
         return
     async with svc.delivery_lock:

@@ -198,6 +198,9 @@ class Broadcaster:
     async def _deliver_one(self, item: PendingDelivery, stats: BroadcastStats) -> None:
         """Deliver one chat's brief; whatever goes wrong is recorded against that chat alone."""
         try:
+            # The chat's turn first: what is checked next (subscribed, quiet hours, /unwatch)
+            # must still hold when the message goes, not only when the row was taken.
+            await self._chat_turn(item.chat_id)
             if not ledger.still_wanted(self.db, item):
                 ledger.cancel(
                     self.db, item, "unsubscribed or unreachable since planning", self.clock()
@@ -226,7 +229,8 @@ class Broadcaster:
     async def _deliver(self, item: PendingDelivery, stats: BroadcastStats) -> None:
         messages, stories = self._content(item.content_key)
         for part in range(item.next_part, len(messages)):
-            await self._chat_turn(item.chat_id)
+            if part > item.next_part:  # the first part's turn was taken in _deliver_one
+                await self._chat_turn(item.chat_id)
             outcome = await self._send(item.chat_id, messages[part], stats)
             if isinstance(outcome, Migrated):
                 if not ledger.move_delivery(self.db, item, outcome.chat_id, self.clock()):
@@ -404,11 +408,17 @@ async def deliver_due(
 
 
 async def plan_dailies(
-    db: Database, newsroom: Newsroom, settings: Settings, now: datetime, later: Collection[int]
+    db: Database,
+    newsroom: Newsroom,
+    settings: Settings,
+    now: datetime,
+    later: Collection[int],
+    broadcasting: bool = False,
 ) -> int:
     """Plan every chat whose daily brief is due (but the ``later`` ones); how many were missed.
 
-    A running broadcast sends what is planned meanwhile too: its cursor is ordered by due time.
+    While a broadcast runs (``broadcasting``) it sends what is planned meanwhile too: its
+    cursor is ordered by due time, so the rows planned now are given now as due time.
     """
     if not dailies_due(db, now):
         return 0
@@ -419,6 +429,9 @@ async def plan_dailies(
         missed += batch_missed
         # 100,000 due chats take ~9 s to plan: answer updates between batches meanwhile.
         await asyncio.sleep(0)
+    if broadcasting:
+        # A chat left for later (its /latest) may be due before the broadcast's cursor.
+        ledger.due_no_earlier(db, now)
     return missed
 
 
