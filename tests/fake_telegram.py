@@ -385,6 +385,7 @@ class _Chat:
     creator: int | None = None
     blocked: bool = False
     muted: bool = False  # the bot is a member that may not send messages (a group's setting)
+    deactivated: bool = False
     migrated_to: int | None = None
     last_message_id: int = 0
     is_forum: bool = False
@@ -780,6 +781,10 @@ class FakeTelegram:
     def mute_bot(self, chat_id: int) -> None:
         """The group takes the bot's right to send messages: sends get Telegram's 400."""
         self._user_chat(chat_id).muted = True
+
+    def deactivate_group(self, chat_id: int) -> None:
+        """The group is gone (deleted, or its upgrade finished): sends get Telegram's 400."""
+        self._user_chat(chat_id).deactivated = True
 
     def unblock_by_user(self, chat_id: int) -> None:
         """Undo block_by_user and enqueue the my_chat_member (kicked -> member) update."""
@@ -1199,6 +1204,8 @@ class FakeTelegram:
 
     def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._resolve_chat(params)
+        if chat.deactivated:
+            raise _ApiError(400, "Bad Request: group chat was deactivated")
         if chat.muted:
             raise _ApiError(400, "Bad Request: not enough rights to send text messages to the chat")
         thread = self._topic(chat, params)

@@ -228,20 +228,23 @@ async def test_interrupted_multi_part_brief_resumes_from_first_unsent_part(
         assert svc.db["deliveries"].get((42, "2026-11-28"))["status"] == "sent"
 
 
-async def test_a_group_that_took_the_bots_right_to_post_is_not_tried_every_day(
+async def test_a_deactivated_group_is_not_tried_every_day_but_a_muted_one_is(
     fake: FakeTelegram, settings: Settings
 ) -> None:
-    fake.add_group(-900, "Desk", admins={1})
-    fake.mute_bot(-900)
+    fake.add_group(-900, "Gone", admins={1})
+    fake.add_group(-901, "Night mode", admins={1})
+    fake.deactivate_group(-900)
+    fake.mute_bot(-901)  # members may not post for now: it may be given back at any time
     clock = Clock(datetime.now(UTC))
     app, settings = broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
-        subscribe_due(svc.db, [-900], clock.now)
+        subscribe_due(svc.db, [-900, -901], clock.now)
         stats = await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
-        assert (stats.sent, stats.failed, fake.messages_to(-900)) == (0, 1, [])
-        chat = get_chat(svc.db, -900)
-        assert (chat.active, chat.next_due) == (False, None)  # until someone acts there again
+        assert (stats.sent, stats.failed) == (0, 2)
+        gone, muted = get_chat(svc.db, -900), get_chat(svc.db, -901)
+        assert (gone.active, gone.next_due) == (False, None)  # until someone acts there again
+        assert muted.active and muted.next_due is not None  # tomorrow's brief is tried
 
 
 async def test_blocking_the_bot_marks_the_subscriber_inactive(

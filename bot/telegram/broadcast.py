@@ -35,15 +35,14 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 # Bot API 400s saying no message can reach the chat until someone acts there: the chat is
-# inactive (as on 403) rather than planned and refused again every day. Any later update from
-# it makes it active again.
+# inactive (as on 403) rather than planned and refused again every day. Making the bot a
+# channel's admin sends a my_chat_member update, which makes it active again. A group that
+# takes members' right to post (for the night, say) is not here: it may give it back with no
+# update to the bot, so its briefs keep being tried.
 _UNREACHABLE = (
     "chat not found",
     "group chat was deactivated",
-    "not enough rights to send",
-    "have no rights to send",
     "need administrator rights in the channel chat",
-    "chat_write_forbidden",
 )
 _CHAT_TURNS_KEPT = 4096
 MAX_RETRY_WAIT = 10.0
