@@ -655,6 +655,16 @@ def test_relative_links_follow_the_address_the_feed_came_from() -> None:
     assert [a.url for a in parsed.articles] == ["https://www.example.org/rss/world/story-1.html"]
 
 
+@pytest.mark.parametrize("slow", [False, True])
+def test_a_link_naming_its_host_without_a_scheme_is_not_read_as_a_path(slow: bool) -> None:
+    # "www.example-news.com/world/x" read as a path would point at the feed's own server.
+    extra = "<guid>https://www.example-news.com/world/x</guid>"
+    extra += "<x:y xmlns:x='urn:x'>1</x:y>" if slow else ""
+    body = _rss(_item("Troops clash", "www.example-news.com/world/x", extra))
+    parsed = parse_feed(body, SPEC, NOW)
+    assert [a.url for a in parsed.articles] == ["https://www.example-news.com/world/x"]
+
+
 async def test_a_moved_feeds_relative_links_follow_its_new_address(
     feed_server: FeedServer, settings: Settings
 ) -> None:

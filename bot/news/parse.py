@@ -412,9 +412,13 @@ def _resolvable(value: str, relative: bool) -> bool:
         return False  # text, or a place on the feed's own page: not an article's address
     if value.startswith("/"):
         return True
-    # A path ("story-1.html", "./a", "world/a") or a query ("?p=12"); a bare word is no address.
+    # A path ("story-1.html", "./a", "world/a") or a query ("?p=12"); a bare word is no address,
+    # and neither is a host written without its scheme ("www.example.com/world/x"): read as a
+    # path it would point at the feed's own server.
     looks_like_path = value.startswith("?") or "/" in value or "." in value
-    return relative and looks_like_path and not urlsplit(value).scheme
+    first = value.split("/", 1)[0]
+    looks_like_host = "/" in value and "." in first and not first.startswith(".")
+    return relative and looks_like_path and not looks_like_host and not urlsplit(value).scheme
 
 
 def _field(entry: dict, *keys: str) -> str:
