@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
+from bot.languages import language_code
+
 USER_AGENT = "SecurityBrief/0.1 (+https://github.com/securitybrief/securitybrief; news digest bot)"
 
 
@@ -187,12 +189,12 @@ def _webhook_secret(raw: str) -> str:
 
 
 def _language(raw: str) -> str:
-    # Feed languages are cut to their primary subtag ("en-GB" -> "en"), so the setting is too:
-    # anything else would match no item and leave every brief empty.
-    primary = re.split(r"[-_]", raw.strip().lower(), maxsplit=1)[0]
-    if not re.fullmatch(r"[a-z]{2,3}", primary):
+    # Feed languages are read as ISO 639-1 codes ("en-GB", "eng", "English" -> "en"), so the
+    # setting is too: anything else would match no item and leave every brief empty.
+    code = language_code(raw)
+    if code is None or not re.fullmatch(r"[a-z]{2,3}", code):
         raise ValueError("expected a language code such as en, de or fr (ISO 639-1)")
-    return primary
+    return code
 
 
 def _log_level(raw: str) -> str:

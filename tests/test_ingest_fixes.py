@@ -21,6 +21,7 @@ from feed_server import FeedServer, _Handler
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+import bot.languages
 import bot.news.text
 from bot.config import Settings
 from bot.models import FeedSpec
@@ -484,7 +485,7 @@ def test_c1_controls_and_noise_marks_go_while_zwnj_and_zwj_stay(raw: str, clean:
 def test_language_code_reads_tags_codes_and_english_names(
     value: str | None, code: str | None
 ) -> None:
-    assert bot.news.text.language_code(value) == code
+    assert bot.languages.language_code(value) == code
 
 
 @pytest.mark.parametrize(

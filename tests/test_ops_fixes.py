@@ -273,12 +273,17 @@ def test_doctor_refuses_a_webhook_port_telegram_does_not_call(
 # --- 5. BRIEF_LANGUAGE -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "language"), [("en-GB", "en"), ("en_US", "en"), (" DE ", "de")])
-def test_brief_language_keeps_the_primary_subtag(raw: str, language: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "language"),
+    [("en-GB", "en"), ("en_US", "en"), (" DE ", "de"), ("eng", "en"), ("English", "en")],
+)
+def test_brief_language_is_read_as_feed_languages_are(raw: str, language: str) -> None:
+    # Feeds' "eng" or "English" become "en" (bot.languages.language_code): so does the setting,
+    # or it would match no item and leave every brief empty.
     assert load_settings({"BRIEF_LANGUAGE": raw}, env_file=None).brief_language == language
 
 
-@pytest.mark.parametrize("raw", ["English", "e", "12"])
+@pytest.mark.parametrize("raw", ["Englsh", "e", "12", "xx"])
 def test_brief_language_that_is_no_language_code_is_refused(raw: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings({"BRIEF_LANGUAGE": raw}, env_file=None)

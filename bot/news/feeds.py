@@ -11,8 +11,8 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.languages import language_code
 from bot.models import FeedSpec
-from bot.news.text import language_code
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,12 @@ import feedparser
 from feedparser.encodings import convert_to_utf8
 from lxml import etree
 
+from bot.languages import language_code
 from bot.models import Article, FeedSpec
 from bot.news.fastrss import entries_from_root, fast_entries
 from bot.news.language import detect_language
 from bot.news.staleness import published_time
-from bot.news.text import canonical_url, drop_boilerplate, language_code, strip_html, truncate
+from bot.news.text import canonical_url, drop_boilerplate, strip_html, truncate
 
 log = logging.getLogger(__name__)
 
