@@ -189,6 +189,32 @@ async def test_a_supergroup_subscribed_before_its_groups_upgrade_gets_one_brief(
         assert rows.fetchall() == [(-1000800, "sent"), (-800, "cancelled")]
 
 
+async def test_what_reached_a_group_before_its_upgrade_stays_seen_by_the_supergroup(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_group(-810, "Desk", admins={1})
+    fake.upgrade_group(-810, -1000810)
+    clock = Clock(datetime.now(UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        subscribe_due(svc.db, [-1000810], clock.now)  # the supergroup, planned on its own
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        # The old group's brief of that day had reached it in part before the upgrade.
+        stories = [
+            ["s1", "BBC", False, 0, ["https://bbc.example/1"]],
+            ["s2", "DW", False, 1, ["https://dw.example/2"]],
+        ]
+        seed_delivery(svc.db, settings, -810, clock.now, ["one", "two"], stories, next_part=1)
+        svc.db.execute(
+            "update deliveries set local_date = ? where chat_id = -810",
+            [clock.now.date().isoformat()],
+        )
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert fake.messages_to(-810) == [] and len(fake.messages_to(-1000810)) == 1
+        assert "https://bbc.example/1" in seen(svc.db, -1000810).urls
+
+
 async def test_a_brief_cut_short_and_then_cancelled_keeps_what_arrived_as_seen(
     fake: FakeTelegram, settings: Settings
 ) -> None:

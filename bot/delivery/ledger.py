@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -271,10 +271,13 @@ def still_wanted(db: Database, item: PendingDelivery) -> bool:
     return via(item) == "alert" or bool(row[0])
 
 
-def cancel(db: Database, item: PendingDelivery, reason: str, now: datetime | None = None) -> None:
+def cancel(
+    db: Database, item: PendingDelivery, reason: str, now: datetime, chat_id: int | None = None
+) -> None:
     """Drop a planned delivery that must not go out any more.
 
-    Stories in the messages that did reach the chat (a brief cut short) count as sent (``now``).
+    Stories in the messages that did reach the chat (a brief cut short) count as sent to it,
+    or to ``chat_id``, the id it goes by now (a group became a supergroup).
     """
     with db.atomic():
         db.execute(
@@ -285,7 +288,8 @@ def cancel(db: Database, item: PendingDelivery, reason: str, now: datetime | Non
         if item.next_part > 0:
             _, stories = content(db, item.content_key)
             delivered = [as_sent(s) for s in stories if s[3] < item.next_part]
-            record_sent_stories(db, item.chat_id, delivered, via(item), now or datetime.now(UTC))
+            seen_by = item.chat_id if chat_id is None else chat_id
+            record_sent_stories(db, seen_by, delivered, via(item), now)
 
 
 def content(db: Database, key: str) -> tuple[list[str], list[PlannedStory]]:
@@ -324,7 +328,8 @@ def move_delivery(db: Database, item: PendingDelivery, new_id: int, now: datetim
         [item.chat_id, item.local_date],
     ).fetchone()
     if left is not None:
-        cancel(db, item, f"the group became supergroup {new_id}, which has its own", now)
+        reason = f"the group became supergroup {new_id}, which has its own"
+        cancel(db, item, reason, now, chat_id=new_id)
         return False
     item.chat_id = new_id
     return True

@@ -294,7 +294,7 @@ def cancel_missed(db: Database, now: datetime, grace: timedelta) -> int:
             log.exception("checking the planned brief of chat=%s failed; leaving it", item.chat_id)
             continue
         if late:
-            ledger.cancel(db, item, "missed: the bot was down past the grace period")
+            ledger.cancel(db, item, "missed: the bot was down past the grace period", now)
             missed += 1
     return missed
 

@@ -165,7 +165,10 @@ def _held_exclusively(database: Path) -> Iterator[None]:
 def _install(backup_file: Path, temp: Path, database: Path) -> int:
     """Copy, verify and durably rename the backup over ``database``; its page count."""
     try:
-        shutil.copyfile(backup_file, temp)
+        # Private from the start: the umask would let anyone read chat ids meanwhile.
+        _create_private(temp, 0o600)
+        with backup_file.open("rb") as src, temp.open("r+b") as dst:
+            shutil.copyfileobj(src, dst)
         pages = _verify(temp, backup_file)
         if database.exists():
             _take_over_ownership(temp, database)
