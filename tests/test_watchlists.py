@@ -297,3 +297,55 @@ async def test_a_term_stored_under_an_earlier_releases_key_can_be_removed(
         reply = await say(fake, USER, "/unwatch Łódź")
         assert "isn't on your watchlist" not in reply[-1]["parsed_text"]
         assert db.execute("select count(*) from watch_terms").fetchone()[0] == 0
+
+
+def test_a_watch_story_that_links_the_same_reports_keeps_its_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every watch story is summarised each round with a match; one whose headline and links
+    # did not change keeps the summary it had, rather than be summarised again.
+    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
+    db = open_db(tmp_path / "w.db")
+    settings = Settings(database_path=tmp_path / "w.db")
+    db["watch_terms"].insert(
+        {"chat_id": 1, "key": "azov", "term": "Azov", "mode": "alert", "created_at": iso(now)}
+    )
+    first = Article(
+        "https://example.org/port",
+        "https://example.org/feed",
+        "Example",
+        "Azov port shelled overnight",
+        "Shelling hit the Azov port, officials said.",
+        now - timedelta(hours=1),
+        score=3.0,
+    )
+    save_articles(db, [first], now)
+    calls: list[int] = []
+    summarise = pipeline.summarise
+    monkeypatch.setattr(
+        pipeline,
+        "summarise",
+        lambda *a: calls.append(1) or summarise(*a),  # type: ignore[func-returns-value]
+    )
+    assert watch_round(db, settings, now) == 1 and len(calls) == 1
+    later = now + timedelta(minutes=30)
+    other = Article(
+        "https://example.org/ferry",
+        "https://example.org/feed",
+        "Other",
+        "Azov Sea ferry stopped by navy",
+        "The navy stopped a ferry in the Sea of Azov.",
+        later - timedelta(minutes=5),
+        score=3.0,
+    )
+    save_articles(db, [other], later)
+    assert watch_round(db, settings, later) == 1
+    assert len(calls) == 2  # the new story only
+    summaries = sorted(
+        json.loads(p)["summary"] for (p,) in db.execute("select payload from watch_stories")
+    )
+    assert summaries == [
+        "Example reports: Shelling hit the Azov port, officials said.",
+        "Other reports: The navy stopped a ferry in the Sea of Azov.",
+    ]
+    db.close()

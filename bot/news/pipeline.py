@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -174,8 +174,12 @@ def group_watched(db: Database, settings: Settings, now: datetime) -> None:
     articles = watchlists.matched_articles(db, since)
     # Ids the brief gave these articles win, so one event keeps one id across brief and watchlist.
     existing = {**watchlists.assignments(db), **news_store.story_assignments(db, since)}
-    # Each is some chat's alert or watch section: every one gets its summary.
-    stories, members = make_stories(articles, existing, now, summaries=len(articles))
+    # Each is some chat's alert or watch section: every one gets its summary (the last round's
+    # when nothing it links changed: re-summarising hundreds each round held the event loop).
+    earlier = watchlists.stored_stories(db)
+    stories, members = make_stories(
+        articles, existing, now, summaries=len(articles), before=earlier
+    )
     watchlists.save_stories(db, stories, members, now)
 
 
@@ -191,13 +195,15 @@ def make_stories(
     carried: Collection[str] = frozenset(),
     shown: Callable[[Story], bool] = lambda story: True,
     summaries: int | None = None,
+    before: Mapping[str, Story] | None = None,
 ) -> tuple[list[Story], dict[str, list[str]]]:
     """Cluster articles into stories, scored and ranked; the ones a brief can show summarised.
 
     ``plain`` are the window's reports under the relevance bar: they may join a story as more
     outlets' reports of its event (cluster.join_plain), never make one; the ``carried`` ones
     (undated, there since their feed's first fetch) only as near-copies of a scoring report.
-    The first ``summaries`` (default STORED_STORIES) stories a brief would show are summarised.
+    The first ``summaries`` (default STORED_STORIES) stories a brief would show are summarised;
+    a story of ``before`` (by id) with the same headline and links keeps the summary it had.
     """
     clustering = cluster_articles(articles, existing, plain=plain, carried=carried)
     clusters, vectors = clustering.clusters, clustering.vectors
@@ -238,13 +244,25 @@ def make_stories(
     summarised, wanted = 0, STORED_STORIES if summaries is None else summaries
     for story, linked, cluster in drafts:
         if summarised < wanted and shown(story):
-            story = replace(story, summary=summarise(linked, cluster.centroid, idf, default_idf))
+            kept = _same_summary(story, (before or {}).get(story.id))
+            summary = kept or summarise(linked, cluster.centroid, idf, default_idf)
+            story = replace(story, summary=summary)
             summarised += 1
         stories.append(story)
     return stories, members
 
 
 MAX_SOURCES = 20
+
+
+def _same_summary(story: Story, earlier: Story | None) -> str | None:
+    """``earlier``'s summary when it summarised the same headline and linked reports."""
+    if earlier is None or earlier.headline != story.headline:
+        return None
+    links = [s.url for s in story.sources[:LINKED_SOURCES]]
+    return earlier.summary if [s.url for s in earlier.sources[:LINKED_SOURCES]] == links else None
+
+
 MAX_OTHER_REPORTS = 40
 
 

@@ -194,6 +194,12 @@ def save_stories(
         )
 
 
+def stored_stories(db: Database) -> dict[str, Story]:
+    """Every stored watch story, by id."""
+    rows = db.execute("select payload from watch_stories")
+    return {story.id: story for story in (story_from_dict(json.loads(p)) for (p,) in rows)}
+
+
 def stories_for(
     db: Database,
     chat_id: int,
