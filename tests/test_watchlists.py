@@ -349,3 +349,50 @@ def test_a_watch_story_that_links_the_same_reports_keeps_its_summary(
         "Other reports: The navy stopped a ferry in the Sea of Azov.",
     ]
     db.close()
+
+
+def test_a_headline_only_watch_summary_is_made_again_once_the_text_is_fetched(
+    tmp_path: Path,
+) -> None:
+    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
+    db = open_db(tmp_path / "w.db")
+    settings = Settings(database_path=tmp_path / "w.db")
+    db["watch_terms"].insert(
+        {"chat_id": 1, "key": "azov", "term": "Azov", "mode": "alert", "created_at": iso(now)}
+    )
+    clip = Article(
+        "https://example.org/azov",
+        "https://example.org/feed",
+        "Example",
+        "Azov port shelled",
+        "",
+        now - timedelta(hours=1),
+        score=3.0,
+    )
+    save_articles(db, [clip], now)
+    assert watch_round(db, settings, now) == 1
+
+    def summary() -> str:
+        return json.loads(db.execute("select payload from watch_stories").fetchone()[0])["summary"]
+
+    assert summary() == "Example reports: Azov port shelled."  # nothing else to quote
+    db.execute("update articles set body = 'Shelling hit the Azov port overnight, officials said.'")
+    later = now + timedelta(minutes=30)
+    assert watch_round(db, settings, later) == 0  # the text adds no new match ...
+    other = Article(
+        "https://example.org/ferry",
+        "https://example.org/feed",
+        "Other",
+        "Azov Sea ferry stopped by navy",
+        "The navy stopped a ferry in the Sea of Azov.",
+        later - timedelta(minutes=5),
+        score=3.0,
+    )
+    save_articles(db, [other], later)
+    assert watch_round(db, settings, later) == 1  # ... a later one regroups the watch stories
+    payloads = [json.loads(p) for (p,) in db.execute("select payload from watch_stories")]
+    port = next(p for p in payloads if p["headline"] == "Azov port shelled")
+    assert (
+        port["summary"] == "Example reports: Shelling hit the Azov port overnight, officials said."
+    )
+    db.close()

@@ -257,15 +257,9 @@ def _release_safely(db: Database, item: PendingDelivery, now: datetime) -> int:
 
 
 def _release(db: Database, item: PendingDelivery, now: datetime) -> int:
-    """Make a held alert whose quiet hours ended pending, if the chat still wants it; 1 if so."""
+    """Make a held alert pending once nothing holds it any more, if the chat still wants it
+    and has not been shown the story meanwhile; 1 if so."""
     chat = get_chat(db, item.chat_id)
-    until = None if chat is None else _held_until(db, chat, now)
-    if until is not None:  # its quiet hours, zone or brief time changed: it waits for them
-        db.execute(
-            "update deliveries set due_at = ? where chat_id = ? and local_date = ?",
-            [iso(until), item.chat_id, item.local_date],
-        )
-        return 0
     stories = ledger.content(db, item.content_key)[1]
     reason = _unwanted(db, item.chat_id, chat is not None and chat.active, stories)
     if reason:
@@ -276,11 +270,44 @@ def _release(db: Database, item: PendingDelivery, now: datetime) -> int:
             [item.chat_id, item.local_date],
         )
         return 0
+    assert chat is not None  # _unwanted refuses a chat that is gone
+    until = _still_held(db, chat, item, stories, now)
+    if until is not None:  # quiet hours, or a brief that is still to show the story
+        db.execute(
+            "update deliveries set due_at = ? where chat_id = ? and local_date = ?",
+            [iso(until), item.chat_id, item.local_date],
+        )
+        return 0
     db.execute(
         "update deliveries set status = 'pending' where chat_id = ? and local_date = ?",
         [item.chat_id, item.local_date],
     )
     return 1
+
+
+def _still_held(
+    db: Database,
+    chat: ChatSettings,
+    item: PendingDelivery,
+    stories: list[PlannedStory],
+    now: datetime,
+) -> datetime | None:
+    """Until when a held alert must wait yet (None: it may go now)."""
+    planned = seen_or_planned(db, chat.chat_id)  # a brief about to go out may show it
+    if any(s[0] in planned.stories for s in stories) or planned.urls.intersection(_urls(stories)):
+        return max(_quiet_until(db, chat, now) or now, now + AFTER_THE_BRIEF)
+    held_at = db.execute(
+        "select created_at from deliveries where chat_id = ? and local_date = ?",
+        [item.chat_id, item.local_date],
+    ).fetchone()[0]
+    # The brief had its chance once a daily brief was planned after the hold: from then on only
+    # quiet hours hold it (else a brief inside quiet hours would hold it for ever).
+    briefed = db.execute(
+        "select 1 from deliveries where chat_id = ? and local_date not like ? "
+        "and status != ? and created_at > ? limit 1",
+        [chat.chat_id, ledger.ALERT_PREFIX + "%", watchlists.HELD, held_at],
+    ).fetchone()
+    return _quiet_until(db, chat, now) if briefed else _held_until(db, chat, now)
 
 
 def _unwanted(db: Database, chat_id: int, active: bool, stories: list[PlannedStory]) -> str:
@@ -289,7 +316,7 @@ def _unwanted(db: Database, chat_id: int, active: bool, stories: list[PlannedSto
         return "the chat is unreachable"
     if not watchlists.alerts_on(db, chat_id, _urls(stories)):
         return "no alert term any more"
-    shown = seen_or_planned(db, chat_id)  # by /latest, a brief, or another alert meanwhile
+    shown = ledger.seen(db, chat_id)  # by /latest, a brief, or another alert meanwhile
     if any(s[0] in shown.stories for s in stories) or shown.urls.intersection(_urls(stories)):
         return "seen meanwhile"
     return ""

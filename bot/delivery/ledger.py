@@ -224,15 +224,6 @@ def pending_page(
     ]
 
 
-def due_no_earlier(db: Database, now: datetime) -> None:
-    """Give the daily briefs planned at ``now`` that as their due time, if it is later."""
-    db.execute(
-        "update deliveries set due_at = ? where created_at = ? and status = 'pending' "
-        "and due_at < ? and local_date not like ?",
-        [iso(now), iso(now), iso(now), ALERT_PREFIX + "%"],
-    )
-
-
 def save_content(
     db: Database,
     key: str,

@@ -245,6 +245,8 @@ def make_stories(
     for story, linked, cluster in drafts:
         if summarised < wanted and shown(story):
             kept = _same_summary(story, (before or {}).get(story.id))
+            if kept == headline_only(linked[0]):
+                kept = None  # the text FULL_TEXT fetches since may give it a sentence to quote
             summary = kept or summarise(linked, cluster.centroid, idf, default_idf)
             story = replace(story, summary=summary)
             summarised += 1

@@ -272,12 +272,7 @@ async def _delivery_job(context: BotContext) -> None:
         if not svc.planning_lock.locked():
             async with svc.planning_lock:
                 await plan_dailies(
-                    svc.db,
-                    svc.newsroom,
-                    svc.settings,
-                    svc.clock(),
-                    svc.showing_latest,
-                    broadcasting=True,
+                    svc.db, svc.newsroom, svc.settings, svc.clock(), svc.showing_latest
                 )
         return
     async with svc.delivery_lock:

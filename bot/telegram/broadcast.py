@@ -100,6 +100,9 @@ class Failed:
 Outcome = Sent | Unconfirmed | Migrated | Failed
 
 
+_START: tuple[str, int, str] = ("", -(2**63), "")  # before the first pending row
+
+
 class _Queue:
     """Pending deliveries a page at a time, each held back until its chat may get a message.
 
@@ -108,17 +111,25 @@ class _Queue:
     earn 429s that pause every chat.
     """
 
+    plannings = 0  # daily plannings that planned a chat (plan_dailies), in this process
+
     def __init__(self, db: Database, alerts: bool, chat_free: dict[int, float]) -> None:
         self.db, self.alerts, self.chat_free = db, alerts, chat_free
         # A page at a time, not a list of everything: 100,000 pending rows cost ~30 MB of RSS.
-        self.cursor: tuple[str, int, str] = ("", -(2**63), "")
+        self.cursor: tuple[str, int, str] = _START
         self.page: list[PendingDelivery] = []
+        self.taken: set[tuple[int, str]] = set()  # rows taken this run: each is taken once
+        self.plannings_seen = _Queue.plannings
         self.waiting: list[tuple[float, int, PendingDelivery]] = []
         self.order = itertools.count()  # ties: first come, first served
 
     def take(self) -> PendingDelivery | None:
         """The next delivery whose chat may get a message now; else the one whose chat may
-        soonest, once nothing else is left (it waits its turn in Broadcaster._deliver)."""
+        soonest, once nothing else is left (it waits its turn in Broadcaster._deliver).
+
+        Rows planned while the broadcast runs are taken too, even those that sort before its
+        cursor (a chat held back by its /latest): at the end it looks again from the start.
+        """
         while True:
             now = time.monotonic()
             if self.waiting and self.waiting[0][0] <= now:
@@ -130,13 +141,27 @@ class _Queue:
                 return item
 
     def _next_row(self) -> PendingDelivery | None:
-        if not self.page:
-            self.page = ledger.pending_page(self.db, self.cursor, alerts=self.alerts)[::-1]
+        while True:
             if not self.page:
-                return None
-            first = self.page[0]
-            self.cursor = (first.due_at, first.chat_id, first.local_date)
-        return self.page.pop()
+                self.page = ledger.pending_page(self.db, self.cursor, alerts=self.alerts)[::-1]
+                if not self.page:
+                    if not self._look_again():
+                        return None
+                    continue
+                first = self.page[0]
+                self.cursor = (first.due_at, first.chat_id, first.local_date)
+            item = self.page.pop()
+            key = (item.chat_id, item.local_date)
+            if key not in self.taken:  # a row in flight, or one that failed this run
+                self.taken.add(key)
+                return item
+
+    def _look_again(self) -> bool:
+        """Start over from the first row if chats were planned since the last look."""
+        if _Queue.plannings == self.plannings_seen:
+            return False
+        self.plannings_seen, self.cursor = _Queue.plannings, _START
+        return True
 
     def _held_back(self, item: PendingDelivery, now: float) -> bool:
         ready = self.chat_free.get(item.chat_id, now)
@@ -412,25 +437,21 @@ async def plan_dailies(
     settings: Settings,
     now: datetime,
     later: Collection[int],
-    broadcasting: bool = False,
 ) -> int:
     """Plan every chat whose daily brief is due (but the ``later`` ones); how many were missed.
 
-    While a broadcast runs (``broadcasting``) it sends what is planned meanwhile too: its
-    cursor is ordered by due time, so the rows planned now are given now as due time.
+    While a broadcast runs it sends what is planned meanwhile too (see _Queue.take).
     """
     if not dailies_due(db, now):
         return 0
     result = await newsroom.current()
     grace = timedelta(hours=settings.delivery_grace_hours)
     missed = 0
-    for _, batch_missed in plan_batches(db, result.brief_id, result.brief, now, grace, later):
+    for planned, batch_missed in plan_batches(db, result.brief_id, result.brief, now, grace, later):
         missed += batch_missed
+        _Queue.plannings += planned > 0
         # 100,000 due chats take ~9 s to plan: answer updates between batches meanwhile.
         await asyncio.sleep(0)
-    if broadcasting:
-        # A chat left for later (its /latest) may be due before the broadcast's cursor.
-        ledger.due_no_earlier(db, now)
     return missed
 
 
