@@ -7,7 +7,7 @@ Sections (all by default; pick some with --rate, --paid, --latest, --memory):
            chat) and the bot's default Settings (broadcast_rate=28): sustained msg/s
            (accepted / broadcast wall time, and the steady rate over the middle 80% of
            accept timestamps), 429 count, and that every chat got exactly one brief.
-2. paid    The fake raised to 1,000 msg/s, Settings(paid_broadcast=True, broadcast_rate=1000):
+2. paid    The fake raised to 1,000 msg/s, Settings(paid_broadcast=True, broadcast_rate=950):
            the rate the bot reaches, the bot process's CPU time per message and the fake's.
            If it misses 500/s a 3,000-chat broadcast is re-run under cProfile and the top
            functions printed (--profile: always, --no-profile or --quick: never).
@@ -316,7 +316,9 @@ async def section_paid(ctx: Context, n: int, profile_mode: str) -> None:
     """Section 2: broadcast with paid broadcasts and the fake at 1,000/s."""
     heading(f"2. Broadcast to {n:,} subscribers, fake at 1,000/s, paid_broadcast=True")
     print("  fake in a separate process; CPU time = time.process_time() of the bot process")
-    paid = {"paid_broadcast": True, "broadcast_rate": 1000.0}
+    # A little under the limit, as section 1 runs at 28 of 30/s: at exactly 1,000/s the two
+    # token buckets drift apart by a few sends and Telegram answers 429 (1-5 in 10,000 here).
+    paid = {"paid_broadcast": True, "broadcast_rate": 950.0}
     run = await broadcast(ctx, "paid", n, {"global_rate": 1000.0}, **paid)
     report_broadcast(run)
     b = run.times.broadcast
