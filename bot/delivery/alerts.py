@@ -3,7 +3,8 @@
 An alert is a delivery like a daily brief (``deliveries`` row keyed by chat and
 ``alert:<story id>``), so it inherits the brief's guarantees: exactly once across crashes and
 restarts, resumable, the same rule for ambiguous sends, the same rate limits. One that quiet
-hours hold for a chat with no daily brief waits in its row, status 'held', until they end.
+hours hold waits in its row, status 'held', until they end, or, for a subscribed chat, until
+just after its next brief, which drops it if the brief showed the story.
 """
 
 from __future__ import annotations
@@ -70,11 +71,11 @@ def plan_alert_batches(
     match of a story new to its chat, PLAN_BATCH chats at a time, one transaction each; yield
     how many each batch planned.
 
-    In quiet hours a subscribed chat gets none: its matches wait for the next brief's watchlist
-    section. A chat with no daily brief has them held until its quiet hours end. A story the
-    chat has already seen (by brief, /latest or alert) does not alert again; its new reports
-    join the next brief as an update. The ``later`` chats (their /latest is being sent) are
-    left to the next planning, and the matches with them.
+    In quiet hours a chat's alerts are held (see _held_until): a subscribed chat's next brief
+    shows the story in its watchlist section, and the alert goes only if it did not. A story
+    the chat has already seen (by brief, /latest or alert) does not alert again; its new
+    reports join the next brief as an update. The ``later`` chats (their /latest is being
+    sent) are left to the next planning, and the matches with them.
     """
     yield from _release_held(db, now, later)
     run = _Run(now - timedelta(hours=window_hours), now)
@@ -187,13 +188,14 @@ def _planned_urls(db: Database, chat_id: int, local_date: str) -> list[str]:
 
 
 def _urls(stories: list[PlannedStory]) -> list[str]:
+    """The article URLs the planned stories link."""
     return [url for story in stories for url in story[4]]
 
 
 def _hold(
     db: Database, chat_id: int, local_date: str, until: datetime, key: str, now: datetime
 ) -> None:
-    """Write down an alert of a chat with no daily brief, held until its quiet hours end."""
+    """Write down an alert held until ``until`` (see _held_until)."""
     db.execute(
         "insert or ignore into deliveries (chat_id, local_date, due_at, content_key, status, "
         "created_at) values (?, ?, ?, ?, ?, ?)",

@@ -234,8 +234,8 @@ class Broadcaster:
             if self.alerts and not alert_still_wanted(
                 self.db, item.chat_id, story_id, self.clock()
             ):
-                # Left to the next brief's watchlist section, like a match in quiet hours, or,
-                # for a chat with no brief, held until its quiet hours end.
+                # Quiet hours came first: held like a match in them (alerts._held_until), or
+                # dropped when the chat no longer follows a term the story matched.
                 if not hold_until_quiet_ends(self.db, item.chat_id, story_id, self.clock()):
                     ledger.cancel(
                         self.db, item, "quiet hours or no alert term since planning", self.clock()
