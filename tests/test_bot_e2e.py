@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import closing
 from dataclasses import replace
@@ -174,6 +175,23 @@ async def test_hammering_gets_one_polite_note(fake: FakeTelegram, settings: Sett
         assert sum("Easy there" in t for t in texts) == 1
         assert sum("Security Brief reads" in t for t in texts) == 8
     assert refused(fake) == []
+
+
+async def test_a_throttled_command_stays_unanswered_when_the_note_cannot_be_sent(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings):
+        for _ in range(8):
+            fake.send_text(USER, "/help")
+        await wait_until(lambda: len(fake.messages_to(USER)) >= 8, what="replies", timeout=20)
+        fake.force_429 = 2  # Telegram refuses the note, and again after its retry_after
+        fake.send_text(USER, "/help")  # the ninth within the window: throttled
+        await wait_until(lambda: fake.force_429 == 0, what="the note refused twice")
+        await asyncio.sleep(0.5)
+        texts = fake.texts_to(USER)
+        assert sum("Security Brief reads" in t for t in texts) == 8  # not answered after all
+        assert not any("Easy there" in t or "went wrong" in t for t in texts)
 
 
 async def test_a_groups_chatter_and_other_groups_anonymous_admins_never_throttle_a_command(

@@ -167,7 +167,12 @@ async def throttle_gate(update: Update, context: Context) -> None:
         return
     if verdict == "warn":
         note = f"Easy there — you're sending commands very fast. Please wait {throttle.retry_in(key)} s."
-        await _reply(update, note)
+        try:
+            await _reply(update, note)
+        except TelegramError as exc:
+            # The note failing must not let the command through (the error handler would
+            # report it and the update would go on to the next handler group).
+            log.warning("could not send the throttle note to chat %s: %s", message.chat.id, exc)
     raise ApplicationHandlerStop
 
 
