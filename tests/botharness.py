@@ -24,9 +24,11 @@ from telegram.ext import Application
 
 from bot.config import Settings
 from bot.delivery.planning import plan_batches
-from bot.models import Brief
+from bot.models import Article, Brief, Source, Story
+from bot.news.watch import normalise
+from bot.storage import watchlists
 from bot.storage.chats import ensure_chat, set_subscribed
-from bot.storage.news_store import iso
+from bot.storage.news_store import iso, save_articles
 from bot.telegram.app import build_application, started
 
 
@@ -311,3 +313,29 @@ def add_alert_watchers(
         for t in terms
     )
     db["watch_quiet"].insert_all({"chat_id": c, "quiet": "off"} for c in chat_ids)
+
+
+WATCH_TERM = "Tarkovo"  # in none of the fixture feeds: only the stories stored here match it
+WATCH_HEADLINE = f"Strike near {WATCH_TERM}"
+WATCH_ALERT = f"🔔 Watchlist: “{WATCH_TERM}”\n{WATCH_HEADLINE}"  # an alert's first two lines
+
+
+def watched_story(db: Database, story_id: str, now: datetime, stored: bool = False) -> str:
+    """A fetch round stores a story naming WATCH_TERM, with its match (and, when ``stored``,
+    its article row); the story's one URL."""
+    url = f"https://x.example/{story_id}"
+    if stored:
+        article = Article(url, "https://x.example/feed", "Outlet", WATCH_HEADLINE, "", now)
+        save_articles(db, [article], now)
+    source = (Source("Outlet", WATCH_HEADLINE, url, now),)
+    story = Story(story_id, WATCH_HEADLINE, "Outlet reports: …", "Europe", (), 3.0, source)
+    watchlists.save_stories(db, [story], {story_id: [url]}, now)
+    watchlists.record_matches(db, [(url, normalise(WATCH_TERM))], now)
+    return url
+
+
+def alerts_to(fake: FakeTelegram, chat_id: int) -> list[str]:
+    """The heading and headline lines of the alerts the chat received."""
+    return [
+        "\n".join(t.split("\n")[:2]) for t in fake.texts_to(chat_id) if t.startswith("🔔 Watchlist")
+    ]

@@ -10,7 +10,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botharness import Clock, running_bot, say, wait_until
+from botharness import (
+    WATCH_ALERT,
+    WATCH_HEADLINE,
+    WATCH_TERM,
+    Clock,
+    alerts_to,
+    running_bot,
+    say,
+    wait_until,
+    watched_story,
+)
 from fake_telegram import FakeTelegram
 from sqlite_utils import Database
 
@@ -27,26 +37,7 @@ from bot.telegram.app import _fetch_job
 from bot.telegram.broadcast import deliver_due
 from bot.telegram.context import BotContext
 
-TERM = "Tarkovo"  # in none of the fixture feeds: only the stories stored here match it
-HEADLINE = f"Strike near {TERM}"
-ALERT = f"🔔 Watchlist: “{TERM}”\n{HEADLINE}"  # an alert's heading and headline lines
-
-
-def _watched_story(db: Database, story_id: str, now: datetime) -> str:
-    """A fetch round stores a story naming TERM, with its match; the story's one URL."""
-    url = f"https://x.example/{story_id}"
-    source = (Source("Outlet", HEADLINE, url, now),)
-    story = Story(story_id, HEADLINE, "Outlet reports: …", "Europe", (), 3.0, source)
-    watchlists.save_stories(db, [story], {story_id: [url]}, now)
-    watchlists.record_matches(db, [(url, normalise(TERM))], now)
-    return url
-
-
-def _alerts(fake: FakeTelegram, chat_id: int) -> list[str]:
-    """The alerts' heading and headline lines the chat received."""
-    return [
-        "\n".join(t.split("\n")[:2]) for t in fake.texts_to(chat_id) if t.startswith("🔔 Watchlist")
-    ]
+TERM, HEADLINE, ALERT = WATCH_TERM, WATCH_HEADLINE, WATCH_ALERT
 
 
 def _deliveries(db: Database) -> list[tuple[int, str, str]]:
@@ -68,7 +59,7 @@ async def test_a_latest_begun_between_alert_batches_gets_no_alert_of_what_it_sho
             await say(fake, chat, f"/alert {TERM}")
             await say(fake, chat, "/quiet off")
         await svc.newsroom.current(force=True)  # the brief /latest shows
-        _watched_story(svc.db, "w1", clock.now)
+        watched_story(svc.db, "w1", clock.now)
         # One chat a batch, so the second chat is planned in the second batch.
         monkeypatch.setattr(alerts, "PLAN_BATCH", 1)
         first, victim = watchlists.chats_to_alert(svc.db)
@@ -101,8 +92,8 @@ async def test_a_latest_begun_between_alert_batches_gets_no_alert_of_what_it_sho
 
         latest = "\n".join(fake.texts_to(victim)[before:])
         assert f"Matched: “{TERM}”" in latest and HEADLINE in latest
-        assert _alerts(fake, first) == [ALERT]
-        assert _alerts(fake, victim) == []
+        assert alerts_to(fake, first) == [ALERT]
+        assert alerts_to(fake, victim) == []
         assert _deliveries(svc.db) == [(first, "alert:w1", "sent")]
 
 
@@ -116,7 +107,7 @@ async def test_an_alert_regrouped_under_the_briefs_story_before_it_goes_out_is_s
         svc = app.bot_data.services
         await say(fake, chat, f"/alert {TERM}")
         await say(fake, chat, "/quiet off")
-        url = _watched_story(svc.db, "w1", clock.now)
+        url = watched_story(svc.db, "w1", clock.now)
         assert plan_alerts(svc.db, clock.now, settings.brief_window_hours) == 1
         # Before it is sent (briefs go first), the brief takes the article into its story sB,
         # and the next fetch round regroups the matched article under that id.
@@ -133,7 +124,7 @@ async def test_an_alert_regrouped_under_the_briefs_story_before_it_goes_out_is_s
         watchlists.save_stories(svc.db, [brief_story], {"sB": [earlier.url, url]}, clock.now)
         clock.advance(minutes=30)
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
-        assert _alerts(fake, chat) == [ALERT]
+        assert alerts_to(fake, chat) == [ALERT]
         assert _deliveries(svc.db) == [(chat, "alert:w1", "sent")]
 
 
@@ -154,14 +145,14 @@ async def test_quiet_hours_hold_the_alert_of_a_chat_without_the_brief_until_they
             await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
 
         clock.now = datetime(2026, 8, 15, 23, tzinfo=UTC)
-        _watched_story(svc.db, "w1", clock.now)  # the name appears at 23:00
+        watched_story(svc.db, "w1", clock.now)  # the name appears at 23:00
         await check_at(15, 23)
-        assert (_alerts(fake, alert_only), _alerts(fake, subscriber)) == ([], [])
+        assert (alerts_to(fake, alert_only), alerts_to(fake, subscriber)) == ([], [])
         await check_at(16, 7)  # quiet hours end
         await check_at(16, 8)
-        assert _alerts(fake, alert_only) == [ALERT]
+        assert alerts_to(fake, alert_only) == [ALERT]
         # The subscriber's brief carries it, as before.
-        assert _alerts(fake, subscriber) == []
+        assert alerts_to(fake, subscriber) == []
         brief = fake.texts_to(subscriber)[-1]
         assert "Your daily Security Brief" in brief and HEADLINE in brief
         assert _deliveries(svc.db) == [
@@ -180,7 +171,7 @@ async def test_a_held_alert_is_not_sent_after_unwatch_or_once_latest_showed_it(
         svc = app.bot_data.services
         for chat in (kept, unwatched, looked):
             await say(fake, chat, f"/alert {TERM}")
-        _watched_story(svc.db, "w1", clock.now)
+        watched_story(svc.db, "w1", clock.now)
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
         clock.advance(minutes=30)
         await say(fake, unwatched, f"/unwatch {TERM}")
@@ -188,7 +179,7 @@ async def test_a_held_alert_is_not_sent_after_unwatch_or_once_latest_showed_it(
         assert HEADLINE in latest
         clock.now = datetime(2026, 8, 16, 7, tzinfo=UTC)  # quiet hours end
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
-        alerted = {chat: _alerts(fake, chat) for chat in (kept, unwatched, looked)}
+        alerted = {chat: alerts_to(fake, chat) for chat in (kept, unwatched, looked)}
         assert alerted == {kept: [ALERT], unwatched: [], looked: []}
         assert _deliveries(svc.db) == [(kept, "alert:w1", "sent")]
 
@@ -203,14 +194,14 @@ async def test_a_held_alert_goes_out_once_new_quiet_hours_or_a_new_zone_end_them
         svc = app.bot_data.services
         for chat in (quieted, moved):
             await say(fake, chat, f"/alert {TERM}")
-        _watched_story(svc.db, "w1", clock.now)
+        watched_story(svc.db, "w1", clock.now)
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
-        assert (_alerts(fake, quieted), _alerts(fake, moved)) == ([], [])  # held until 07:00
+        assert (alerts_to(fake, quieted), alerts_to(fake, moved)) == ([], [])  # held until 07:00
         clock.advance(minutes=5)
         await say(fake, quieted, "/quiet off")
         await say(fake, moved, "/timezone Asia/Tokyo")  # 08:05 there: its quiet hours are over
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
-        assert (_alerts(fake, quieted), _alerts(fake, moved)) == ([ALERT], [ALERT])
+        assert (alerts_to(fake, quieted), alerts_to(fake, moved)) == ([ALERT], [ALERT])
 
 
 async def test_a_subscribers_quiet_hour_alert_comes_when_it_stops_the_brief_first(
@@ -224,14 +215,14 @@ async def test_a_subscribers_quiet_hour_alert_comes_when_it_stops_the_brief_firs
         await say(fake, chat, f"/alert {TERM}")
         await say(fake, chat, "/subscribe")  # brief 07:00 UTC, quiet hours 22:00-07:00
         clock.now = datetime(2026, 8, 15, 23, tzinfo=UTC)
-        _watched_story(svc.db, "w1", clock.now)
+        watched_story(svc.db, "w1", clock.now)
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
         clock.now = datetime(2026, 8, 16, 6, tzinfo=UTC)
         await say(fake, chat, "/stop")  # no brief will carry it now
         for hour in (7, 8):
             clock.now = datetime(2026, 8, 16, hour, tzinfo=UTC)
             await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
-        assert _alerts(fake, chat) == [ALERT]
+        assert alerts_to(fake, chat) == [ALERT]
 
 
 async def test_held_alerts_outlive_housekeeping_after_a_quiet_hours_change(
@@ -243,7 +234,7 @@ async def test_held_alerts_outlive_housekeeping_after_a_quiet_hours_change(
     async with running_bot(fake, settings, clock) as app:
         svc = app.bot_data.services
         await say(fake, chat, f"/alert {TERM}")  # alerts only, no daily brief
-        _watched_story(svc.db, "w1", clock.now)
+        watched_story(svc.db, "w1", clock.now)
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
         clock.now = datetime(2026, 8, 15, 23, 10, tzinfo=UTC)
         await say(fake, chat, "/quiet 23:00-06:00")  # still quiet; they end sooner
@@ -251,7 +242,7 @@ async def test_held_alerts_outlive_housekeeping_after_a_quiet_hours_change(
         for hour in (6, 7):
             clock.now = datetime(2026, 8, 16, hour, 1, tzinfo=UTC)
             await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
-        assert _alerts(fake, chat) == [ALERT]
+        assert alerts_to(fake, chat) == [ALERT]
 
 
 async def test_held_alerts_a_brief_had_no_room_for_come_after_it(
@@ -300,11 +291,11 @@ async def test_alerts_waiting_their_chats_turn_never_go_out_in_quiet_hours(
         svc = app.bot_data.services
         await say(fake, chat, f"/alert {TERM}")  # alerts only
         for n in range(6):
-            _watched_story(svc.db, f"w{n}", clock())
+            watched_story(svc.db, f"w{n}", clock())
         assert plan_alerts(svc.db, clock(), settings.brief_window_hours) == 6
         pacing = broadcast.Pacing(part_gap=0.3)  # six alerts take 1.5 s: past 22:00
         await broadcast.Broadcaster(svc.db, app.bot, clock, pacing=pacing, alerts=True).run()
         statuses = [r[0] for r in svc.db.execute("select status from deliveries")]
         # Those whose turn came after 22:00 are held for the end of quiet hours, not sent.
-        assert statuses.count("sent") == len(_alerts(fake, chat)) < 6
+        assert statuses.count("sent") == len(alerts_to(fake, chat)) < 6
         assert statuses.count("held") == 6 - statuses.count("sent")

@@ -8,8 +8,15 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from botharness import Clock, running_bot, say
-from fake_telegram import FakeTelegram
+from botharness import (
+    WATCH_ALERT,
+    WATCH_HEADLINE,
+    WATCH_TERM,
+    Clock,
+    running_bot,
+    say,
+    watched_story,
+)
 from sqlite_utils import Database
 from telegram.error import NetworkError
 
@@ -22,27 +29,7 @@ from bot.telegram.app import _delivery_job
 from bot.telegram.broadcast import deliver_due
 from bot.telegram.context import BotContext
 
-TERM = "Tarkovo"
-HEADLINE = f"Strike near {TERM}"
-ALERT = f"🔔 Watchlist: “{TERM}”\n{HEADLINE}"
-
-
-def watched_story(db: Database, story_id: str, now: datetime, n: str = "") -> str:
-    """A fetch round stores a story naming TERM, with its match; its URL."""
-    url = f"https://x.example/{story_id}{n}"
-    source = (Source("Outlet", HEADLINE, url, now),)
-    story = Story(story_id, HEADLINE, "Outlet reports: …", "Europe", (), 3.0, source)
-    save_articles(db, [Article(url, "https://x.example/feed", "Outlet", HEADLINE, "", now)], now)
-    watchlists.save_stories(db, [story], {story_id: [url]}, now)
-    watchlists.record_matches(db, [(url, normalise(TERM))], now)
-    return url
-
-
-def alerts_to(fake: FakeTelegram, chat_id: int) -> list[str]:
-    """The heading and headline lines of the alerts the chat got."""
-    return [
-        "\n".join(t.split("\n")[:2]) for t in fake.texts_to(chat_id) if t.startswith("🔔 Watchlist")
-    ]
+TERM, HEADLINE, ALERT = WATCH_TERM, WATCH_HEADLINE, WATCH_ALERT
 
 
 def deliveries(db: Database) -> list[tuple]:
@@ -163,7 +150,7 @@ async def test_a_held_alert_waits_for_a_pending_brief_and_comes_if_it_never_goes
         await say(fake, chat, f"/alert {TERM}")
         await say(fake, chat, "/subscribe")  # brief 07:00 UTC, quiet 22:00-07:00
         clock.now = datetime(2026, 8, 15, 23, tzinfo=UTC)
-        watched_story(svc.db, "w1", clock.now)
+        watched_story(svc.db, "w1", clock.now, stored=True)
         await deliver_due(svc.db, svc.newsroom, app.bot, svc.settings, clock)
 
         real_post = broadcast.Broadcaster._post

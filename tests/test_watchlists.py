@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from botharness import button_data, running_bot, say, wait_until
 from fake_telegram import FakeTelegram
+from sqlite_utils import Database
 
 from bot.config import Settings
 from bot.delivery.ledger import as_sent, planned_story, record_sent_stories
@@ -236,43 +237,62 @@ def test_watched_stories_the_section_leaves_out_still_come_as_top_stories(tmp_pa
     db.close()
 
 
+AZOV_NOW = datetime(2026, 8, 15, 12, tzinfo=UTC)
+PORT = (
+    "port",
+    "Example",
+    "Azov port shelled overnight",
+    "Shelling hit the Azov port, officials said.",
+)
+FERRY = (
+    "ferry",
+    "Other",
+    "Azov Sea ferry stopped by navy",
+    "The navy stopped a ferry in the Sea of Azov.",
+)
+
+
+def _azov_watcher(tmp_path: Path) -> tuple[Database, Settings]:
+    """A database where chat 1 follows "Azov" as an alert."""
+    settings = Settings(database_path=tmp_path / "w.db")
+    db = open_db(settings.database_path)
+    db["watch_terms"].insert(
+        {"chat_id": 1, "key": "azov", "term": "Azov", "mode": "alert", "created_at": iso(AZOV_NOW)}
+    )
+    return db, settings
+
+
+def _report(report: tuple[str, str, str, str], published: datetime) -> Article:
+    """A clearly scoring report (slug, outlet, title, text) published at ``published``."""
+    slug, outlet, title, text = report
+    feed = "https://example.org/feed"
+    return Article(f"https://example.org/{slug}", feed, outlet, title, text, published, score=3.0)
+
+
+def _watch_summaries(db: Database) -> list[str]:
+    """The stored watch stories' summaries, sorted."""
+    return sorted(
+        json.loads(p)["summary"] for (p,) in db.execute("select payload from watch_stories")
+    )
+
+
+BOTH_SUMMARIES = [
+    "Example reports: Shelling hit the Azov port, officials said.",
+    "Other reports: The navy stopped a ferry in the Sea of Azov.",
+]
+
+
 def test_every_watched_story_gets_its_summary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each watch story is some chat's alert: none may keep its headline as its summary because
     # the brief summarises only as many stories as it stores (here 1, in the bot 40).
     monkeypatch.setattr(pipeline, "STORED_STORIES", 1)
-    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
-    db = open_db(tmp_path / "w.db")
-    settings = Settings(database_path=tmp_path / "w.db")
-    db["watch_terms"].insert(
-        {"chat_id": 1, "key": "azov", "term": "Azov", "mode": "alert", "created_at": iso(now)}
-    )
-    reports = [
-        ("port", "Azov port shelled overnight", "Shelling hit the Azov port, officials said."),
-        ("navy", "Azov Sea ferry stopped by navy", "The navy stopped a ferry in the Sea of Azov."),
-    ]
-    articles = [
-        Article(
-            f"https://example.org/{slug}",
-            "https://example.org/feed",
-            outlet,
-            title,
-            text,
-            now - timedelta(hours=1),
-            score=3.0,
-        )
-        for (slug, title, text), outlet in zip(reports, ["Example", "Other"], strict=True)
-    ]
-    save_articles(db, articles, now)
-    assert watch_round(db, settings, now) == 2
-    summaries = sorted(
-        json.loads(p)["summary"] for (p,) in db.execute("select payload from watch_stories")
-    )
-    assert summaries == [
-        "Example reports: Shelling hit the Azov port, officials said.",
-        "Other reports: The navy stopped a ferry in the Sea of Azov.",
-    ]
+    db, settings = _azov_watcher(tmp_path)
+    hour_ago = AZOV_NOW - timedelta(hours=1)
+    save_articles(db, [_report(PORT, hour_ago), _report(FERRY, hour_ago)], AZOV_NOW)
+    assert watch_round(db, settings, AZOV_NOW) == 2
+    assert _watch_summaries(db) == BOTH_SUMMARIES
     db.close()
 
 
@@ -304,22 +324,8 @@ def test_a_watch_story_that_links_the_same_reports_keeps_its_summary(
 ) -> None:
     # Every watch story is summarised each round with a match; one whose headline and links
     # did not change keeps the summary it had, rather than be summarised again.
-    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
-    db = open_db(tmp_path / "w.db")
-    settings = Settings(database_path=tmp_path / "w.db")
-    db["watch_terms"].insert(
-        {"chat_id": 1, "key": "azov", "term": "Azov", "mode": "alert", "created_at": iso(now)}
-    )
-    first = Article(
-        "https://example.org/port",
-        "https://example.org/feed",
-        "Example",
-        "Azov port shelled overnight",
-        "Shelling hit the Azov port, officials said.",
-        now - timedelta(hours=1),
-        score=3.0,
-    )
-    save_articles(db, [first], now)
+    db, settings = _azov_watcher(tmp_path)
+    save_articles(db, [_report(PORT, AZOV_NOW - timedelta(hours=1))], AZOV_NOW)
     calls: list[int] = []
     summarise = pipeline.summarise
     monkeypatch.setattr(
@@ -327,68 +333,27 @@ def test_a_watch_story_that_links_the_same_reports_keeps_its_summary(
         "summarise",
         lambda *a: calls.append(1) or summarise(*a),  # type: ignore[func-returns-value]
     )
-    assert watch_round(db, settings, now) == 1 and len(calls) == 1
-    later = now + timedelta(minutes=30)
-    other = Article(
-        "https://example.org/ferry",
-        "https://example.org/feed",
-        "Other",
-        "Azov Sea ferry stopped by navy",
-        "The navy stopped a ferry in the Sea of Azov.",
-        later - timedelta(minutes=5),
-        score=3.0,
-    )
-    save_articles(db, [other], later)
+    assert watch_round(db, settings, AZOV_NOW) == 1 and len(calls) == 1
+    later = AZOV_NOW + timedelta(minutes=30)
+    save_articles(db, [_report(FERRY, later - timedelta(minutes=5))], later)
     assert watch_round(db, settings, later) == 1
     assert len(calls) == 2  # the new story only
-    summaries = sorted(
-        json.loads(p)["summary"] for (p,) in db.execute("select payload from watch_stories")
-    )
-    assert summaries == [
-        "Example reports: Shelling hit the Azov port, officials said.",
-        "Other reports: The navy stopped a ferry in the Sea of Azov.",
-    ]
+    assert _watch_summaries(db) == BOTH_SUMMARIES
     db.close()
 
 
 def test_a_headline_only_watch_summary_is_made_again_once_the_text_is_fetched(
     tmp_path: Path,
 ) -> None:
-    now = datetime(2026, 8, 15, 12, tzinfo=UTC)
-    db = open_db(tmp_path / "w.db")
-    settings = Settings(database_path=tmp_path / "w.db")
-    db["watch_terms"].insert(
-        {"chat_id": 1, "key": "azov", "term": "Azov", "mode": "alert", "created_at": iso(now)}
-    )
-    clip = Article(
-        "https://example.org/azov",
-        "https://example.org/feed",
-        "Example",
-        "Azov port shelled",
-        "",
-        now - timedelta(hours=1),
-        score=3.0,
-    )
-    save_articles(db, [clip], now)
-    assert watch_round(db, settings, now) == 1
-
-    def summary() -> str:
-        return json.loads(db.execute("select payload from watch_stories").fetchone()[0])["summary"]
-
-    assert summary() == "Example reports: Azov port shelled."  # nothing else to quote
+    db, settings = _azov_watcher(tmp_path)
+    clip = ("azov", "Example", "Azov port shelled", "")
+    save_articles(db, [_report(clip, AZOV_NOW - timedelta(hours=1))], AZOV_NOW)
+    assert watch_round(db, settings, AZOV_NOW) == 1
+    assert _watch_summaries(db) == ["Example reports: Azov port shelled."]  # nothing to quote
     db.execute("update articles set body = 'Shelling hit the Azov port overnight, officials said.'")
-    later = now + timedelta(minutes=30)
+    later = AZOV_NOW + timedelta(minutes=30)
     assert watch_round(db, settings, later) == 0  # the text adds no new match ...
-    other = Article(
-        "https://example.org/ferry",
-        "https://example.org/feed",
-        "Other",
-        "Azov Sea ferry stopped by navy",
-        "The navy stopped a ferry in the Sea of Azov.",
-        later - timedelta(minutes=5),
-        score=3.0,
-    )
-    save_articles(db, [other], later)
+    save_articles(db, [_report(FERRY, later - timedelta(minutes=5))], later)
     assert watch_round(db, settings, later) == 1  # ... a later one regroups the watch stories
     payloads = [json.loads(p) for (p,) in db.execute("select payload from watch_stories")]
     port = next(p for p in payloads if p["headline"] == "Azov port shelled")

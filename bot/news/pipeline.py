@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import httpx
 from sqlite_utils import Database
@@ -321,6 +322,7 @@ def _clearing_bar(articles: Sequence[Article], threshold: float) -> Callable[[St
     """Whether a story is worth a brief: several outlets report it, or one report clearly scores."""
     by_url = {a.url: a for a in articles}
 
+    @cache  # asked while summarising and again when the brief is cut: scored once
     def clear(url: str) -> bool:
         article = by_url.get(url)
         if article is None or article.score < CLEAR_SINGLE * threshold:
