@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress, count
 
 from bot.news import lexicon
@@ -352,6 +352,21 @@ def _pick_region(scores: dict[str, float], first: dict[str, int]) -> str | None:
     return max(scores, key=lambda r: (scores[r], -first[r]))
 
 
+# One positive match: (topic, value, reason, weak, term); weak ones wait for a strong one.
+_Positive = tuple[str, float, str, bool, str]
+
+
+@dataclass
+class _Matches:
+    """What a title and description matched, before the totals."""
+
+    positives: list[_Positive] = field(default_factory=list)
+    penalties: list[tuple[float, str]] = field(default_factory=list)
+    region_scores: dict[str, float] = field(default_factory=dict)
+    region_first: dict[str, int] = field(default_factory=dict)
+    strong: bool = False
+
+
 def score_article(
     title: str, description: str = "", weight: float = 1.0, year: int | None = None
 ) -> Relevance:
@@ -360,81 +375,12 @@ def score_article(
     ``year`` is the year the article was published: a title naming a year long before it
     ("Zulu battle in 1879", "the 2015 attacks") is history, framed like a feature.
     """
-    # (topic, value, reason, weak, term) for positive matches; weak ones wait for support.
-    positives: list[tuple[str, float, str, bool, str]] = []
-    penalties: list[tuple[float, str]] = []
-    region_scores: dict[str, float] = {}
-    region_first: dict[str, int] = {}
-    strong = False
-
-    for field, text in enumerate((title, description)):
-        tokens = _tokens(text)
-        matches = _scan(tokens) if tokens else ()
-        if not matches:
-            continue
-        factor = TITLE_FACTOR if field == 0 else 1.0
-        seen: set[_Entry] = set()
-        for start, end, hit in matches:
-            entry = hit.entry
-            if entry in seen:
-                continue
-            seen.add(entry)
-            region = entry.region
-            if region is not None:
-                region_scores[region] = (
-                    region_scores.get(region, 0.0) + entry.region_weight * factor
-                )
-                if region not in region_first:
-                    region_first[region] = field * 100_000 + start
-            kind = hit.kind
-            if kind == _KIND_NONE:
-                continue
-            if kind == _KIND_NEGATIVE:
-                penalties.append((hit.values[field], hit.reasons[field]))
-                continue
-            if kind == _KIND_WEAK and hit.anchor:
-                label = _anchor(tokens, start, end, matches)
-                if label is not None:
-                    value = round(ANCHORED_WEIGHT * factor, 2)
-                    positives.append(
-                        (
-                            entry.topic,
-                            value,
-                            f"{_fmt(value)} {label} [{entry.topic}]",
-                            False,
-                            entry.term,
-                        )
-                    )
-                    strong = True
-                    continue
-            weak = kind == _KIND_WEAK
-            strong = strong or not weak
-            positives.append((entry.topic, hit.values[field], hit.reasons[field], weak, entry.term))
-
-    region = _pick_region(region_scores, region_first)
-    if not positives and not penalties:
+    found = _matches(title, description)
+    region = _pick_region(found.region_scores, found.region_first)
+    if not found.positives and not found.penalties:
         return Relevance(0.0, (), region, ())
-
-    reasons: list[str] = []
-    totals: dict[str, float] = {}
-    ignored: list[str] = []
-    counted: set[str] = set()
-    for topic, value, reason, weak, term in positives:
-        if weak and not strong:
-            label = reason.split(" ", 1)[1]
-            ignored.append(f"ignored {label}: weak term without a strong one")
-            continue
-        totals[topic] = totals.get(topic, 0.0) + value
-        reasons.append(reason)
-        counted.add(_root(term))
-    for topic, total in totals.items():
-        if total > TOPIC_CAP + 1e-9:
-            reasons.append(f"{_fmt(TOPIC_CAP - total)} cap [{topic}]")
-            totals[topic] = TOPIC_CAP
-    reasons.extend(reason for _, reason in penalties)
-    reasons.extend(ignored)
-
-    raw = sum(totals.values()) + sum(value for value, _ in penalties)
+    totals, reasons, counted = _totals(found)
+    raw = sum(totals.values()) + sum(value for value, _ in found.penalties)
     score = max(0.0, raw) * weight
     framed = (_framing(title) or _past_year(title, year)) if score > 0 else None
     if framed is not None:
@@ -447,3 +393,82 @@ def score_article(
         reasons.append(f"x{weight:g} feed weight")
     topics = tuple(sorted(totals, key=lambda t: (-totals[t], _TOPIC_ORDER[t])))
     return Relevance(round(score, 3), topics, region, tuple(reasons), frozenset(counted))
+
+
+def _matches(title: str, description: str) -> _Matches:
+    """Every lexicon entry the title and the description match, each once per field."""
+    found = _Matches()
+    for field_no, text in enumerate((title, description)):
+        tokens = _tokens(text)
+        matches = _scan(tokens) if tokens else ()
+        factor = TITLE_FACTOR if field_no == 0 else 1.0
+        seen: set[_Entry] = set()
+        for start, end, hit in matches:
+            if hit.entry in seen:
+                continue
+            seen.add(hit.entry)
+            _add_region(found, hit.entry, factor, field_no * 100_000 + start)
+            _add_match(found, hit, field_no, factor, _anchored(hit, tokens, start, end, matches))
+    return found
+
+
+def _add_region(found: _Matches, entry: _Entry, factor: float, position: int) -> None:
+    if entry.region is not None:
+        found.region_scores[entry.region] = (
+            found.region_scores.get(entry.region, 0.0) + entry.region_weight * factor
+        )
+        found.region_first.setdefault(entry.region, position)
+
+
+def _anchored(
+    hit: _Hit, tokens: list[str], start: int, end: int, matches: list[tuple[int, int, _Hit]]
+) -> str | None:
+    """The place a weak term stands next to ("Sudan war"), which makes it strong."""
+    if hit.kind == _KIND_WEAK and hit.anchor:
+        return _anchor(tokens, start, end, matches)
+    return None
+
+
+def _add_match(
+    found: _Matches, hit: _Hit, field_no: int, factor: float, anchor: str | None
+) -> None:
+    entry = hit.entry
+    if hit.kind == _KIND_NONE:
+        return
+    if hit.kind == _KIND_NEGATIVE:
+        found.penalties.append((hit.values[field_no], hit.reasons[field_no]))
+        return
+    if anchor is not None:
+        value = round(ANCHORED_WEIGHT * factor, 2)
+        reason = f"{_fmt(value)} {anchor} [{entry.topic}]"
+        found.positives.append((entry.topic, value, reason, False, entry.term))
+        found.strong = True
+        return
+    weak = hit.kind == _KIND_WEAK
+    found.strong = found.strong or not weak
+    found.positives.append(
+        (entry.topic, hit.values[field_no], hit.reasons[field_no], weak, entry.term)
+    )
+
+
+def _totals(found: _Matches) -> tuple[dict[str, float], list[str], set[str]]:
+    """Per-topic totals (capped), the reasons in order, and the distinct roots that counted."""
+    reasons: list[str] = []
+    totals: dict[str, float] = {}
+    ignored: list[str] = []
+    counted: set[str] = set()
+    for topic, value, reason, weak, term in found.positives:
+        if weak and not found.strong:
+            label = reason.split(" ", 1)[1]
+            ignored.append(f"ignored {label}: weak term without a strong one")
+            continue
+        totals[topic] = totals.get(topic, 0.0) + value
+        reasons.append(reason)
+        counted.add(_root(term))
+    for topic, total in totals.items():
+        if total > TOPIC_CAP + 1e-9:
+            reasons.append(f"{_fmt(TOPIC_CAP - total)} cap [{topic}]")
+            totals[topic] = TOPIC_CAP
+    reasons.extend(reason for _, reason in found.penalties)
+    reasons.extend(ignored)
+    return totals, reasons, counted
