@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 MAX_MESSAGE_LENGTH = 4096
+# Telegram keeps a message's first 100 formatting entities and ignores the rest, answering 200.
+MAX_ENTITIES = 100
 MAX_CALLBACK_DATA_BYTES = 64
 
 NOT_MODIFIED = (
@@ -471,6 +473,7 @@ class FakeTelegram:
             "5xx": 0,
             "dropped": 0,
             "rejected": 0,
+            "entities_dropped": 0,  # past MAX_ENTITIES: Telegram drops them without an error
         }
         self.webhook_url = ""
         self.webhook_secret: str | None = None  # secret_token given to setWebhook
@@ -1066,6 +1069,9 @@ class FakeTelegram:
             raise _ApiError(400, "Bad Request: message text is empty")
         if utf16_len(plain) > MAX_MESSAGE_LENGTH:
             raise _ApiError(400, "Bad Request: message is too long")
+        if len(entities) > MAX_ENTITIES:
+            self.stats["entities_dropped"] += len(entities) - MAX_ENTITIES
+            entities = entities[:MAX_ENTITIES]
         return plain, entities
 
     def _reset_limiters(self) -> None:

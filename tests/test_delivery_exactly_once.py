@@ -154,16 +154,41 @@ async def test_a_brief_cut_short_by_a_refused_part_records_the_stories_that_arri
             settings,
             42,
             clock.now,
-            # Part two is HTML Telegram refuses (400 can't parse entities).
-            ["<b>part one</b>", "<b>part two"],
+            # Part two is a message Telegram refuses, as HTML and as plain text (400 empty).
+            ["<b>part one</b>", "<b> </b>"],
             [["s1", "BBC", False, 0], ["s2", "BBC,DW", False, 1]],
         )
         await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
         assert fake.texts_to(42) == ["part one"]
         row = svc.db["deliveries"].get((42, "2026-11-28"))
-        assert row["status"] == "failed" and "parse entities" in row["last_error"]
+        assert row["status"] == "failed" and "text is empty" in row["last_error"]
         sent = [r["story_id"] for r in svc.db.query("select story_id from sent_stories")]
         assert sent == ["s1"]
+
+
+async def test_a_part_telegram_cannot_parse_goes_as_plain_text_and_the_brief_goes_on(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chats([42])
+    clock = Clock(datetime.now(UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        seed_delivery(
+            svc.db,
+            settings,
+            42,
+            clock.now,
+            # Part two is HTML Telegram refuses (400 can't parse entities).
+            ["<b>part one</b>", "<b>part two &amp; more", "<i>part three</i>"],
+            [["s1", "BBC", False, 0], ["s2", "DW", False, 1], ["s3", "DW", False, 2]],
+        )
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert fake.texts_to(42) == ["part one", "part two & more", "part three"]
+        assert [m["parse_mode"] for m in fake.sent] == ["HTML", None, "HTML"]
+        assert svc.db["deliveries"].get((42, "2026-11-28"))["status"] == "sent"
+        sent = [r["story_id"] for r in svc.db.query("select story_id from sent_stories")]
+        assert sorted(sent) == ["s1", "s2", "s3"]
 
 
 async def test_a_brief_planned_before_a_long_outage_is_not_sent_beside_the_next_days(

@@ -226,6 +226,18 @@ async def test_length_is_measured_after_parsing(bot: Bot, fake: FakeTelegram) ->
 
 
 @pytest.mark.asyncio
+async def test_entities_past_the_hundredth_are_dropped_silently(
+    bot: Bot, fake: FakeTelegram
+) -> None:
+    # Like Telegram: the message is accepted whole, only its first 100 entities format it.
+    message = await bot.send_message(ALICE, "<b>x</b> " * 101, parse_mode="HTML")
+    assert len(message.entities) == 100 and fake.stats["entities_dropped"] == 1
+    await bot.send_message(ALICE, "<i>y</i> " * 100, parse_mode="HTML")
+    assert fake.stats["entities_dropped"] == 1
+    fake.stats["entities_dropped"] = 0  # dropped on purpose: the fixture checks none were
+
+
+@pytest.mark.asyncio
 async def test_callback_data_limit(bot: Bot) -> None:
     ok = InlineKeyboardMarkup([[InlineKeyboardButton("ok", callback_data="x" * 64)]])
     await bot.send_message(ALICE, "fits", reply_markup=ok)

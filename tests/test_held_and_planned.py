@@ -70,13 +70,13 @@ async def test_a_chat_planned_during_a_broadcast_gets_its_brief_once(fake, setti
         posts: list[int] = []
         real_post = broadcast.Broadcaster._post
 
-        async def post(self, chat_id, text):
+        async def post(self, chat_id, text, parse_mode="HTML"):
             posts.append(chat_id)
             if chat_id in gates:
                 await gates[chat_id].wait()  # the network answers when the test says
                 return
             await asyncio.sleep(0.3)  # LATE's send takes a while
-            await real_post(self, chat_id, text)
+            await real_post(self, chat_id, text, parse_mode)
 
         monkeypatch.setattr(broadcast.Broadcaster, "_post", post)
         real_plan = broadcast.plan_batches
@@ -116,9 +116,9 @@ async def test_a_brief_planned_after_midnight_for_the_day_before_leaves_the_next
         )
         real_post = broadcast.Broadcaster._post
 
-        async def slow_post(self, chat_id, text):  # a big broadcast: sends take a while
+        async def slow_post(self, chat_id, text, parse_mode="HTML"):  # a big broadcast: slow sends
             await asyncio.sleep(1.0)
-            await real_post(self, chat_id, text)
+            await real_post(self, chat_id, text, parse_mode)
 
         monkeypatch.setattr(broadcast.Broadcaster, "_post", slow_post)
         svc.showing_latest.add(HELD_BACK)
@@ -156,10 +156,10 @@ async def test_a_held_alert_waits_for_a_pending_brief_and_comes_if_it_never_goes
         real_post = broadcast.Broadcaster._post
         down = {"on": True}
 
-        async def post(self, chat_id, text):
+        async def post(self, chat_id, text, parse_mode="HTML"):
             if down["on"]:
                 raise NetworkError("Bad Gateway")
-            await real_post(self, chat_id, text)
+            await real_post(self, chat_id, text, parse_mode)
 
         monkeypatch.setattr(broadcast.Broadcaster, "_post", post)
         for mm in (0, 5, 10):

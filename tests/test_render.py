@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from fake_telegram import parse_telegram_html, utf16_len
+from fake_telegram import MAX_ENTITIES, parse_telegram_html, parse_telegram_html_entities, utf16_len
 
 from bot.models import Brief, Source, Story
 from bot.news.render import (
     TELEGRAM_LIMIT,
     nothing_new_html,
+    plain_text,
     render_html,
     render_html_parts,
     render_text,
@@ -55,6 +56,20 @@ def test_long_brief_splits_between_stories_and_every_message_is_valid() -> None:
         '<a href="https://example.com/0/0?a=1&amp;b=&lt;2&gt;">Outlet 0 &amp; Co</a>' in messages[0]
     )
     assert "+4 more" in messages[0]  # 12 outlets, 8 linked
+
+
+def test_no_message_carries_more_entities_than_telegram_keeps() -> None:
+    # Telegram keeps a message's first 100 entities and drops the rest without an error: a
+    # "full" brief (10 stories, 5 watched, 8 linked outlets each) with short summaries fits
+    # 4,096 characters in one message but would lose its last stories' links and bold.
+    watch = tuple(replace(_story(90 + i, 100), watch_terms=("Kyiv",)) for i in range(5))
+    brief = Brief(NOW, 36, tuple(_story(i, 100) for i in range(10)))
+    messages, parts = render_html_parts(brief, watch=watch)
+    counts = [len(parse_telegram_html_entities(m)[1]) for m in messages]
+    assert sum(counts) > MAX_ENTITIES and max(counts) <= MAX_ENTITIES
+    for story, part in zip((*watch, *brief.stories), parts, strict=True):
+        headline = f"Headline {story.id[1:]} &lt;b&gt;not bold"
+        assert [i for i, m in enumerate(messages) if headline in m] == [part]
 
 
 def test_each_story_is_recorded_in_the_message_that_carries_it() -> None:
@@ -110,3 +125,9 @@ def test_nothing_new_lists_only_the_headlines_one_message_holds() -> None:
     # Whole headlines only, in order: none cut half-way.
     assert plain.rstrip().endswith("war & peace")
     assert f"Headline {shown - 1} " in plain and f"Headline {shown} " not in plain
+
+
+def test_plain_text_drops_the_formatting_and_keeps_within_the_limit() -> None:
+    assert plain_text('<b>1. <a href="https://e.com/?a=1&amp;b=2">A &amp; B</a></b>') == "1. A & B"
+    long = plain_text("<i>" + "🛡" * 3000 + "</i>")  # 6,000 UTF-16 units
+    assert TELEGRAM_LIMIT - 1 <= utf16_len(long) <= TELEGRAM_LIMIT and long.endswith("🛡…")

@@ -14,15 +14,43 @@ from bot.news.text import split_sentences
 from bot.storage.news_store import brief_to_dict
 
 TELEGRAM_LIMIT = 4096
+# Telegram keeps a message's first 100 formatting entities and silently drops the rest: a
+# story past them would lose its links and bold without any error.
+TELEGRAM_ENTITIES = 100
 # A story's message links this many outlets, then says "+N more" (a long list buries it).
 LINKED_SOURCES = 8
 _TAG = re.compile(r"<[^>]+>")
+_OPENING_TAG = re.compile(r"<[a-zA-Z]")  # text is escaped, so every one is an entity
 
 
 def telegram_length(message: str) -> int:
     """Length of a Telegram HTML message as Telegram counts it: parsed text, UTF-16 units."""
+    return _utf16(html.unescape(_TAG.sub("", message)))
+
+
+def plain_text(message: str, limit: int = TELEGRAM_LIMIT) -> str:
+    """A Telegram HTML message's text without its formatting, cut to ``limit`` UTF-16 units."""
     text = html.unescape(_TAG.sub("", message))
+    if _utf16(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    while _utf16(cut) > limit - 1:  # astral characters count twice
+        cut = cut[:-1]
+    return cut + "…"
+
+
+def _utf16(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
+
+
+def entity_count(message: str) -> int:
+    """Formatting entities (bold, italic, links) a Telegram HTML message makes."""
+    return len(_OPENING_TAG.findall(message))
+
+
+def fits(message: str, limit: int = TELEGRAM_LIMIT) -> bool:
+    """Whether Telegram shows the message whole: within its length and entity limits."""
+    return telegram_length(message) <= limit and entity_count(message) <= TELEGRAM_ENTITIES
 
 
 def _e(text: str) -> str:
@@ -111,12 +139,12 @@ def _pack(
     current = ""
     for block in blocks:
         candidate = f"{current}{separator}{block}" if current else block
-        if telegram_length(candidate) <= limit:
+        if fits(candidate, limit):
             current = candidate
         else:
             if current:
                 messages.append(current)
-            current = block if telegram_length(block) <= limit else _shorten(block, limit)
+            current = block if fits(block, limit) else _shorten(block, limit)
         placed.append(len(messages))
     if current:
         messages.append(current)
@@ -126,7 +154,7 @@ def _pack(
 def _shorten(block: str, limit: int) -> str:
     # Only reachable with absurd inputs; keeps the headline line, which is always valid HTML.
     first_line = block.split("\n", 1)[0]
-    return first_line if telegram_length(first_line) <= limit else "(story too long to show)"
+    return first_line if fits(first_line, limit) else "(story too long to show)"
 
 
 def render_html(

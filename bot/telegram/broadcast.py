@@ -27,6 +27,7 @@ from bot.delivery.alerts import still_wanted as alert_still_wanted
 from bot.delivery.ledger import BroadcastStats, PendingDelivery, PlannedStory
 from bot.delivery.planning import cancel_missed, dailies_due, dailies_waiting, plan_batches
 from bot.news.newsroom import Newsroom
+from bot.news.render import plain_text
 from bot.storage import leases, watchlists
 from bot.storage.chats import mark_inactive
 from bot.telegram.transport import SendUnconfirmed
@@ -44,6 +45,9 @@ _UNREACHABLE = (
     "group chat was deactivated",
     "need administrator rights in the channel chat",
 )
+# Bot API 400s about a message's own text: our renderer never makes one, but a brief is worth
+# more than its formatting, so such a part goes once more as plain text rather than ending it.
+_CONTENT_REFUSED = ("can't parse entities", "message is too long", "entities_too_long")
 _CHAT_TURNS_KEPT = 4096
 MAX_RETRY_WAIT = 10.0
 
@@ -285,12 +289,13 @@ class Broadcaster:
 
     async def _send(self, chat_id: int, text: str, stats: BroadcastStats) -> Outcome:
         """Send one message, waiting out 429s and retrying network errors and 5xx."""
+        parse_mode: str | None = "HTML"
         for attempt in range(MAX_ATTEMPTS):
             wait = self._resume_at - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                await self._post(chat_id, text)
+                await self._post(chat_id, text, parse_mode)
                 return Sent()
             except SendUnconfirmed as exc:
                 log.warning("send to chat=%s unconfirmed (%s); not sent again", chat_id, exc)
@@ -304,7 +309,14 @@ class Broadcaster:
                 mark_inactive(self.db, chat_id, str(exc), self.clock())
                 return Failed(f"forbidden: {exc}", permanent=True)
             except BadRequest as exc:
-                if any(words in str(exc).lower() for words in _UNREACHABLE):
+                problem = str(exc).lower()
+                if parse_mode and any(words in problem for words in _CONTENT_REFUSED):
+                    log.error(
+                        "Telegram refused a part to chat=%s (%s); sent as plain text", chat_id, exc
+                    )
+                    text, parse_mode = plain_text(text), None
+                    continue
+                if any(words in problem for words in _UNREACHABLE):
                     mark_inactive(self.db, chat_id, str(exc), self.clock())
                 return Failed(f"bad request: {exc}", permanent=True)
             except (TimedOut, NetworkError) as exc:
@@ -313,14 +325,15 @@ class Broadcaster:
                 await asyncio.sleep(min(self.pacing.retry_base * 2**attempt, MAX_RETRY_WAIT))
         return Failed("gave up after repeated network errors or 5xx", permanent=False)
 
-    async def _post(self, chat_id: int, text: str) -> None:
+    async def _post(self, chat_id: int, text: str, parse_mode: str | None = "HTML") -> None:
         """sendMessage without turning the reply into a Message object we would not use."""
         params: dict[str, object] = {
             "chat_id": chat_id,
             "text": text,
-            "parse_mode": "HTML",
             "link_preview_options": {"is_disabled": True},
         }
+        if parse_mode:
+            params["parse_mode"] = parse_mode
         if self.paid_broadcast:
             params["allow_paid_broadcast"] = True
         # Bot API method names are case-insensitive; "SendMessage" takes PTB's generic path
