@@ -642,6 +642,25 @@ def test_a_single_outlet_story_must_name_two_distinct_security_terms(tmp_path: P
     db.close()
 
 
+def test_a_live_page_or_newsletter_alone_is_no_story(tmp_path: Path) -> None:
+    # A single-outlet story must be one event: a live page or a round-up lists several.
+    settings = Settings(database_path=tmp_path / "s.db")
+    db = open_db(settings.database_path)
+    texts = {
+        "live": "Australia news live: senator opposes gun buyback after Bondi terror attack",
+        "roundup": "Primaries in Florida; Israel strikes Syrian air base; Ebola outbreak",
+        "report": "Israeli air strikes hit Syrian air base near Hama, monitor says",
+    }
+    lede = "Missiles struck the base overnight; the attack killed two soldiers, the army said."
+    articles = [
+        _article(o, slug, t, lede, 2) for o, (slug, t) in zip("ABC", texts.items(), strict=True)
+    ]
+    news_store.save_articles(db, articles, NOW)
+    assert all(a.score >= 3.0 for a in articles)  # each clears the score bar on its own
+    assert [s.headline for s in build_brief(db, settings, NOW)[1].stories] == [texts["report"]]
+    db.close()
+
+
 def test_court_cases_and_press_news_weigh_less_than_the_events_they_concern() -> None:
     trial = score_article("Families of bombing victims will fight judge's ruling on damages")
     event = score_article("Bombing kills 12 at market, police say")

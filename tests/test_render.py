@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from fake_telegram import MAX_ENTITIES, parse_telegram_html, parse_telegram_html_entities, utf16_len
 
@@ -131,3 +131,10 @@ def test_plain_text_drops_the_formatting_and_keeps_within_the_limit() -> None:
     assert plain_text('<b>1. <a href="https://e.com/?a=1&amp;b=2">A &amp; B</a></b>') == "1. A & B"
     long = plain_text("<i>" + "🛡" * 3000 + "</i>")  # 6,000 UTF-16 units
     assert TELEGRAM_LIMIT - 1 <= utf16_len(long) <= TELEGRAM_LIMIT and long.endswith("🛡…")
+
+
+def test_the_header_time_is_said_in_utc_whatever_zone_the_brief_was_built_in() -> None:
+    auckland = datetime(2020, 12, 17, 9, 28, tzinfo=timezone(timedelta(hours=13)))
+    brief = Brief(auckland, 36, (_story(1, 100),))
+    assert "16 Dec 2020, 20:28 UTC" in render_html(brief)[0]
+    assert "16 Dec 2020, 20:28 UTC" in render_text(brief)

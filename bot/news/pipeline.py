@@ -327,6 +327,10 @@ def _clearing_bar(articles: Sequence[Article], threshold: float) -> Callable[[St
         article = by_url.get(url)
         if article is None or article.score < CLEAR_SINGLE * threshold:
             return False
+        # A live page or newsletter is several events, not one: beside other outlets, another
+        # report leads the story (_headline_report); alone, it is no story.
+        if is_roundup(article.title):
+            return False
         # Its headline must say so itself, with a strong term: a description's passing mention
         # is not the event, and a headline's weak war word alone is usually figurative.
         if score_article(article.title, year=article.published.year).score < threshold:

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC
 
 from bot.models import Brief, Story
 from bot.news.relevance import TOPICS
@@ -113,9 +114,13 @@ def first_sentence(text: str) -> str:
     return (split_sentences(text) or [text.strip()])[0]
 
 
+def _utc_day(brief: Brief) -> str:
+    return brief.generated_at.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
+
+
 def header_html(brief: Brief, title: str = "Security Brief") -> str:
     """The first lines of a brief message."""
-    day = brief.generated_at.strftime("%d %b %Y, %H:%M UTC")
+    day = _utc_day(brief)
     outlets = {s.outlet for story in brief.stories for s in story.sources}
     return (
         f"🛡 <b>{_e(title)}</b> — {day}\n"
@@ -216,7 +221,7 @@ def nothing_new_html(current: Brief, any_stories: bool = True) -> str:
 
 def render_text(brief: Brief, title: str = "Security Brief") -> str:
     """The brief as plain text for a terminal."""
-    day = brief.generated_at.strftime("%d %b %Y, %H:%M UTC")
+    day = _utc_day(brief)
     out = [f"{title} — {day}", f"{len(brief.stories)} stories, last {brief.window_hours} h", ""]
     if not brief.stories:
         out.append("No security stories cleared the bar in this window.")
