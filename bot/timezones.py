@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-_OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.I)
+# Hours, or hours and minutes as "05:30" or "0530"; three digits ("+123") are no offset.
+_OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-])\s*(\d{1,4})(?::(\d{2}))?$", re.I)
+_STORED_OFFSET = re.compile(r"^UTC([+-])(\d{2}):(\d{2})$")
+# Real UTC offsets, in minutes: from Baker Island's -12:00 to Kiribati's +14:00.
+_EARLIEST, _LATEST = -12 * 60, 14 * 60
+# tzdata's zone for "no time zone set" (its clocks read "-00"): not a place anyone lives.
+_NOT_PLACES = frozenset({"Factory"})
 
 
 class UnknownTimezone(ValueError):
@@ -15,46 +23,110 @@ class UnknownTimezone(ValueError):
 
 
 @cache
-def _zones_by_lower() -> dict[str, str]:
-    zones = available_timezones()
-    table = {z.lower(): z for z in zones}
-    cities: dict[str, list[str]] = {}
-    for z in zones:
-        if "/" in z and not z.startswith(("Etc/", "SystemV/")):
-            cities.setdefault(z.rsplit("/", 1)[1].lower(), []).append(z)
+def _tzdata() -> tuple[frozenset[str], dict[str, str]]:
+    """Every zone and link name of the tzdata package, and the zone each link points to."""
+    # The package's compact source (zic's input format): "Z name ..." and "L target name" lines.
+    source = resources.files("tzdata").joinpath("zoneinfo", "tzdata.zi").read_text("utf-8")
+    zones: set[str] = set()
+    links: dict[str, str] = {}
+    for fields in map(str.split, source.splitlines()):
+        if fields[:1] == ["Z"]:
+            zones.add(fields[1])
+        elif fields[:1] == ["L"]:
+            links[fields[2]] = fields[1]
+    return frozenset(zones | links.keys()) - _NOT_PLACES, links
+
+
+@cache
+def _country_zones() -> frozenset[str]:
+    """The zones tzdata's zone.tab lists by country (a merged zone keeps its row: Europe/Oslo)."""
+    table = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text("utf-8")
+    rows = (line.split("\t") for line in table.splitlines() if line and line[0] != "#")
+    return frozenset(row[2] for row in rows)
+
+
+def _canonical(name: str) -> str:
+    """The name the bot stores for a tzdata name: current, and fixed offsets in its own form."""
+    _, links = _tzdata()
+    target = links.get(name, name)
+    if target.startswith("Etc/"):
+        # "Etc/GMT+5" is UTC-05:00 (POSIX's sign): shown as typed, it reads as the opposite.
+        offset = datetime(2000, 1, 1, tzinfo=ZoneInfo(target)).utcoffset() or timedelta(0)
+        return _offset_name(int(offset.total_seconds()) // 60)
+    # A renamed place ("Europe/Kiev") is a link no country uses any more. Area-less names
+    # ("Iceland", "EST") stay: their link may now point to another country's equal clock.
+    if "/" in name and name not in _country_zones():
+        return target
+    return name
+
+
+def _offset_name(minutes: int) -> str:
+    if minutes == 0:
+        return "UTC"
+    sign, size = "+" if minutes > 0 else "-", abs(minutes)
+    return f"UTC{sign}{size // 60:02d}:{size % 60:02d}"
+
+
+def _key(text: str) -> str:
+    """What a zone or city is looked up by: no accents ("São Paulo"), underscores, lower case."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return plain.replace(" ", "_").lower()
+
+
+@cache
+def _zones_by_key() -> dict[str, str]:
+    """Zone names and unambiguous city names, as :func:`_key` folds them -> the name to store."""
+    names, _ = _tzdata()
+    table = {_key(z): _canonical(z) for z in names}
+    cities: dict[str, set[str]] = {}
+    for z in names:
+        if "/" in z and not z.startswith("Etc/"):
+            cities.setdefault(_key(z.rsplit("/", 1)[1]), set()).add(_canonical(z))
     for city, matches in cities.items():
         if len(matches) == 1:
-            table.setdefault(city, matches[0])
+            table.setdefault(city, matches.pop())
     return table
+
+
+def _plain_dashes(text: str) -> str:
+    """``text`` with full-width forms folded (NFKC) and every dash or minus sign as "-"."""
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join("-" if c == "\u2212" or unicodedata.category(c) == "Pd" else c for c in folded)
+
+
+def _offset_minutes(typed: str, match: re.Match[str]) -> int:
+    """The offset in minutes: "+5", "+05:30" or "+0530"; UnknownTimezone if no real one."""
+    digits, minutes = match[2], int(match[3] or 0)
+    if match[3] is None and len(digits) == 4:
+        digits, minutes = digits[:2], int(digits[2:])
+    total = int(digits) * 60 + minutes
+    total = total if match[1] == "+" else -total
+    if minutes >= 60 or not _EARLIEST <= total <= _LATEST:
+        raise UnknownTimezone(f"{typed} is not a real UTC offset (they run from -12:00 to +14:00)")
+    return total
 
 
 def parse_timezone(text: str) -> str:
     """Canonical name for what the user typed: ``Europe/Berlin``, ``berlin``, ``UTC+5:30``."""
-    raw = text.strip()
+    typed = text.strip()
+    raw = _plain_dashes(typed)
     if raw.upper() in {"UTC", "GMT", "Z"}:
         return "UTC"
     match = _OFFSET.match(raw)
     if match:
-        sign, hours, minutes = match[1], int(match[2]), int(match[3] or 0)
-        if hours > 14 or minutes >= 60 or (hours == 14 and minutes):
-            raise UnknownTimezone(
-                f"{raw} is not a real UTC offset (they run from -12:00 to +14:00)"
-            )
-        if hours == 0 and minutes == 0:
-            return "UTC"
-        return f"UTC{sign}{hours:02d}:{minutes:02d}"
-    key = raw.replace(" ", "_").lower()
-    found = _zones_by_lower().get(key)
+        return _offset_name(_offset_minutes(typed, match))
+    found = _zones_by_key().get(_key(raw))
     if found is None:
-        raise UnknownTimezone(f"I don't know the time zone {raw!r}")
+        raise UnknownTimezone(f"I don't know the time zone {typed!r}")
     return found
 
 
 def zone(name: str) -> tzinfo:
     """The tzinfo for a canonical name from :func:`parse_timezone`."""
-    match = _OFFSET.match(name) if name.upper().startswith("UTC") and len(name) > 3 else None
+    match = _STORED_OFFSET.match(name)
     if match:
-        minutes = int(match[2]) * 60 + int(match[3] or 0)
+        minutes = int(match[2]) * 60 + int(match[3])
         return timezone(timedelta(minutes=minutes if match[1] == "+" else -minutes), name)
     try:
         return ZoneInfo(name)

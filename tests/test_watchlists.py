@@ -96,11 +96,11 @@ async def test_every_bad_input_gets_its_reply(fake: FakeTelegram, settings: Sett
         full = chat()
         for n in range(20):
             assert "Watching" in await _say(fake, full, f"/watch term{n}")
-        assert "watchlist is full (20 terms)" in await _say(fake, full, "/watch one more")
+        assert "watchlist is full (20 terms)" in await _say(fake, full, "/watch Mariupol")
         assert len(watchlists.terms(db, full)) == 20
         other = chat()
         assert "isn't on your watchlist" in await _say(fake, other, "/unwatch Wagner")
-        assert "Send a word or a phrase" in await _say(fake, other, "/unwatch")
+        assert "👁 Watchlist\nEmpty." in await _say(fake, other, "/unwatch")
         assert "isn't a time range" in await _say(fake, other, "/quiet soon")
         assert "isn't a time range" in await _say(fake, other, "/quiet 25:00-07:00")
         assert "start and an end that differ" in await _say(fake, other, "/quiet 07:00-07:00")

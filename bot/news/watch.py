@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import ahocorasick
 
+from bot.news import lexicon
+
 MAX_TERM_CHARS = 64
 MAX_TERMS = 20
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -64,6 +66,16 @@ def parse_term(raw: str) -> Term:
     if not key:
         raise TermError("only punctuation")
     return Term(text, key)
+
+
+def new_term(raw: str) -> Term:
+    """A term to add to a watchlist: as :func:`parse_term`, but not only common words."""
+    term = parse_term(raw)
+    # "IS" or "the" would match nearly every article: one alert per story of every round.
+    stopwords = lexicon.current().stopwords
+    if all(word in stopwords for word in term.key.split()):
+        raise TermError("too common")
+    return term
 
 
 def article_text(title: str, description: str, body: str = "") -> str:

@@ -159,37 +159,19 @@ def build_application(
 def add_handlers(app: Application) -> None:
     """Register every handler; order matters (throttle first, catch-alls last)."""
     app.add_handler(TypeHandler(Update, handlers.throttle_gate), group=-1)
-    commands = {
-        "start": handlers.start,
-        "subscribe": handlers.subscribe,
-        "unsubscribe": handlers.unsubscribe,
-        "stop": handlers.unsubscribe,
-        "latest": handlers.latest,
-        "settings": handlers.settings_command,
-        "time": handlers.time_command,
-        "timezone": handlers.timezone_command,
-        "watch": handlers.watch_command,
-        "alert": handlers.alert_command,
-        "unwatch": handlers.unwatch_command,
-        "watchlist": handlers.watchlist_command,
-        "quiet": handlers.quiet_command,
-        "sources": handlers.sources,
-        "help": handlers.help_command,
-        "stats": handlers.stats,
-        "refresh": handlers.refresh_command,
-    }
     # Only new messages run commands: an edited "/latest" is not a new request (and editing
     # one message over and over must not get past the throttle).
     new = filters.UpdateType.MESSAGE
-    for name, callback in commands.items():
+    for name, callback in handlers.COMMAND_HANDLERS.items():
         app.add_handler(CommandHandler(name, callback, filters=new))
     app.add_handler(CallbackQueryHandler(handlers.button))
     app.add_handler(ChatMemberHandler(handlers.chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.migrated))
     app.add_handler(MessageHandler(new & filters.COMMAND, handlers.unknown_command))
-    app.add_handler(
-        MessageHandler(new & filters.TEXT & filters.ChatType.PRIVATE, handlers.unknown_text)
-    )
+    # Any other new message in a private chat (text, a sticker, a photo) gets a pointer to the
+    # commands; Telegram's service messages (an auto-delete timer set) are not the user's.
+    private = new & filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL
+    app.add_handler(MessageHandler(private, handlers.unknown_text))
     app.add_error_handler(handlers.on_error)
 
 

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import time as dt_time
 
-from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Update
-from telegram.constants import ChatAction, ChatMemberStatus, ChatType
+from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import ApplicationHandlerStop
+from telegram.ext import ApplicationHandlerStop, filters
 
 from bot.config import parse_hhmm
 from bot.delivery.ledger import as_sent, planned_story, record_sent_stories
@@ -150,14 +150,39 @@ async def _deny(update: Update) -> None:
         await _reply(update, "Only group admins can change the group's subscription or settings.")
 
 
+def _command(message: Message) -> tuple[str, str] | None:
+    """The command a message starts with, as (name, bot it is addressed to or ""), lower case."""
+    entities = message.entities
+    if not message.text or not entities or entities[0].type != MessageEntityType.BOT_COMMAND:
+        return None
+    if entities[0].offset != 0:
+        return None
+    name, _, addressee = message.text[1 : entities[0].length].partition("@")
+    return name.lower(), addressee.lower()
+
+
+def _answered(update: Update, context: Context) -> bool:
+    """Whether the bot answers this new message (only those count toward the throttle)."""
+    message = update.message
+    if message is None:
+        return False
+    private = message.chat.type == ChatType.PRIVATE
+    command = _command(message)
+    if command is None:  # the private-chat fallback answers all but Telegram's service messages
+        return private and not filters.StatusUpdate.ALL.check_update(update)
+    name, addressee = command
+    if addressee:
+        return addressee == (context.bot.username or "").lower()
+    # In a group, "/roll" without a bot's name is for whichever bot has that command.
+    return private or name in COMMAND_HANDLERS
+
+
 async def throttle_gate(update: Update, context: Context) -> None:
     """Runs before every handler: a user hammering the bot gets one polite note, then silence."""
     user, message = update.effective_user, update.message
-    # Only what the bot answers counts: commands, and text in a private chat. Not tapping through
-    # the settings menu, a group's own chatter or service messages (a group's migration).
-    if user is None or message is None or message.text is None:
-        return
-    if message.chat.type != ChatType.PRIVATE and not message.text.startswith("/"):
+    # Only what the bot answers counts: not tapping through the settings menu, a group's own
+    # chatter, other bots' commands or service messages (a group's migration).
+    if user is None or message is None or not _answered(update, context):
         return
     # Per chat and sender: every group's anonymous admins share one user id.
     key = (message.chat.id, user.id)
@@ -178,6 +203,13 @@ async def throttle_gate(update: Update, context: Context) -> None:
 
 def _when(chat: chats.ChatSettings) -> str:
     return f"{chat.delivery_time} ({chat.timezone})"
+
+
+def _comes_at(chat: chats.ChatSettings) -> str:
+    """When the brief comes, and for a chat that never subscribed, how to get it."""
+    return f"the brief comes at {_when(chat)}." + (
+        "" if chat.subscribed else " /subscribe to get it."
+    )
 
 
 async def start(update: Update, context: Context) -> None:
@@ -205,13 +237,24 @@ def _subscribe(update: Update, context: Context, on: bool) -> str:
             f"You're already subscribed: the brief comes daily at {_when(chat)}."
             if on
             else "You're not subscribed. /subscribe to get the daily brief."
+            + _alerts_go_on(svc, chat)
         )
     chat = chats.set_subscribed(svc.db, chat.chat_id, on, svc.clock())
     if on:
         return f"✅ Subscribed. The brief comes every day at {_when(chat)}. Change it in /settings; /latest shows it now."
     return (
         "Unsubscribed — no more daily briefs. Your settings are kept; /subscribe brings them back."
+        + _alerts_go_on(svc, chat)
     )
+
+
+def _alerts_go_on(svc: Services, chat: chats.ChatSettings) -> str:
+    """For a chat leaving the brief: that its alert terms still alert, and how to stop them."""
+    alerts = sum(t.mode == watchlists.ALERT for t in watchlists.terms(svc.db, chat.chat_id))
+    if not alerts:
+        return ""
+    terms = "1 term" if alerts == 1 else f"{alerts} terms"
+    return f" Alerts for {terms} on your watchlist continue: tap ✖ in /watchlist to remove a term."
 
 
 async def subscribe(update: Update, context: Context) -> None:
@@ -337,11 +380,7 @@ async def time_command(update: Update, context: Context) -> None:
     chat = chats.set_delivery(
         svc.db, chat.chat_id, svc.clock(), delivery_time=value.strftime("%H:%M")
     )
-    await _reply(
-        update,
-        f"🕖 Done: the brief comes at {_when(chat)}."
-        + ("" if chat.subscribed else " /subscribe to get it."),
-    )
+    await _reply(update, f"🕖 Done: {_comes_at(chat)}")
 
 
 async def timezone_command(update: Update, context: Context) -> None:
@@ -368,7 +407,7 @@ async def timezone_command(update: Update, context: Context) -> None:
     svc = context.services
     chat = _chat(update, context)
     chat = chats.set_delivery(svc.db, chat.chat_id, svc.clock(), timezone=name)
-    await _reply(update, f"🌍 Done: the brief comes at {_when(chat)}.")
+    await _reply(update, f"🌍 Done: {_comes_at(chat)}")
 
 
 def _esc(text: str) -> str:
@@ -384,30 +423,40 @@ def _echo(text: str) -> str:
     return _esc(_shorten(text))
 
 
-WATCH_HOWTO = (
-    'Send a word or a phrase: <code>/watch Wagner</code>, <code>/watch "Black Sea Fleet"</code>. '
-    "Whole words, any case, with or without accents; plain text, not patterns."
-)
+_MATCHING = "Whole words, any case, with or without accents; plain text, not patterns."
+# What each term command says when it comes without a term (as a tap in the command menu sends it).
+HOWTO = {
+    "watch": "Send a word or a phrase for your daily brief: <code>/watch Wagner</code>, "
+    f'<code>/watch "Black Sea Fleet"</code>. {_MATCHING}',
+    "alert": "Send a word or a phrase to be alerted about: <code>/alert Wagner</code>, "
+    f'<code>/alert "Black Sea Fleet"</code>. {_MATCHING}',
+    "unwatch": "Send the term to stop watching: <code>/unwatch Wagner</code>, "
+    "or tap ✖ beside it in /watchlist.",
+}
 TERM_PROBLEMS = {
-    "empty": WATCH_HOWTO,
-    "only punctuation": "“{term}” has no letters or digits to watch. " + WATCH_HOWTO,
+    "empty": "{howto}",
+    "only punctuation": "“{term}” has no letters or digits to watch. {howto}",
     "too long": f"That term is too long: at most {watch.MAX_TERM_CHARS} characters.",
+    "too common": "“{term}” is only common words: it would match almost every story. "
+    "Send a longer name, such as “Islamic State” for IS or “United States” for US.",
 }
 
 
-async def _term(update: Update, context: Context) -> watch.Term | None:
+async def _term(update: Update, context: Context, command: str) -> watch.Term | None:
     """The command's term, or None after replying what is wrong with it."""
     raw = _argument(context)
+    # Removing takes any term, as it may have been added before common words were refused.
+    parse = watch.parse_term if command == "unwatch" else watch.new_term
     try:
-        return watch.parse_term(raw)
+        return parse(raw)
     except watch.TermError as exc:
-        await _reply(update, TERM_PROBLEMS[str(exc)].format(term=_echo(raw)))
+        await _reply(update, TERM_PROBLEMS[str(exc)].format(term=_echo(raw), howto=HOWTO[command]))
         return None
 
 
-async def _term_to_change(update: Update, context: Context) -> watch.Term | None:
+async def _term_to_change(update: Update, context: Context, command: str) -> watch.Term | None:
     """The command's term if this user may change the chat's watchlist; else None, answered."""
-    term = await _term(update, context)
+    term = await _term(update, context, command)
     if term is None:
         return None
     if not await _may_change(update, context):
@@ -417,7 +466,7 @@ async def _term_to_change(update: Update, context: Context) -> watch.Term | None
 
 
 async def _watch(update: Update, context: Context, mode: str) -> None:
-    term = await _term_to_change(update, context)
+    term = await _term_to_change(update, context, "alert" if mode == watchlists.ALERT else "watch")
     if term is None:
         return
     svc = context.services
@@ -470,8 +519,10 @@ async def alert_command(update: Update, context: Context) -> None:
 
 
 async def unwatch_command(update: Update, context: Context) -> None:
-    """/unwatch TERM."""
-    term = await _term_to_change(update, context)
+    """/unwatch TERM; without one, the watchlist with a button to remove each term."""
+    if not _argument(context):
+        return await watchlist_command(update, context)
+    term = await _term_to_change(update, context, "unwatch")
     if term is None:
         return
     svc = context.services
@@ -801,21 +852,31 @@ BUTTONS: dict[str, Button] = {
     Action.QUIET: Button(_quiet_button, changes=True),
 }
 
-
-def _addressed_elsewhere(update: Update, context: Context) -> bool:
-    """True for ``/cmd@OtherBot``, and in groups for any command not addressed to us by name."""
-    message = update.effective_message
-    command = (message.text or "").split()[0] if message and message.text else ""
-    _, at, target = command.partition("@")
-    if at:
-        return target.lower() != (context.bot.username or "").lower()
-    chat = update.effective_chat
-    return chat is not None and chat.type != ChatType.PRIVATE
+# Every command the bot has, by name (app.py registers them; the throttle counts only these).
+COMMAND_HANDLERS: dict[str, Callable[[Update, Context], Awaitable[None]]] = {
+    "start": start,
+    "subscribe": subscribe,
+    "unsubscribe": unsubscribe,
+    "stop": unsubscribe,
+    "latest": latest,
+    "settings": settings_command,
+    "time": time_command,
+    "timezone": timezone_command,
+    "watch": watch_command,
+    "alert": alert_command,
+    "unwatch": unwatch_command,
+    "watchlist": watchlist_command,
+    "quiet": quiet_command,
+    "sources": sources,
+    "help": help_command,
+    "stats": stats,
+    "refresh": refresh_command,
+}
 
 
 async def unknown_command(update: Update, context: Context) -> None:
     """Any command we don't have; silence for commands meant for other bots in a group."""
-    if _addressed_elsewhere(update, context):
+    if not _answered(update, context):
         return
     message = update.effective_message
     command = (message.text or "").split()[0] if message and message.text else "that"
@@ -823,7 +884,7 @@ async def unknown_command(update: Update, context: Context) -> None:
 
 
 async def unknown_text(update: Update, context: Context) -> None:
-    """Plain text in a private chat."""
+    """Any other new message in a private chat: text, a sticker, a photo (its caption too)."""
     await _reply(
         update, "I answer commands rather than messages. Try /latest for the brief now, or /help."
     )
