@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings, unknown_names
 from bot.models import FeedSpec, FetchResult
 from bot.news import lexicon
 from bot.news.feeds import FeedsFileError, export_opml, feeds_to_toml, import_opml, load_feeds
@@ -189,6 +189,8 @@ async def _current_brief(
         failure = f"fetching the feeds failed: {room.last_refresh_error}"
     elif report is not None and _nothing_fetched(report):
         failure = _nothing_fetched_error(report)
+    elif result.no_feed_answered:  # the stored brief of an earlier round that reached no feed
+        failure = "no feed could be fetched for this brief; see `securitybrief feeds`"
     elif report is not None and report.failed:
         click.echo(f"{len(report.failed)} feed(s) failed; see `securitybrief feeds`.", err=True)
     if result.problem:
@@ -280,6 +282,9 @@ def run(ctx: click.Context, terminal: bool) -> None:
     """Run the bot (terminal mode when no TELEGRAM_BOT_TOKEN is set)."""
     settings = _settings(ctx)
     _feeds(settings)  # fail early and clearly on a broken feeds file
+    env_file = ctx.obj["env_file"]
+    for note in unknown_names(env_file):
+        click.echo(f"Warning: {env_file}: {note}", err=True)
     if not settings.telegram_bot_token and not terminal and not sys.stdin.isatty():
         # Under Docker or systemd there is nobody to chat with: say what is missing, loudly.
         raise click.ClickException(
@@ -289,8 +294,9 @@ def run(ctx: click.Context, terminal: bool) -> None:
     if terminal or not settings.telegram_bot_token:
         from bot.telegram.terminal import chat
 
-        # Routine INFO lines would interleave with the conversation on the same screen.
-        logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
+        # Log lines would interleave with the conversation on the same screen (a dozen per
+        # round when offline): only errors are logged; terminal mode sums up failed feeds itself.
+        logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
 
         asyncio.run(chat(settings))
         return
@@ -315,7 +321,8 @@ def status(ctx: click.Context) -> None:
 @click.pass_context
 def doctor(ctx: click.Context) -> None:
     """Check settings, database, Telegram and every feed; say plainly what is wrong."""
-    if not report(asyncio.run(run_checks(_settings(ctx))), click.echo):
+    checks = asyncio.run(run_checks(_settings(ctx), ctx.obj["env_file"]))
+    if not report(checks, click.echo):
         ctx.exit(1)
 
 

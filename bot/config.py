@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import io
 import ipaddress
 import math
@@ -116,15 +117,26 @@ def _parse_ids(raw: str) -> frozenset[int]:
         raise ValueError("expected comma-separated numeric chat ids") from None
 
 
+def _whole(raw: str, example: str) -> int:
+    # int()'s own message ("invalid literal for int() with base 10") says nothing to an operator.
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"expected a whole number, for example {example}") from None
+
+
 def _positive_int(raw: str) -> int:
-    value = int(raw)
+    value = _whole(raw, "30")
     if value <= 0:
         raise ValueError("must be a positive whole number")
     return value
 
 
 def _finite(raw: str) -> float:
-    value = float(raw)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number, for example 1.5") from None
     # float() reads "nan" and "inf": a nan threshold keeps no story, an inf lease never lapses.
     if not math.isfinite(value):
         raise ValueError("must be a number (not nan or inf)")
@@ -146,7 +158,7 @@ def _non_negative_float(raw: str) -> float:
 
 
 def _port(raw: str) -> int:
-    value = int(raw)
+    value = _whole(raw, "8443")
     if not 1 <= value <= 65535:
         raise ValueError("must be a port number from 1 to 65535")
     return value
@@ -165,6 +177,16 @@ def _listen_address(raw: str) -> str:
                 "expected an address such as 0.0.0.0, 127.0.0.1 or localhost"
             ) from None
     return address
+
+
+_CHANNEL = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}|-100\d+")
+
+
+def _channel(raw: str) -> str:
+    channel = raw.strip()
+    if not _CHANNEL.fullmatch(channel):
+        raise ValueError("expected a channel's @username or its -100… id, such as -1001234567890")
+    return channel
 
 
 def _url(raw: str) -> str:
@@ -214,7 +236,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "default_delivery_time": parse_hhmm,
     "fetch_interval_minutes": _positive_int,
     "admin_chat_ids": _parse_ids,
-    "channel_id": str.strip,
+    "channel_id": _channel,
     "webhook_url": _url,
     "webhook_secret": _webhook_secret,
     "webhook_port": _port,
@@ -258,6 +280,20 @@ def _read_env_file(env_file: Path) -> dict[str, str]:
         )
     read = dotenv_values(stream=io.StringIO(text))
     return {k: v for k, v in read.items() if v is not None}
+
+
+def unknown_names(env_file: Path) -> list[str]:
+    """A note for each name in ``env_file`` that is not a setting (a misspelling would be ignored
+    without a word), suggesting the closest setting."""
+    settings = [f.name.upper() for f in fields(Settings)]
+    notes = []
+    for name in _read_env_file(env_file):
+        if name in settings:
+            continue
+        close = difflib.get_close_matches(name.upper(), settings, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        notes.append(f"{name} is not a setting, so it is ignored{hint}")
+    return notes
 
 
 def load_settings(

@@ -1589,6 +1589,71 @@ def _parse_reply_markup(raw: Any) -> dict[str, Any] | None:
     return raw
 
 
+def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str]:
+    """Lines typed on standard input ('' at its end), read by a daemon thread.
+
+    Not asyncio.to_thread: on Ctrl-C the event loop would wait for the read blocked at the
+    prompt, and hang until Enter (as bot/telegram/terminal.py explains).
+    """
+    import threading
+
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            line = sys.stdin.readline()
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            except RuntimeError:  # the loop has closed: the chat is over
+                return
+            if not line:
+                return
+
+    threading.Thread(target=pump, name="stdin", daemon=True).start()
+    return queue
+
+
+class _Screen:
+    """What the user sees: each new bot message, each one edited again, answers to presses."""
+
+    def __init__(self, fake: FakeTelegram, user: int) -> None:
+        self.fake, self.user = fake, user
+        self.buttons: dict[int, tuple[int, str]] = {}  # number typed -> (message id, data)
+        self._shown: dict[int, tuple[str, str]] = {}  # message id -> (text, buttons) shown
+        self._answers = 0
+
+    def refresh(self) -> None:
+        """Print what changed since the last call."""
+        for answer in self.fake.callback_answers[self._answers :]:
+            if answer.get("text"):
+                print(f"» {answer['text']}", flush=True)
+        self._answers = len(self.fake.callback_answers)
+        for message in self.fake.messages_to(self.user):
+            markup = message.get("reply_markup") or {}
+            now = (message["parsed_text"], json.dumps(markup, sort_keys=True))
+            before = self._shown.get(message["message_id"])
+            if now == before:
+                continue
+            self._shown[message["message_id"]] = now
+            if before is None:
+                print(f"\nbot> {now[0]}", flush=True)
+            elif before[0] != now[0]:
+                print(f"\nbot (edited)> {now[0]}", flush=True)
+            self._number_buttons(message["message_id"], markup)
+
+    def _number_buttons(self, message_id: int, markup: dict[str, Any]) -> None:
+        self.buttons = {k: v for k, v in self.buttons.items() if v[0] != message_id}
+        for row in markup.get("inline_keyboard", []):
+            for button in row:
+                if "callback_data" in button:
+                    # Past every number still shown, so none stands for two buttons.
+                    number = max(self.buttons, default=0) + 1
+                    self.buttons[number] = (message_id, button["callback_data"])
+                    print(f"   [{number}] {button['text']}", flush=True)
+                elif "url" in button:
+                    print(f"   {button['text']} <{button['url']}>", flush=True)
+
+
 async def _chat_in_terminal(port: int) -> None:
     """Be Telegram for one user in this terminal: type messages, see the bot's replies."""
     fake = FakeTelegram()
@@ -1599,43 +1664,37 @@ async def _chat_in_terminal(port: int) -> None:
         f"Fake Telegram Bot API at {fake.url}. In another terminal run the real bot against it:\n"
         f"  TELEGRAM_API_URL={fake.url} TELEGRAM_BOT_TOKEN={fake.token} .venv/bin/securitybrief run\n"
         "Then type messages here as a Telegram user would (/start, /latest, …); a button's number presses it; "
-        "Ctrl-D quits.",
+        "Ctrl-D or Ctrl-C quits.",
         flush=True,
     )
-    shown = 0
-    buttons: dict[int, tuple[int, str]] = {}
+    screen = _Screen(fake, user)
+    lines = _stdin_lines(asyncio.get_running_loop())
 
     async def show_replies() -> None:
-        nonlocal shown
         while True:
-            messages = fake.messages_to(user)
-            for message in messages[shown:]:
-                print(f"\nbot> {message['parsed_text']}", flush=True)
-                for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
-                    for button in row:
-                        buttons[len(buttons) + 1] = (message["message_id"], button["callback_data"])
-                        print(f"   [{len(buttons)}] {button['text']}", flush=True)
-            shown = len(messages)
+            screen.refresh()
             await asyncio.sleep(0.1)
 
     printer = asyncio.create_task(show_replies())
     try:
-        while line := await asyncio.to_thread(input_line):
+        while line := await lines.get():
             text = line.strip()
-            if text.isdigit() and int(text) in buttons:
-                fake.press_button(user, *buttons[int(text)])
+            if text.isdigit() and int(text) in screen.buttons:
+                try:
+                    fake.press_button(user, *screen.buttons[int(text)])
+                except ValueError as exc:  # the bot deleted that message meanwhile
+                    print(exc, flush=True)
             elif text:
                 fake.send_text(user, text)
-    finally:
         await asyncio.sleep(0.5)  # let the last replies print
+    finally:
         printer.cancel()
         await fake.stop()
 
 
-def input_line() -> str:
-    """One line of standard input ('' at end of input)."""
-    return sys.stdin.readline()
-
-
 if __name__ == "__main__":
-    asyncio.run(_chat_in_terminal(int(sys.argv[1]) if len(sys.argv) > 1 else 8081))
+    try:
+        asyncio.run(_chat_in_terminal(int(sys.argv[1]) if len(sys.argv) > 1 else 8081))
+    except KeyboardInterrupt:
+        print("\nBye.", flush=True)  # Ctrl-C: leave without a traceback
+        sys.exit(130)

@@ -26,6 +26,7 @@ from bot.news.render import alert_html
 from bot.storage import watchlists
 from bot.storage.chats import ChatSettings, get_chat
 from bot.storage.news_store import from_iso, iso
+from bot.storage.transactions import write_transaction
 from bot.timezones import next_due, zone
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,12 @@ def plan_alert_batches(
         # /latest begun meanwhile shows stories this batch would alert.
         chats = [c for c in batch if c not in later]
         complete = complete and len(chats) == len(batch)
-        with db.atomic():
+        with write_transaction(db):
             planned = sum(_plan_safely(db, chat_id, run) for chat_id in chats)
         yield planned
-    if complete:
+    # A chat whose planning failed finds the matches still new at the next planning (chats
+    # planned meanwhile are not planned twice, as after a crash).
+    if complete and not run.failed:
         watchlists.mark_planned(db, upto)
 
 
@@ -105,6 +108,7 @@ class _Run:
     now: datetime
     parsed: dict[str, Story] = field(default_factory=dict)  # watch stories, by id
     keys: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)  # -> content key
+    failed: bool = False  # a chat's planning failed: its matches wait for the next planning
 
 
 def _plan_safely(db: Database, chat_id: int, run: _Run) -> int:
@@ -113,8 +117,9 @@ def _plan_safely(db: Database, chat_id: int, run: _Run) -> int:
         with db.atomic():  # a savepoint
             return _plan_chat(db, chat_id, run)
     except Exception:
-        log.exception("planning the alerts of chat=%s failed; it gets them in its brief", chat_id)
+        log.exception("planning the alerts of chat=%s failed; trying again next time", chat_id)
         run.keys.clear()  # an alert saved for it was rolled back with it
+        run.failed = True
         return 0
 
 
@@ -225,7 +230,7 @@ def _release_held(db: Database, now: datetime, later: Collection[int]) -> Iterat
     after: tuple[str, int, str] = ("", -(2**63), "")
     while held := _held_due(db, now, after):
         after = (held[-1].due_at, held[-1].chat_id, held[-1].local_date)
-        with db.atomic():
+        with write_transaction(db):
             released = sum(
                 _release_safely(db, item, now) for item in held if item.chat_id not in later
             )

@@ -19,6 +19,7 @@ from bot.storage.news_store import (
     outlets_fingerprint,
     story_fingerprint,
 )
+from bot.storage.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +127,9 @@ def record_sent_stories(
 ) -> None:
     """Remember that a chat was shown these stories and their articles (the one writer of both)."""
     stories = list(stories)
-    # Raw executemany opens a transaction sqlite-utils never commits: without atomic() (as for
+    # Raw executemany opens a transaction sqlite-utils never commits: without this one (as for
     # /latest) every later write of the process would pile up uncommitted until shutdown.
-    with db.atomic():
+    with write_transaction(db):
         shown = _shown_outlets(db, chat_id, [sid for sid, _, _, _ in stories])
         db.conn.executemany(  # sqlite-utils has no executemany of its own
             "insert into sent_stories (chat_id, story_id, fingerprint, sent_at, via, updates) "

@@ -19,6 +19,7 @@ from bot.news.render import render_html_parts
 from bot.storage import watchlists
 from bot.storage.chats import ChatSettings, chat_from_row, get_chat, last_brief_date
 from bot.storage.news_store import fingerprint_outlets, from_iso, iso
+from bot.storage.transactions import write_transaction
 from bot.timezones import next_due, slot_date, zone
 
 log = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ def plan_batches(
         if not rows:
             return
         planned = missed = 0
-        with db.atomic():
+        with write_transaction(db):
             for row in rows:
                 try:
                     with db.atomic():  # a savepoint: a chat that fails undoes only its own plan

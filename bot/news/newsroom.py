@@ -20,6 +20,8 @@ from bot.storage.chats import ChatSettings
 
 log = logging.getLogger(__name__)
 
+NO_FEED_ANSWERED = "I couldn't reach any news feed just now."
+
 
 @dataclass(frozen=True)
 class BriefResult:
@@ -28,6 +30,8 @@ class BriefResult:
     brief_id: int
     brief: Brief
     problem: str | None = None
+    # Built in a round where no feed answered: never a good brief to fall back on.
+    no_feed_answered: bool = False
 
 
 class Newsroom:
@@ -61,10 +65,20 @@ class Newsroom:
         if self._parsed is None or self._parsed.brief_id != newest:
             found = news_store.latest_brief(self.db)
             self._parsed = BriefResult(*found) if found else None
+            if self._parsed is not None and news_store.no_feed_answered(
+                self.db, self._parsed.brief_id
+            ):
+                self._parsed = self._mark(self._parsed)
         return self._parsed
 
+    @staticmethod
+    def _mark(result: BriefResult) -> BriefResult:
+        # Its warning goes wherever it is shown, however often: it may be empty or old news.
+        return replace(result, problem=NO_FEED_ANSWERED, no_feed_answered=True)
+
     def is_fresh(self, result: BriefResult | None) -> bool:
-        """True when the brief is younger than one fetch interval."""
+        """True when the brief is younger than one fetch interval (a brief no feed answered for
+        is too: its failed feeds back off for that long)."""
         if result is None:
             return False
         age = self.clock() - result.brief.generated_at
@@ -97,15 +111,18 @@ class Newsroom:
             and not report.not_modified
             and bool(report.failed or report.skipped_backoff)
         )
-        if all_failed and cached is not None:
+        if all_failed and cached is not None and not cached.no_feed_answered:
             when = cached.brief.generated_at.strftime("%H:%M UTC on %d %b")
             return replace(
                 cached,
                 problem=f"I couldn't reach the news feeds just now, so this is the last good brief, from {when}.",
             )
         self._parsed = await self._compose(now, enrich_text=not all_failed)
-        problem = "I couldn't reach any news feed just now." if all_failed else None
-        return replace(self._parsed, problem=problem)
+        if all_failed:
+            # Stored, not kept in memory: `digest` run again, in another process, must know it.
+            news_store.mark_no_feed_answered(self.db, self._parsed.brief_id)
+            self._parsed = self._mark(self._parsed)
+        return self._parsed
 
     async def from_stored(self) -> BriefResult:
         """A brief built now from the stored articles, without fetching (``digest --no-fetch``)."""

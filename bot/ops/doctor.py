@@ -6,18 +6,19 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from bot.config import Settings
+from bot.config import Settings, unknown_names
 from bot.models import FeedSpec
 from bot.news.feeds import FeedsFileError, load_feeds
 from bot.news.fetch import fetch_feed, make_client
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.pipeline import utcnow
-from bot.ops.status import check_integrity, probe_storage, storage_problem
+from bot.ops.status import check_integrity, folder_problem, probe_storage, storage_problem
 from bot.storage.db import open_db
 
 _PROXY = " (is a proxy or another server in the way?)"
@@ -57,6 +58,8 @@ def check_database(settings: Settings) -> Check:
         # Opening it would create an empty one at a mistyped DATABASE_PATH and call it fine. On
         # a new install it is expected: a note, with where it looked (`status` fails instead).
         return Check(True, what, NO_DATABASE_YET, warning=True)
+    if folder := folder_problem(settings.database_path):
+        return Check(False, what, folder)
     try:
         damaged = check_integrity(settings.database_path)
         if damaged:
@@ -288,10 +291,19 @@ async def check_feeds(settings: Settings, client: httpx.AsyncClient) -> list[Che
     return list(await asyncio.gather(*(one(s) for s in specs)))
 
 
-async def run_checks(settings: Settings) -> list[Check]:
-    """Every check, in the order they are shown."""
+def check_settings(env_file: Path | None) -> list[Check]:
+    """The settings are valid (load_settings has checked the values); warnings for the names in
+    ``env_file`` that are not settings."""
+    unknown = unknown_names(env_file) if env_file is not None else []
+    if not unknown:
+        return [Check(True, "Settings", "valid")]
+    return [Check(True, f"Settings file {env_file}", note, warning=True) for note in unknown]
+
+
+async def run_checks(settings: Settings, env_file: Path | None = None) -> list[Check]:
+    """Every check, in the order they are shown; ``env_file``: the settings file read."""
     checks = [
-        Check(True, "Settings", "valid"),
+        *check_settings(env_file),
         check_database(settings),
         *check_webhook_settings(settings),
     ]

@@ -26,6 +26,17 @@ NO_DATABASE = (
     "there is no database file there: check DATABASE_PATH (the bot creates it when it first starts)"
 )
 
+
+def folder_problem(path: Path) -> str | None:
+    """Plain words when DATABASE_PATH names a folder (SQLite calls that a disk I/O error)."""
+    if not path.is_dir():
+        return None
+    return (
+        "this is a folder, not a database file: set DATABASE_PATH to a file in it, such as "
+        f"{path / 'securitybrief.db'}"
+    )
+
+
 # SQLite's primary result codes (sqlite3.Error.sqlite_errorname) and errno values that mean
 # the disk or the database file, not our logic and not the network.
 _SQLITE_CODES = {
@@ -247,6 +258,8 @@ def status_report(settings: Settings, now: datetime) -> tuple[list[str], bool]:
     if not path.exists():
         # Opening it would create an empty one and call a mistyped DATABASE_PATH healthy.
         return [f"Database: ✘ {NO_DATABASE} ({path})"], False
+    if folder := folder_problem(path):
+        return [f"Database: ✘ {path}: {folder}"], False
     try:
         # Before open_db, which would run pending migrations on a damaged file.
         problem = check_integrity(path, STATUS_CHECK_SECONDS)

@@ -11,6 +11,7 @@ from sqlite_utils import Database
 from bot.config import Settings
 from bot.storage import watchlists
 from bot.storage.news_store import from_iso, iso
+from bot.storage.transactions import write_transaction
 from bot.timezones import local_day, next_due, slot, zone
 
 LENGTHS = {"short": 5, "full": 10}
@@ -203,7 +204,7 @@ def mark_inactive(db: Database, chat_id: int, reason: str, now: datetime) -> Non
 
 def migrate_chat(db: Database, old_id: int, new_id: int, now: datetime) -> None:
     """Move a group's settings to its new supergroup id."""
-    with db.atomic():
+    with write_transaction(db):
         new = get_chat(db, new_id)
         if new is not None and not new.subscribed and get_chat(db, old_id) is not None:
             # The supergroup was seen first (a command there before the migration reached us):

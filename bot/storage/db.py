@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from functools import cache
 from pathlib import Path
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from bot.storage.transactions import write_transaction
 
 MIGRATIONS = Migrations("securitybrief")
 
@@ -221,6 +224,45 @@ def _article_last_seen(db: Database) -> None:
     db["articles"].create_index(["last_seen"])
 
 
+@MIGRATIONS(name="0010_watch_hits")
+def _watch_hits(db: Database) -> None:
+    # 0008 was changed after release c181bd7 shipped: its databases have watch_hits (a row per
+    # chat, article and term) and no watch_matches, made here as today's 0008 makes it.
+    if "watch_matches" not in db.table_names():
+        db["watch_matches"].create(
+            {"url": str, "key": str, "state": str, "found_at": str},
+            pk=("url", "key"),
+            not_null={"state", "found_at"},
+        )
+        db["watch_matches"].create_index(["key", "found_at"])
+        db["watch_matches"].create_index(["state"])
+        db["watch_matches"].create_index(["found_at"])
+    if "watch_hits" in db.table_names():
+        # One match per article and term, new while any chat's hit awaited alert planning
+        # (planning it again alerts no chat twice), found when it was first found.
+        db.execute(
+            "insert or ignore into watch_matches (url, key, state, found_at) "
+            "select url, key, case when max(state = 'new') then 'new' else 'done' end, "
+            "min(found_at) from watch_hits group by url, key order by min(found_at), url, key"
+        )
+        db["watch_hits"].drop()
+
+
+@MIGRATIONS(name="0011_prune_indexes")
+def _prune_indexes(db: Database) -> None:
+    # prune runs after every fetch round: it finds old rows by these instead of reading every
+    # row of tables that grow with the number of chats. deliveries.content_key also serves the
+    # foreign key check of each deleted contents row.
+    db["sent_stories"].create_index(["sent_at"])
+    db["deliveries"].create_index(["content_key"])
+    db["contents"].create_index(["created_at"])
+
+
+# A first start after an upgrade may migrate for a while (0009 rewrote every article, ~11 s
+# for 1 GB): another process opening the file meanwhile waits this long for it, not 10 s.
+MIGRATION_WAIT_MS = 300_000
+
+
 def open_db(path: Path | str) -> Database:
     """Open (creating if needed) the database at ``path``, in WAL mode, fully migrated."""
     path = Path(path)
@@ -229,21 +271,60 @@ def open_db(path: Path | str) -> Database:
         db = Database(path)
         # Other processes (CLI, backups) may hold the lock briefly; wait rather than fail.
         db.execute("PRAGMA busy_timeout = 10000")
-        db.enable_wal()
+        _enable_wal(db)
     except (OSError, sqlite3.Error) as exc:  # a folder that is a file, no permission, not SQLite
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise DatabaseUnavailable(f"cannot open the database at {path}: {reason}") from exc
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("PRAGMA synchronous = NORMAL")
-    unknown = [m.name for m in MIGRATIONS.applied(db) if m.name not in _known_migrations()]
-    if unknown:
+    try:
+        _migrate(db, path)
+    except NewerDatabase:
         db.close()
+        raise
+    return db
+
+
+def _enable_wal(db: Database, wait: float = 10.0) -> None:
+    """Switch the file to WAL mode (a no-op once it is)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.enable_wal()
+            return
+        except sqlite3.OperationalError as exc:
+            # Processes switching a new file at once: SQLite refuses one at once rather than
+            # wait, as each holds a lock the other needs to switch.
+            if not exc.sqlite_errorname.startswith("SQLITE_BUSY") or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _migrate(db: Database, path: Path) -> None:
+    """Apply the pending migrations, each once even when several processes open the file."""
+    if not _pending(db, path):  # the usual open: nothing to apply, no lock to wait for
+        return
+    waited = db.execute("PRAGMA busy_timeout").fetchone()[0]
+    db.execute(f"PRAGMA busy_timeout = {MIGRATION_WAIT_MS}")
+    try:
+        with write_transaction(db):
+            # Another process may have applied them while this one waited for the lock.
+            if _pending(db, path):
+                MIGRATIONS.apply(db)
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(waited)}")
+
+
+def _pending(db: Database, path: Path) -> bool:
+    """Whether a migration is still to apply; NewerDatabase if one applied is unknown here."""
+    applied = [m.name for m in MIGRATIONS.applied(db)]
+    unknown = [name for name in applied if name not in _known_migrations()]
+    if unknown:
         raise NewerDatabase(
             f"the database at {path} was written by a newer Security Brief (migration "
             f"{unknown[-1]}): upgrade this one, or point DATABASE_PATH at a backup made by it"
         )
-    MIGRATIONS.apply(db)
-    return db
+    return not _known_migrations() <= set(applied)
 
 
 @cache

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlite_utils import Database
 
 from bot.models import Article, Brief, FeedSpec, FetchResult, Source, Story, Validators
+from bot.storage.transactions import write_transaction
 
 MAX_BACKOFF = timedelta(hours=12)
 # URLs per "in (...)" list: well under SQLite's limit on bound parameters.
@@ -181,7 +182,7 @@ def save_stories(
     db: Database, stories: Iterable[Story], members: dict[str, list[str]], now: datetime
 ) -> None:
     """Write stories and point their articles at them, in one transaction."""
-    with db.atomic():
+    with write_transaction(db):
         for story in stories:
             existing = db.execute(
                 "select first_seen from stories where id = ?", [story.id]
@@ -358,6 +359,26 @@ def latest_brief(db: Database) -> tuple[int, Brief] | None:
     return row[0], brief_from_dict(json.loads(row[1]))
 
 
+# Marks a stored brief built while no feed answered (brief_from_dict ignores the key).
+_NO_FEED_ANSWERED = "$.no_feed_answered"
+
+
+def mark_no_feed_answered(db: Database, brief_id: int) -> None:
+    """Mark a stored brief as built in a round where no feed answered: never a good brief."""
+    with db.conn:
+        db.execute(
+            "update briefs set payload = json_set(payload, ?, 1) where id = ?",
+            [_NO_FEED_ANSWERED, brief_id],
+        )
+
+
+def no_feed_answered(db: Database, brief_id: int) -> bool:
+    """Whether the stored brief was built in a round where no feed answered."""
+    query = "select json_extract(payload, ?) from briefs where id = ?"
+    row = db.execute(query, [_NO_FEED_ANSWERED, brief_id]).fetchone()
+    return bool(row and row[0])
+
+
 def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> dict[str, int]:
     """Delete what no brief or delivery can need any more, so the file stays small for years."""
     cutoff = iso(now - keep)
@@ -395,9 +416,11 @@ def prune(db: Database, now: datetime, keep: timedelta = timedelta(days=30)) -> 
             "delete from sent_articles where sent_at < ? and url not in (select url from articles)",
             [cutoff],
         ),
-        # Held alerts wait for their chat's quiet hours to end, however old their due time.
+        # Only finished ones: pending and held ('held' alerts wait for their chat's quiet hours
+        # to end, however old their due time) are kept. Named, not "not in (pending, held)", so
+        # the (status, due_at) index finds them.
         "deliveries": (
-            "delete from deliveries where status not in ('pending', 'held') and due_at < ?",
+            "delete from deliveries where status in ('sent', 'failed', 'cancelled') and due_at < ?",
             [cutoff],
         ),
         # One row per delivery check that sent something; /stats and status read the newest.

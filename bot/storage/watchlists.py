@@ -11,13 +11,20 @@ from datetime import datetime, time
 from sqlite_utils import Database
 
 from bot.models import Article, Story
-from bot.storage.news_store import article_from_row, iso, story_from_dict, story_to_dict
+from bot.storage.news_store import (
+    article_from_row,
+    iso,
+    story_from_dict,
+    story_to_dict,
+)
+from bot.storage.transactions import write_transaction
 
 BRIEF, ALERT = "brief", "alert"
 MODES = (BRIEF, ALERT)
 DEFAULT_QUIET = "22:00-07:00"
-# The status of an alert's deliveries row while quiet hours hold it for a chat with no daily
-# brief (no brief would carry it): due when they end, it is then pending like any other.
+# The status of an alert's deliveries row while quiet hours hold it: due when they end (for a
+# subscribed chat, 10 minutes after its next brief, which may carry the story), it is then
+# pending like any other unless that brief showed it.
 HELD = "held"
 
 
@@ -47,7 +54,7 @@ def add(
     """Watch a term: 'added', 'switched' (mode changed), 'duplicate' or 'full'."""
     if mode not in MODES:
         raise ValueError(f"unknown watch mode {mode!r}")
-    with db.atomic():
+    with write_transaction(db):
         row = db.execute(
             "select mode from watch_terms where chat_id = ? and key = ?", [chat_id, key]
         ).fetchone()
@@ -79,7 +86,7 @@ def rekey(db: Database, key_of: Callable[[str], str]) -> int:
     """Store every term under the key ``key_of`` gives it now (the matching rules may change
     between releases: "Łódź" once had the key "łodz"); how many keys changed."""
     renamed: dict[str, str] = {}
-    with db.atomic():
+    with write_transaction(db):
         for chat_id, key, term in db.execute(
             "select chat_id, key, term from watch_terms"
         ).fetchall():

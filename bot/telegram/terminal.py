@@ -16,7 +16,10 @@ from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
 from bot.config import Settings
+from bot.news.pipeline import RefreshReport
+from bot.storage.chats import get_chat
 from bot.telegram.app import build_application, started
+from bot.telegram.context import Services
 
 TERMINAL_TOKEN = "1:terminal"
 USER_ID = 1000
@@ -210,6 +213,38 @@ def _read_lines(stdin: IO[str]) -> asyncio.Queue[str]:
     return queue
 
 
+def feeds_note(svc: Services, before: RefreshReport | None) -> str | None:
+    """One line when the fetch round an update ran (its report is not ``before``) could not
+    reach some feeds: terminal mode keeps the log, which names each, off the screen."""
+    report = svc.newsroom.last_report
+    if report is None or report is before:
+        return None
+    # Feeds backing off failed in an earlier round and were not tried again.
+    missed = len(report.failed) + report.skipped_backoff
+    if not missed:
+        return None
+    total = len(svc.newsroom.feeds)
+    offline = " — offline?" if missed == total else ""
+    return f"⚠ {missed} of {total} feeds could not be reached{offline} (`securitybrief feeds` says why)"
+
+
+def _schedule(svc: Services) -> tuple[bool, str, str] | None:
+    chat = get_chat(svc.db, USER_ID)
+    return (chat.subscribed, chat.delivery_time, chat.timezone) if chat else None
+
+
+def delivery_note(svc: Services, before: tuple[bool, str, str] | None) -> str | None:
+    """A reminder, when an update subscribed or moved the daily brief, that terminal mode does
+    not send it (no delivery job runs here)."""
+    after = _schedule(svc)
+    if after is None or after == before or not after[0]:
+        return None
+    return (
+        "(Terminal mode does not send the daily brief: /latest shows it now. With a bot token, "
+        f"it comes every day at {after[1]} ({after[2]}).)"
+    )
+
+
 async def chat(
     settings: Settings, stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout
 ) -> None:
@@ -224,11 +259,14 @@ async def chat(
         "Security Brief — terminal mode (no TELEGRAM_BOT_TOKEN set).\n"
         "You are chatting with the real bot handlers. Try /start, /latest, /settings, /time 08:00,\n"
         "/watch Kharkiv, /watchlist.\n"
+        "The daily brief is not sent here (/latest shows it); with a bot token it is.\n"
         "Type a button's number to press it; 'quit' or Ctrl-D leaves.\n"
     )
     stdout.flush()
     lines = _read_lines(stdin)
     async with started(app, polling=False):
+        svc = app.bot_data.services
+        assert svc is not None
         for update_id in itertools.count(1):
             stdout.write("\nyou> ")
             stdout.flush()
@@ -243,5 +281,9 @@ async def chat(
                 payload = button_update(update_id, request.messages[message_id], data)
             else:
                 payload = text_update(update_id, text)
+            report, schedule = svc.newsroom.last_report, _schedule(svc)
             await app.process_update(Update.de_json(payload, app.bot))
+            for note in (feeds_note(svc, report), delivery_note(svc, schedule)):
+                if note:
+                    stdout.write(note + "\n")
     stdout.write("\nBye.\n")
