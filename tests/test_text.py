@@ -73,7 +73,10 @@ def test_canonical_url(raw: str, expected: str) -> None:
 
 
 def _is_tracking(pair: str) -> bool:
-    key = unquote_plus(pair.partition("=")[0]).lower()
+    raw_key, _, value = pair.partition("=")
+    key = unquote_plus(raw_key).lower()
+    if key in ("ref", "via"):  # referral tags: tracking unless their value names a page
+        return not any(c.isdigit() for c in unquote_plus(value))
     return key.startswith("utm_") or key in lexicon.current().tracking_params
 
 

@@ -22,6 +22,8 @@ BREAKS = frozenset(
 # paragraph with more text after it gets one: a feed's last paragraph may be cut short.
 PARAGRAPHS = frozenset({"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"})
 PARAGRAPHS |= {"figcaption", "dt", "dd"}
+# Two line breaks in a row end a paragraph too ("September 19, 2021 7:45 PM<br/><br/>Only about
+# 40 streets …"), however much whitespace or how many empty elements stand between them.
 _END = "\x00"  # NUL never survives into the text (html_to_text removes it first)
 _UNSTOPPED_END = re.compile(r"([^\W_]|[)\]”’\"'])(\s*)\x00(?=[\s\x00]*[^\s\x00])")
 # A reference an escape too many left in the text ("&amp;amp;" parses to "&amp;"): complete,
@@ -69,10 +71,15 @@ def _unescape_left(match: re.Match[str]) -> str:
 
 def _walk(root: etree._Element) -> str:
     parts: list[str] = []
+    after_break: int | None = None  # len(parts) when the last <br> ended
     walker = etree.iterwalk(root, events=("start", "end"))
     for event, element in walker:
         tag = element.tag.lower() if isinstance(element.tag, str) else ""
         if event == "start":
+            if tag == "br" and after_break is not None:
+                if all(p.isspace() for p in parts[after_break:]):
+                    parts.append(_END)
+                after_break = None
             if tag in BREAKS:
                 parts.append(" ")
             if tag in DROPPED:
@@ -85,6 +92,8 @@ def _walk(root: etree._Element) -> str:
                 parts.append(_END)
             if tag in BREAKS:
                 parts.append(" ")
+            if tag == "br":
+                after_break = len(parts)
             if element.tail and element is not root:
                 parts.append(element.tail)
     return "".join(parts)

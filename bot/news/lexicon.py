@@ -32,6 +32,14 @@ class Lexicon:
     framing: tuple[str, ...]
     framing_factor: float
     roundup: tuple[str, ...]
+    agencies: tuple[str, ...]  # photo agencies, capitals as written ("Getty Images", "AFP")
+    furniture: tuple[str, ...]  # phrases cut out of descriptions, capitals as written
+    dangling: frozenset[str]  # words no sentence ends with
+    speech: frozenset[str]  # verbs of speech ("said", "told")
+    junk: tuple[str, ...]  # phrases of sentences never quoted
+    presenters: tuple[str, ...]  # present-tense verbs of clip introductions and captions
+    finite_verbs: frozenset[str]  # finite verbs without an -ed or -s ending ("said", "fled")
+    subjects: frozenset[str]  # subject pronouns: a sentence with one has a verb
 
 
 def _weight(key: str, where: str) -> float:
@@ -51,6 +59,31 @@ def _terms(table: object, where: str) -> list[tuple[float, str]]:
         weight = _weight(key, where)
         out += [(weight, t.strip().lower()) for t in terms if t.strip()]
     return out
+
+
+# The phrase and word lists of text.toml: (table, key) -> field. Agencies and furniture keep
+# their capitals (a credit's agency is matched as written or in capitals); the rest are lower-cased.
+_LISTS = {
+    ("cleaning", "agencies"): "agencies",
+    ("cleaning", "furniture"): "furniture",
+    ("sentences", "dangling"): "dangling",
+    ("sentences", "speech"): "speech",
+    ("junk", "phrases"): "junk",
+    ("junk", "presenters"): "presenters",
+    ("captions", "verbs"): "finite_verbs",
+    ("captions", "subjects"): "subjects",
+}
+_AS_WRITTEN = frozenset({"agencies", "furniture"})
+
+
+def _strings(raw: dict, table: str, key: str, where: str) -> list[str]:
+    section = raw.get(table) or {}
+    if not isinstance(section, dict):
+        raise LexiconError(f"{where}: [{table}] must be a table")
+    words = section.get(key, [])
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise LexiconError(f"{where}: {table}.{key} must be a list of strings")
+    return [w.strip() for w in words if w.strip()]
 
 
 def _merge(data: dict, raw: dict, where: str, extending: bool = False) -> None:
@@ -86,6 +119,9 @@ def _merge(data: dict, raw: dict, where: str, extending: bool = False) -> None:
     data["framing"] += [str(t).strip().lower() for t in framing.get("terms", [])]
     if "factor" in framing:
         data["framing_factor"] = float(framing["factor"])
+    for (table, key), name in _LISTS.items():
+        words = _strings(raw, table, key, where)
+        data[name] += words if name in _AS_WRITTEN else [w.lower() for w in words]
 
 
 def _read(path: Path | None, name: str) -> dict:
@@ -112,6 +148,7 @@ def load(extra: Path | None = None) -> Lexicon:
         "framing": [],
         "framing_factor": 1.0,
         "roundup": [],
+        **{name: [] for name in _LISTS.values()},
     }
     for name in _FILES:
         _merge(data, _read(None, name), name)
@@ -130,6 +167,14 @@ def load(extra: Path | None = None) -> Lexicon:
         framing=tuple(dict.fromkeys(data["framing"])),
         framing_factor=data["framing_factor"],
         roundup=tuple(dict.fromkeys(data["roundup"])),
+        agencies=tuple(dict.fromkeys(data["agencies"])),
+        furniture=tuple(dict.fromkeys(data["furniture"])),
+        dangling=frozenset(data["dangling"]),
+        speech=frozenset(data["speech"]),
+        junk=tuple(dict.fromkeys(data["junk"])),
+        presenters=tuple(dict.fromkeys(data["presenters"])),
+        finite_verbs=frozenset(data["finite_verbs"]),
+        subjects=frozenset(data["subjects"]),
     )
 
 

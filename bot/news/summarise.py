@@ -7,29 +7,86 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.models import Article
+from bot.news import lexicon
 from bot.news.cluster import Vector, cosine, tfidf
 from bot.news.text import content_terms, split_sentences
 
 MAX_CHARS = 500
 MAX_SENTENCES = 3
 REDUNDANT = 0.45
+# A later sentence must also say something the chosen ones do not: at least this share of its
+# content terms new ("Trump dismissed the concerns of military families about worsening
+# conditions on the USS Abraham Lincoln" adds little to "Trump downplayed concerns over
+# conditions for sailors aboard the USS Abraham Lincoln", though its cosine is under REDUNDANT).
+NEW_TERMS = 0.4
 # A sentence from another outlet must be about the headline's event, not the story's theme.
 ON_EVENT = 0.12
 _MIN_LEN, _MAX_LEN = 30, 320
-_JUNK = re.compile(
-    r"(read more|click here|sign up|subscribe|continue reading|the post .* appeared first|"
-    r"all rights reserved|follow us|watch:|listen:|photo:|image:)",
-    re.I,
-)
 _ENDS = ".!?\"'”’"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
-# Not a report: a photo caption ("... in Albany, New York, on February 25, 2024."), a question
-# ("What are conditions like on the Lincoln?") or a columnist's first person ("I thought of
-# this reading ...", "We answer your questions").
+# Not a report: a photo caption ("... in Albany, New York, on February 25, 2024.", "… on July
+# 27, 2026, in Milford, Michigan."), a question ("What are conditions like on the Lincoln?") or
+# a columnist's first person ("I thought of this reading ...", "We answer your questions").
 _NOT_REPORT = re.compile(
-    rf"(?:\bon {_MONTH} \d{{1,2}}, \d{{4}}\.?|\?)[\"'”’]?$"
+    rf"(?:\bon {_MONTH} \d{{1,2}}, \d{{4}}(?:,? in [A-Z][^.]{{0,60}})?\.?|\?)[\"'”’]?$"
     r"|^(?:I|I['’](?:m|ve|d)|We|We['’](?:re|ve)|My|Our)\b"
 )
+
+
+# A caption says where or when ("… in northwestern Syria on Tuesday", "… in San Diego in 2021").
+_WHERE_OR_WHEN = re.compile(
+    r"\b(?:in|on|at|near|off|outside|during) (?:the )?(?:[A-Z]|\d{4}\b)"
+    r"|\blast (?:year|week|month)\b"
+)
+_WORDS = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
+_CONTRACTED = ("n't", "n’t", "'s", "’s", "'re", "’re", "'m", "’m", "'ve", "’ve", "'ll", "’ll")
+_INFINITIVE = re.compile(r"\bto [a-z]")  # a headline's future: "Trump to visit Alaska"
+
+
+@dataclass(frozen=True)
+class _Rules:
+    junk: tuple[str, ...]  # lower-cased phrases
+    presenter_verbs: tuple[str, ...]
+    presenter: re.Pattern[str]
+    dangling: frozenset[str]
+    speech: frozenset[str]
+    clause_words: frozenset[str]  # finite verbs and subject pronouns
+
+
+def _make_rules(lex: lexicon.Lexicon) -> _Rules:
+    # A presenter's line follows a name (a capitalised word, maybe its comma or quote): "… Nancy
+    # Cordes has more", "… Bloomberg Intelligence, discusses"; "Iran has more than" compares.
+    verbs = "|".join(re.escape(v) for v in sorted(lex.presenters, key=len, reverse=True))
+    presenter = re.compile(
+        rf"(?<![\w'’.-])[A-Z][\w'’.-]*+[\"”]?,? (?:{verbs or '(?!)'})\b(?! than\b)"
+    )
+    clause_words = lex.finite_verbs | lex.subjects
+    return _Rules(lex.junk, lex.presenters, presenter, lex.dangling, lex.speech, clause_words)
+
+
+_rules = lexicon.derived(_make_rules)
+
+
+def _is_junk(sentence: str) -> bool:
+    """True for feed furniture: a junk phrase as whole words, or a presenter's line."""
+    rules = _rules()
+    low = sentence.lower()
+    for phrase in rules.junk:
+        # Whole words: "subscribe" is junk, "subscribers" in a report is not.
+        start = low.find(phrase)
+        while start >= 0:
+            end = start + len(phrase)
+            if not (_joined(low, start - 1, phrase[0]) or _joined(low, end, phrase[-1])):
+                return True
+            start = low.find(phrase, start + 1)
+    return any(v in low for v in rules.presenter_verbs) and bool(rules.presenter.search(sentence))
+
+
+def _joined(text: str, at: int, edge: str) -> bool:
+    """True when a phrase's letter ``edge`` runs on into the word character at ``at``."""
+    if not 0 <= at < len(text) or not (edge.isalnum() or edge == "_"):
+        return False
+    return text[at].isalnum() or text[at] == "_"
 
 
 @dataclass(frozen=True)
@@ -48,12 +105,48 @@ def _sentences(article: Article) -> list[str]:
     out: list[str] = []
     for text in (article.description, article.body):
         parts = split_sentences(text)
-        # Feeds cut descriptions mid-sentence ("… Netanyahu ex…"): a last piece without
-        # closing punctuation is a fragment, not a sentence.
-        if parts and (parts[-1][-1] not in _ENDS or parts[-1].endswith("...")):
+        if parts and _cut_short(text, parts):
             parts = parts[:-1]
-        out += parts[:12]
+        out += [_unlabelled(part) for part in parts[:12]]
     return out
+
+
+_OPEN_CLOSE = (("“", "”"), ("(", ")"), ("[", "]"))
+_DANGLING_MARKS = ",;:-–—(/&“‘"
+
+
+def _cut_short(text: str, parts: Sequence[str]) -> bool:
+    """True when the text's last piece is a fragment that the feed cut off."""
+    if text.rstrip().endswith(("…", "...")):
+        return True
+    last = parts[-1]
+    if last[-1] in _ENDS:
+        return False
+    # A standfirst often goes without its full stop ("The United States has just 11 carriers
+    # in service, … two are already in the Middle East"). An unstopped end is a cut only with
+    # evidence: other sentences that were stopped ("… said. It will get done privat"), a
+    # dangling last word ("… the far left as just"), or a quote or bracket left open.
+    if len(parts) > 1 or last[-1] in _DANGLING_MARKS:
+        return True
+    words = last.split()
+    if words[-1].lower() in _rules().dangling:
+        return True
+    return any(last.count(o) > last.count(c) for o, c in _OPEN_CLOSE) or last.count('"') % 2 == 1
+
+
+# Axios and others head paragraphs with a label ("Why it matters:", "Driving the news:", "Zoom
+# in:", "Yes, but:"): a capitalised word, up to three lower-case ones and a colon, before a
+# capital. One word alone is a name or a title ("Trump: South Korea …", "Dune: Part Three …").
+_LABEL = re.compile(r"([A-Z][a-z]+(?:,? [a-z'’]+){1,3}): (?=[\"“]?[A-Z0-9])")
+
+
+def _unlabelled(sentence: str) -> str:
+    match = _LABEL.match(sentence)
+    if match is None or _is_junk(sentence):
+        return sentence  # "Content warning: …" stays junk
+    if _rules().speech & set(match.group(1).lower().split()):
+        return sentence  # "Police said: The suspect …" is attribution, not a label
+    return sentence[match.end() :]
 
 
 _CLIP_TITLE = re.compile(r"^\s*(watch|video|listen)\s*[:|]", re.I)
@@ -65,11 +158,27 @@ def is_clip(article: Article) -> bool:
     return bool(_CLIP_TITLE.search(article.title) or _CLIP_PATH.search(article.url))
 
 
+def _is_caption(sentence: str) -> bool:
+    """True for a sentence without a finite verb that says where or when: a photo's caption."""
+    if not _WHERE_OR_WHEN.search(sentence) or _INFINITIVE.search(sentence):
+        return False
+    clause_words = _rules().clause_words
+    for word in _WORDS.findall(sentence):
+        word = word.lower()
+        # Plurals count as verbs too ("ships"): a sentence is dropped only when nothing could be.
+        if word in clause_words or word.endswith(_CONTRACTED):
+            return False
+        if len(word) > 3 and (word.endswith("ed") or (word[-1] == "s" and word[-2] != "s")):
+            return False
+    return True
+
+
 def _quotable(sentence: str) -> bool:
     return (
         _MIN_LEN <= len(sentence) <= _MAX_LEN
-        and not _JUNK.search(sentence)
+        and not _is_junk(sentence)
         and not _NOT_REPORT.search(sentence)
+        and not _is_caption(sentence)
     )
 
 
@@ -107,12 +216,13 @@ def choose(found: Sequence[Candidate], event: Vector, lead_url: str) -> list[Can
     pool = [c for c in found if c not in chosen]
     while pool and len(chosen) < MAX_SENTENCES:
         best_value, best = None, None
+        told = {term for c in chosen for term in c.vector}
         for cand in pool:
             relevance = cosine(cand.vector, event)
             if chosen and relevance < ON_EVENT:
                 continue
             overlap = max((cosine(cand.vector, c.vector) for c in chosen), default=0.0)
-            if overlap >= REDUNDANT:
+            if overlap >= REDUNDANT or (chosen and _new_share(cand, told) < NEW_TERMS):
                 continue
             new_outlet = chosen and cand.outlet not in {c.outlet for c in chosen}
             value = relevance - 0.5 * overlap + (0.1 if new_outlet else 0.0)
@@ -128,6 +238,13 @@ def choose(found: Sequence[Candidate], event: Vector, lead_url: str) -> list[Can
         chosen.append(best)
         budget -= cost
     return chosen
+
+
+def _new_share(cand: Candidate, told: set[str]) -> float:
+    """The share of the candidate's content terms that no chosen sentence has."""
+    if not cand.vector:
+        return 0.0
+    return sum(term not in told for term in cand.vector) / len(cand.vector)
 
 
 def attribute(chosen: Sequence[Candidate]) -> str:
