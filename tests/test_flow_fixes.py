@@ -90,7 +90,7 @@ async def test_a_term_of_common_words_only_is_refused_with_a_longer_name_to_try(
     fake.set_rate_limits(per_chat_rate=None)
     async with running_bot(fake, settings) as app:
         db = app.bot_data.services.db
-        for command in ["/alert IS", "/watch the", "/alert It", '/watch "of the"']:
+        for command in ["/alert IS", "/alert US", "/watch the", "/alert It", '/watch "of the"']:
             reply = (await say(fake, USER, command))[0]["parsed_text"]
             assert "common words" in reply and "Islamic State" in reply, command
         assert watchlists.terms(db, USER) == []
