@@ -179,13 +179,15 @@ def _listen_address(raw: str) -> str:
     return address
 
 
-_CHANNEL = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}|-100\d+")
+# A username (collectible ones may have 4 characters) or a chat id: -100… for channels and
+# supergroups, other negative ids for basic groups.
+_CHANNEL = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-\d+")
 
 
 def _channel(raw: str) -> str:
     channel = raw.strip()
     if not _CHANNEL.fullmatch(channel):
-        raise ValueError("expected a channel's @username or its -100… id, such as -1001234567890")
+        raise ValueError("expected a channel's @username or its numeric id, such as -1001234567890")
     return channel
 
 

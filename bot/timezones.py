@@ -9,7 +9,7 @@ from functools import cache
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# Hours, or hours and minutes as "05:30" or "0530"; three digits ("+123") are no offset.
+# Hours, or hours and minutes as "05:30", "0530" or "530".
 _OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-])\s*(\d{1,4})(?::(\d{2}))?$", re.I)
 _STORED_OFFSET = re.compile(r"^UTC([+-])(\d{2}):(\d{2})$")
 # Real UTC offsets, in minutes: from Baker Island's -12:00 to Kiribati's +14:00.
@@ -98,12 +98,16 @@ def _plain_dashes(text: str) -> str:
 def _offset_minutes(typed: str, match: re.Match[str]) -> int:
     """The offset in minutes: "+5", "+05:30" or "+0530"; UnknownTimezone if no real one."""
     digits, minutes = match[2], int(match[3] or 0)
-    if match[3] is None and len(digits) == 4:
-        digits, minutes = digits[:2], int(digits[2:])
+    if match[3] is None and len(digits) > 2:  # "+530", "+0530"
+        digits, minutes = digits[:-2], int(digits[-2:])
     total = int(digits) * 60 + minutes
     total = total if match[1] == "+" else -total
-    if minutes >= 60 or not _EARLIEST <= total <= _LATEST:
-        raise UnknownTimezone(f"{typed} is not a real UTC offset (they run from -12:00 to +14:00)")
+    # Real offsets are whole, half or quarter hours: "+123" is a slip, not UTC+01:23.
+    if minutes % 15 or minutes >= 60 or not _EARLIEST <= total <= _LATEST:
+        raise UnknownTimezone(
+            f"{typed} is not a real UTC offset (they run from -12:00 to +14:00): try one such as "
+            "+05:30"
+        )
     return total
 
 

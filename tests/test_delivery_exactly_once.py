@@ -191,6 +191,23 @@ async def test_a_part_telegram_cannot_parse_goes_as_plain_text_and_the_brief_goe
         assert sorted(sent) == ["s1", "s2", "s3"]
 
 
+async def test_a_part_refused_for_its_text_after_retries_still_goes_as_plain_text(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    # Seven 429s use up all but one attempt: the plain-text send is one more, not one fewer.
+    fake.add_private_chats([42])
+    fake.retry_after_seconds = 0
+    fake.force_429 = MAX_ATTEMPTS - 1
+    clock = Clock(datetime.now(UTC))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        seed_delivery(svc.db, settings, 42, clock.now, ["<b>only part"], [["s1", "BBC", False, 0]])
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert fake.texts_to(42) == ["only part"]
+        assert svc.db["deliveries"].get((42, "2026-11-28"))["status"] == "sent"
+
+
 async def test_a_brief_planned_before_a_long_outage_is_not_sent_beside_the_next_days(
     fake: FakeTelegram, settings: Settings
 ) -> None:

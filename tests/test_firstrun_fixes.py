@@ -90,6 +90,11 @@ def test_digest_keeps_failing_while_no_feed_answers(dead_feeds: Path, tmp_path: 
     assert second.returncode == 1, second.stderr
     assert "no feed could be fetched" in second.stderr
     assert "couldn't reach any news feed" in second.stderr
+    # A brief rebuilt from what is stored, while still no feed has answered, is no good one either.
+    stored = _offline(dead_feeds, tmp_path, "digest", "--no-fetch")
+    third = _offline(dead_feeds, tmp_path, "digest")
+    assert (stored.returncode, third.returncode) == (1, 1), stored.stderr + third.stderr
+    assert "last good brief" not in third.stdout + third.stderr
 
 
 # --- 2. terminal mode offline: one line, no log lines ----------------------------------------
@@ -305,9 +310,10 @@ def test_terminal_mode_says_the_daily_brief_is_not_sent_there(
 
 
 def test_channel_id_must_be_a_username_or_a_channel_number() -> None:
-    for good in ["@securitybriefdaily", "-1001234567890", " @Brief_Daily "]:
+    # A collectible 4-character username, a basic group's id: Telegram takes both.
+    for good in ["@securitybriefdaily", "-1001234567890", " @Brief_Daily ", "@news", "-4012345678"]:
         assert load_settings({"CHANNEL_ID": good}, env_file=None).channel_id == good.strip()
-    for bad in ["securitybriefdaily", "1001234567890", "@no", "-12345", "@a b"]:
+    for bad in ["securitybriefdaily", "1001234567890", "@no", "@1news", "-12a45", "@a b"]:
         with pytest.raises(ConfigError, match="CHANNEL_ID=.*expected a channel's @username"):
             load_settings({"CHANNEL_ID": bad}, env_file=None)
 

@@ -179,6 +179,8 @@ async def test_time_zones_as_people_type_them_are_stored_by_their_current_name(
         "UTC−05:00": "UTC-05:00",  # U+2212, as phones and word processors write a minus
         "UTC–3": "UTC-03:00",  # an en dash
         "UTC+0530": "UTC+05:30",
+        "+530": "UTC+05:30",  # as it was accepted before
+        "GMT-330": "UTC-03:30",
         "UTC-12": "UTC-12:00",
         "UTC+14": "UTC+14:00",
         "São Paulo": "America/Sao_Paulo",
@@ -209,7 +211,7 @@ async def test_impossible_offsets_and_names_that_are_no_place_are_refused(
         app.bot_data.services.throttle = Throttle(limit=1000, window=10.0)
         db = app.bot_data.services.db
         assert "Europe/Berlin" in await _timezone(fake, "Europe/Berlin")
-        for typed in ["UTC+123", "UTC-14", "UTC−12:30", "UTC+14:30", "UTC+5:75"]:
+        for typed in ["UTC+123", "UTC-14", "UTC−12:30", "UTC+14:30", "UTC+5:75", "+05:20"]:
             reply = await _timezone(fake, typed)
             assert "not a real UTC offset (they run from -12:00 to +14:00)" in reply, typed
         for typed in ["localtime", "Factory", "posixrules"]:
@@ -261,10 +263,16 @@ async def test_a_sticker_or_a_photo_in_a_private_chat_gets_pointed_to_the_comman
             fake, USER, message_auto_delete_timer_changed={"message_auto_delete_time": 86400}
         )
         send_media(fake, USER, sticker=STICKER)
-        caption = [{"type": "bot_command", "offset": 0, "length": 7}]
-        send_media(fake, USER, photo=PHOTO, caption="/latest", caption_entities=caption)
         texts = await settled(fake, USER)
-        assert [POINTER in t for t in texts] == [True, True, False]
+        assert [POINTER in t for t in texts] == [True, False]  # the pointer, then /help's answer
+        # An album of ten photos (one captioned with a command) is one burst: one pointer, and
+        # it uses up none of the user's commands (their /help right after is answered).
+        caption = [{"type": "bot_command", "offset": 0, "length": 7}]
+        for n in range(10):
+            extra = {"caption": "/latest", "caption_entities": caption} if n == 0 else {}
+            send_media(fake, USER, photo=PHOTO, media_group_id="album1", **extra)
+        texts = await settled(fake, USER)
+        assert [POINTER in t for t in texts[2:]] == [False]  # within the burst: /help's answer
         # In a group, members' stickers are their own conversation.
         send_media(fake, GROUP, from_user=MEMBER, sticker=STICKER)
         assert len(await settled(fake, GROUP, from_user=MEMBER)) == 1

@@ -118,6 +118,22 @@ def test_a_chat_whose_alert_planning_failed_is_planned_again_at_the_next_check(
     assert db.execute("select state from watch_matches").fetchall() == [("done",)]
 
 
+def test_a_chat_whose_alert_planning_keeps_failing_is_left_to_its_briefs(tmp_path: Path) -> None:
+    # Not retried for ever: every check would plan every alert watcher of the match again.
+    db = open_db(tmp_path / "bot.db")
+    add_alert_watchers(db, [1, 2], [WATCH_TERM], NOW)
+    db.execute("update chats set timezone = 'Nowhere/Atlantis' where chat_id = 2")
+    watched_story(db, "w1", NOW)
+    found = db.execute("select found_at from watch_matches").fetchone()[0]
+    later = datetime.fromisoformat(found)
+    assert alerts.plan_alerts(db, later + timedelta(minutes=5), 24) == 1
+    assert db.execute("select state from watch_matches").fetchall() == [("new",)]
+    assert alerts.plan_alerts(db, later + alerts.RETRY_FAILED_FOR + timedelta(seconds=1), 24) == 0
+    assert db.execute("select state from watch_matches").fetchall() == [("done",)]
+    assert watchlists.new_match_count(db, later + timedelta(minutes=11)) == 0
+    assert _deliveries(db) == [(1, "alert:w1", "pending")]
+
+
 WRITES = {"insert", "update", "delete", "replace", "create", "drop", "alter"}
 
 

@@ -65,6 +65,9 @@ def hold_until_quiet_ends(db: Database, chat_id: int, story_id: str, now: dateti
     return True
 
 
+RETRY_FAILED_FOR = timedelta(minutes=10)
+
+
 def plan_alert_batches(
     db: Database, now: datetime, window_hours: int, later: Collection[int] = ()
 ) -> Iterator[int]:
@@ -94,10 +97,12 @@ def plan_alert_batches(
         with write_transaction(db):
             planned = sum(_plan_safely(db, chat_id, run) for chat_id in chats)
         yield planned
-    # A chat whose planning failed finds the matches still new at the next planning (chats
-    # planned meanwhile are not planned twice, as after a crash).
-    if complete and not run.failed:
-        watchlists.mark_planned(db, upto)
+    # A chat whose planning failed finds the matches still new at the next plannings (chats
+    # planned meanwhile are not planned twice, as after a crash), for RETRY_FAILED_FOR: then
+    # they are left to its briefs, or one broken chat has every check plan every watcher again.
+    if complete:
+        before = run.now - RETRY_FAILED_FOR if run.failed else None
+        watchlists.mark_planned(db, upto, found_before=before)
 
 
 @dataclass

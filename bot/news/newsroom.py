@@ -127,7 +127,12 @@ class Newsroom:
     async def from_stored(self) -> BriefResult:
         """A brief built now from the stored articles, without fetching (``digest --no-fetch``)."""
         async with self._lock:
-            self._parsed = await self._compose(self.clock(), enrich_text=True)
+            unreached = (before := self.cached()) is not None and before.no_feed_answered
+            self._parsed = await self._compose(self.clock(), enrich_text=not unreached)
+            if unreached:
+                # Built from what is stored, while no feed has answered since: no good brief.
+                news_store.mark_no_feed_answered(self.db, self._parsed.brief_id)
+                self._parsed = self._mark(self._parsed)
             return self._parsed
 
     async def _compose(self, now: datetime, enrich_text: bool) -> BriefResult:

@@ -276,12 +276,19 @@ def newest_match(db: Database) -> int:
     return db.execute("select coalesce(max(rowid), 0) from watch_matches").fetchone()[0]
 
 
-def mark_planned(db: Database, upto: int) -> None:
-    """The new matches up to ``upto`` have been planned (as alerts, or left to the briefs).
+def mark_planned(db: Database, upto: int, found_before: datetime | None = None) -> None:
+    """The new matches up to ``upto`` (and found before ``found_before``, if given) have been
+    planned, as alerts or left to the briefs.
 
     Matches a fetch round stores while planning runs stay new for the next planning.
     """
-    db.execute("update watch_matches set state = 'done' where state = 'new' and rowid <= ?", [upto])
+    sql, params = (
+        "update watch_matches set state = 'done' where state = 'new' and rowid <= ?",
+        [upto],
+    )
+    if found_before is not None:
+        sql, params = f"{sql} and found_at < ?", [upto, iso(found_before)]
+    db.execute(sql, params)
 
 
 def new_match_count(db: Database, now: datetime | None = None) -> int:

@@ -101,6 +101,11 @@ class Failed:
     permanent: bool
 
 
+@dataclass(frozen=True)
+class TextRefused(Failed):
+    """Telegram refused the message for its text ("can't parse entities", too long)."""
+
+
 Outcome = Sent | Unconfirmed | Migrated | Failed
 
 
@@ -288,8 +293,18 @@ class Broadcaster:
             await asyncio.sleep(at - now)
 
     async def _send(self, chat_id: int, text: str, stats: BroadcastStats) -> Outcome:
-        """Send one message, waiting out 429s and retrying network errors and 5xx."""
-        parse_mode: str | None = "HTML"
+        """Send one message, waiting out 429s and retrying network errors and 5xx; a message
+        Telegram refuses for its text goes once more as plain text."""
+        outcome = await self._attempts(chat_id, text, "HTML", stats)
+        if isinstance(outcome, TextRefused):
+            outcome = await self._attempts(chat_id, plain_text(text), None, stats)
+            if isinstance(outcome, Sent):
+                log.error("Telegram refused a part to chat=%s; it went as plain text", chat_id)
+        return outcome
+
+    async def _attempts(
+        self, chat_id: int, text: str, parse_mode: str | None, stats: BroadcastStats
+    ) -> Outcome:
         for attempt in range(MAX_ATTEMPTS):
             wait = self._resume_at - time.monotonic()
             if wait > 0:
@@ -311,11 +326,7 @@ class Broadcaster:
             except BadRequest as exc:
                 problem = str(exc).lower()
                 if parse_mode and any(words in problem for words in _CONTENT_REFUSED):
-                    log.error(
-                        "Telegram refused a part to chat=%s (%s); sent as plain text", chat_id, exc
-                    )
-                    text, parse_mode = plain_text(text), None
-                    continue
+                    return TextRefused(f"bad request: {exc}", permanent=True)
                 if any(words in problem for words in _UNREACHABLE):
                     mark_inactive(self.db, chat_id, str(exc), self.clock())
                 return Failed(f"bad request: {exc}", permanent=True)

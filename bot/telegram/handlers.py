@@ -14,7 +14,7 @@ from datetime import time as dt_time
 from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import ApplicationHandlerStop, filters
+from telegram.ext import ApplicationHandlerStop
 
 from bot.config import parse_hhmm
 from bot.delivery.ledger import as_sent, planned_story, record_sent_stories
@@ -162,14 +162,15 @@ def _command(message: Message) -> tuple[str, str] | None:
 
 
 def _answered(update: Update, context: Context) -> bool:
-    """Whether the bot answers this new message (only those count toward the throttle)."""
+    """Whether this new message is a command the bot answers (only those count toward the
+    throttle: other messages in a private chat get one pointer per burst, see unknown_text)."""
     message = update.message
     if message is None:
         return False
     private = message.chat.type == ChatType.PRIVATE
     command = _command(message)
-    if command is None:  # the private-chat fallback answers all but Telegram's service messages
-        return private and not filters.StatusUpdate.ALL.check_update(update)
+    if command is None:
+        return False
     name, addressee = command
     if addressee:
         return addressee == (context.bot.username or "").lower()
@@ -883,8 +884,17 @@ async def unknown_command(update: Update, context: Context) -> None:
     await _reply(update, f"I don't know {_echo(command)}. Here's what I can do:\n\n" + HELP)
 
 
+# An album of ten photos or a burst of forwarded messages gets one pointer, not ten.
+POINTER_EVERY = 10.0
+
+
 async def unknown_text(update: Update, context: Context) -> None:
     """Any other new message in a private chat: text, a sticker, a photo (its caption too)."""
+    now, chat_data = time.monotonic(), context.chat_data
+    if chat_data is not None:
+        if now - chat_data.get("pointed_at", -POINTER_EVERY) < POINTER_EVERY:
+            return
+        chat_data["pointed_at"] = now
     await _reply(
         update, "I answer commands rather than messages. Try /latest for the brief now, or /help."
     )
