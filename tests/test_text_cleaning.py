@@ -252,6 +252,8 @@ def test_datelines_and_time_stamps_at_a_sentence_start_go(raw: str, clean: str) 
     for sentence in (
         "US — China talks resumed on Monday.",
         "The FBI — not the police — led the raid.",
+        "U.S.–China trade talks collapsed on Monday.",
+        "Officials met on Monday. IRGC — Iran's Revolutionary Guards — seized a tanker.",
     ):
         assert _clean(sentence) == sentence
 
@@ -413,8 +415,26 @@ def test_reports_like_them_still_are() -> None:
         "Israeli strikes killed 11 people in southern Lebanon on Saturday.",
         "Houthi rebels fire missiles at ships in the Red Sea.",
         "Trump to visit troops in Qatar next week, the White House said.",
+        "Russia has more troops near the border than a year ago, NATO says.",
+        "Putin discusses Ukraine peace plan with Xi in Beijing.",
+        "Zelensky speaks with Trump about a ceasefire.",
+        "A storm swept through Florida on Sunday.",
+        "Ukraine dealt a heavy blow to Russia in Kursk last week.",
     ):
         assert usable(_article(report)), report
+
+
+def test_a_post_in_capitals_is_a_quote_not_a_spliced_headline() -> None:
+    for quote in (
+        '"THE UNITED STATES WILL NOT ALLOW IRAN TO HAVE A NUCLEAR WEAPON," Trump wrote.',
+        'He posted: "IRAN HAS BEEN WARNED. THEY WILL PAY A VERY BIG PRICE," he wrote.',
+    ):
+        assert _clean(quote) == quote
+
+
+def test_a_link_after_a_quoted_post_is_not_joined_to_its_sentence() -> None:
+    text = "It landed in her pool. pic.twitter.com/abc — ABC7 News (@abc7) August 2, 2026"
+    assert split_sentences(text)[0] == "It landed in her pool."
 
 
 def test_a_paragraph_label_is_stripped_and_attribution_kept() -> None:
@@ -432,6 +452,10 @@ def test_a_paragraph_label_is_stripped_and_attribution_kept() -> None:
         "Police said: The suspect fled the scene on foot.",
         "Trump: South Korea has been protected by us for many, many years.",
         "Dune: Part Three does not open for another four months.",
+        # A source is attribution, not a label: the claim must stay theirs.
+        "Israeli military: Hamas fighters used the hospital as a command centre.",
+        "Kremlin spokesman: Russia will respond to the drone attack.",
+        "It would read: The John F. Kennedy Memorial Center for the Performing Arts.",
     ):
         assert _sentences(_article(kept)) == [kept]
 

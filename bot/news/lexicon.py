@@ -36,6 +36,7 @@ class Lexicon:
     furniture: tuple[str, ...]  # phrases cut out of descriptions, capitals as written
     dangling: frozenset[str]  # words no sentence ends with
     speech: frozenset[str]  # verbs of speech ("said", "told")
+    labels: frozenset[str]  # paragraph labels ("why it matters"), stripped before a sentence
     junk: tuple[str, ...]  # phrases of sentences never quoted
     presenters: tuple[str, ...]  # present-tense verbs of clip introductions and captions
     finite_verbs: frozenset[str]  # finite verbs without an -ed or -s ending ("said", "fled")
@@ -70,6 +71,7 @@ _LISTS = {
     ("sentences", "speech"): "speech",
     ("junk", "phrases"): "junk",
     ("junk", "presenters"): "presenters",
+    ("junk", "labels"): "labels",
     ("captions", "verbs"): "finite_verbs",
     ("captions", "subjects"): "subjects",
 }
@@ -171,6 +173,7 @@ def load(extra: Path | None = None) -> Lexicon:
         furniture=tuple(dict.fromkeys(data["furniture"])),
         dangling=frozenset(data["dangling"]),
         speech=frozenset(data["speech"]),
+        labels=frozenset(data["labels"]),
         junk=tuple(dict.fromkeys(data["junk"])),
         presenters=tuple(dict.fromkeys(data["presenters"])),
         finite_verbs=frozenset(data["finite_verbs"]),

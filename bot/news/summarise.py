@@ -51,17 +51,25 @@ class _Rules:
     dangling: frozenset[str]
     speech: frozenset[str]
     clause_words: frozenset[str]  # finite verbs and subject pronouns
+    labels: frozenset[str]  # paragraph labels, lower-cased, straight apostrophes
 
 
 def _make_rules(lex: lexicon.Lexicon) -> _Rules:
-    # A presenter's line follows a name (a capitalised word, maybe its comma or quote): "… Nancy
-    # Cordes has more", "… Bloomberg Intelligence, discusses"; "Iran has more than" compares.
+    # A presenter's line ends with its verb after a name ("… Nancy Cordes has more.") or gives
+    # the name its role first ("… Bloomberg Intelligence, discusses …") or its outlet ("NPR's
+    # Rob Schmitz speaks with …"). "Russia has more troops …" and "Putin discusses Ukraine with
+    # Xi" report.
     verbs = "|".join(re.escape(v) for v in sorted(lex.presenters, key=len, reverse=True))
+    verbs = verbs or "(?!)"
     presenter = re.compile(
-        rf"(?<![\w'’.-])[A-Z][\w'’.-]*+[\"”]?,? (?:{verbs or '(?!)'})\b(?! than\b)"
+        rf"(?<![\w'’.-])[A-Z][\w'’.-]*+[\"”]?(?: (?:{verbs})\.?[\"”]?$|, (?:{verbs})\b(?! than\b))"
+        # … or its outlet's: "NPR's Rob Schmitz speaks with …".
+        rf"|^[A-Z][\w.&-]*+(?: [A-Z][\w.&-]*+)?['’]s? (?:[A-Z][\w'’-]*+ ){{1,3}}(?:{verbs})\b"
     )
     clause_words = lex.finite_verbs | lex.subjects
-    return _Rules(lex.junk, lex.presenters, presenter, lex.dangling, lex.speech, clause_words)
+    return _Rules(
+        lex.junk, lex.presenters, presenter, lex.dangling, lex.speech, clause_words, lex.labels
+    )
 
 
 _rules = lexicon.derived(_make_rules)
@@ -144,8 +152,8 @@ def _unlabelled(sentence: str) -> str:
     match = _LABEL.match(sentence)
     if match is None or _is_junk(sentence):
         return sentence  # "Content warning: …" stays junk
-    if _rules().speech & set(match.group(1).lower().split()):
-        return sentence  # "Police said: The suspect …" is attribution, not a label
+    if match.group(1).lower().replace("’", "'") not in _rules().labels:
+        return sentence  # "Police said: …", "Israeli military: …" attribute, they do not label
     return sentence[match.end() :]
 
 

@@ -201,11 +201,12 @@ def _drop_shouting(text: str) -> str:
             elif any(c.isalpha() for c in word):
                 break  # lower case, or a script without capitals (Arabic, Chinese)
             j += 1
+        quoted = bool(shouted) and _quoted([text[slice(*words[k])] for k in shouted])
         # A capital word before a lower-case one begins the next sentence ("… AISLE A man …").
         if shouted and j < len(words) and text[words[j][0]].islower():
             shouted.pop()
         last = text[slice(*words[shouted[-1]])] if shouted else ""
-        if len(shouted) >= _SHOUTED_RUN and not _ENDS_SENTENCE.search(last):
+        if len(shouted) >= _SHOUTED_RUN and not _ENDS_SENTENCE.search(last) and not quoted:
             end = shouted[-1]
             while end + 1 < j and not any(c.isalpha() for c in text[slice(*words[end + 1])]):
                 end += 1  # the run's dashes and numbers go with it
@@ -216,6 +217,15 @@ def _drop_shouting(text: str) -> str:
     return "".join(kept) + text[done:] if kept else text
 
 
+_QUOTES = '"“”'
+
+
+def _quoted(run: list[str]) -> bool:
+    # A leader's post in capitals ("THE UNITED STATES WILL NOT ALLOW …," Trump wrote) is news;
+    # single quotes are a spliced headline's own ("… US WILL 'WIN' AS TALKS FADE").
+    return run[0][0] in _QUOTES or any(word.rstrip(",.")[-1:] in _QUOTES for word in run)
+
+
 _MONTHS = (
     "January|February|March|April|May|June|July|August|September|Sept|October|November|December"
     "|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
@@ -223,15 +233,18 @@ _MONTHS = (
 _WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
 # What starts a report rather than tells it: a time stamp ("September 19, 2021 7:45 PM"), a
 # dated dateline ("Monday, August 17, 2026 – ") or a place's ("NEW YORK (AP) — ", "AUSTIN — ",
-# "PIERRE, S.D. — ", "EXCLUSIVE - DETROIT, MI - "), at the start of a sentence.
+# "PIERRE, S.D. — ", "EXCLUSIVE - DETROIT, MI - "), its dash before a space ("U.S.–China
+# talks" is none).
 _DATELINE_RE = re.compile(
+    # A time stamp or a dated dateline at a sentence's start ("… via Getty Images. Monday, …").
     r" (?:(?<=^ )|(?<=[.!?] )|(?<=[.!?][\"”’)] ))(?:"
     rf"(?:(?:{_WEEKDAYS}),? )?(?:{_MONTHS})\.? \d{{1,2}},? \d{{4}},? \d{{1,2}}:\d{{2}}"
     r"(?: ?[AaPp]\.?[Mm]\b\.?)?\.?"
     rf"|(?:{_WEEKDAYS}), (?:{_MONTHS})\.? \d{{1,2}},? \d{{4}} ?[–—-]+"
-    r"|(?:[A-Z][A-Z'’.-]{2,}+(?: [A-Z][A-Z'’.-]++){0,3}"
+    # A place's only at the text's start: a sentence may open "NATO – Russia relations …".
+    r"|(?<=^ )(?:[A-Z][A-Z'’.-]{2,}+(?: [A-Z][A-Z'’.-]++){0,3}"
     r"(?:, [A-Z][\w.'’-]*+(?: [A-Z][\w.'’-]*+){0,3})?"
-    r"\*?(?: \([A-Z][A-Za-z ]{0,20}\))? ?(?:—|–|--| - ) ?){1,3}"
+    r"\*?(?: \([A-Z][A-Za-z ]{0,20}\))?(?: ?(?:—|–|--) | - )){1,3}"
     r") ?(?=[\"“‘]?[A-Z0-9])"
 )
 
@@ -366,8 +379,9 @@ def split_sentences(text: str) -> list[str]:
 
 # pysbd still cuts after an abbreviation that ends a name or a place ("Rep. Eric Swalwell,
 # D-Calif." | ", admitted …", "the new L.A.." | "school board …") and leaves an ellipsis's last
-# stop on its own ("the U.S. Navy is.." | "."): a piece that cannot start a sentence goes back.
-_CONTINUES = re.compile(r"[,;:)\]]|[a-z](?![A-Z])|\W*+$")
+# stop on its own ("the U.S. Navy is.." | "."): a piece that cannot start a sentence goes back
+# (not a link: "pic.twitter.com/…" after a quoted post is no sentence's end).
+_CONTINUES = re.compile(r"(?!pic\.|https?:|www\.)(?:[,;:)\]]|[a-z](?![A-Z])|\W*+$)")
 
 
 @lru_cache(maxsize=1 << 14)  # a brief is rebuilt every fetch round from mostly the same texts
