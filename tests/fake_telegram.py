@@ -1589,30 +1589,6 @@ def _parse_reply_markup(raw: Any) -> dict[str, Any] | None:
     return raw
 
 
-def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str]:
-    """Lines typed on standard input ('' at its end), read by a daemon thread.
-
-    Not asyncio.to_thread: on Ctrl-C the event loop would wait for the read blocked at the
-    prompt, and hang until Enter (as bot/telegram/terminal.py explains).
-    """
-    import threading
-
-    queue: asyncio.Queue[str] = asyncio.Queue()
-
-    def pump() -> None:
-        while True:
-            line = sys.stdin.readline()
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, line)
-            except RuntimeError:  # the loop has closed: the chat is over
-                return
-            if not line:
-                return
-
-    threading.Thread(target=pump, name="stdin", daemon=True).start()
-    return queue
-
-
 class _Screen:
     """What the user sees: each new bot message, each one edited again, answers to presses."""
 
@@ -1668,7 +1644,10 @@ async def _chat_in_terminal(port: int) -> None:
         flush=True,
     )
     screen = _Screen(fake, user)
-    lines = _stdin_lines(asyncio.get_running_loop())
+    # The bot's own terminal reader (a daemon thread: Ctrl-C never waits for a blocked read).
+    from bot.telegram.terminal import read_lines
+
+    lines = read_lines(sys.stdin)
 
     async def show_replies() -> None:
         while True:

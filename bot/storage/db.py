@@ -198,14 +198,7 @@ def _watchlists(db: Database) -> None:
     # Which term an article matched, once per term whoever watches it (a popular term on
     # thousands of lists must not write thousands of rows per article); chats join through
     # watch_terms.key. State 'new' waits for alert planning.
-    db["watch_matches"].create(
-        {"url": str, "key": str, "state": str, "found_at": str},
-        pk=("url", "key"),
-        not_null={"state", "found_at"},
-    )
-    db["watch_matches"].create_index(["key", "found_at"])
-    db["watch_matches"].create_index(["state"])
-    db["watch_matches"].create_index(["found_at"])
+    _create_watch_matches(db)
     # Matched articles grouped into stories the way the brief groups them.
     db["watch_stories"].create(
         {"id": str, "payload": str, "updated_at": str}, pk="id", not_null={"payload"}
@@ -224,19 +217,24 @@ def _article_last_seen(db: Database) -> None:
     db["articles"].create_index(["last_seen"])
 
 
+def _create_watch_matches(db: Database) -> None:
+    """The watch_matches table and its indexes (0008 makes it; 0010 where 0008 did not)."""
+    db["watch_matches"].create(
+        {"url": str, "key": str, "state": str, "found_at": str},
+        pk=("url", "key"),
+        not_null={"state", "found_at"},
+    )
+    db["watch_matches"].create_index(["key", "found_at"])
+    db["watch_matches"].create_index(["state"])
+    db["watch_matches"].create_index(["found_at"])
+
+
 @MIGRATIONS(name="0010_watch_hits")
 def _watch_hits(db: Database) -> None:
     # 0008 was changed after release c181bd7 shipped: its databases have watch_hits (a row per
     # chat, article and term) and no watch_matches, made here as today's 0008 makes it.
     if "watch_matches" not in db.table_names():
-        db["watch_matches"].create(
-            {"url": str, "key": str, "state": str, "found_at": str},
-            pk=("url", "key"),
-            not_null={"state", "found_at"},
-        )
-        db["watch_matches"].create_index(["key", "found_at"])
-        db["watch_matches"].create_index(["state"])
-        db["watch_matches"].create_index(["found_at"])
+        _create_watch_matches(db)
     if "watch_hits" in db.table_names():
         # One match per article and term, new while any chat's hit awaited alert planning
         # (planning it again alerts no chat twice), found when it was first found.

@@ -190,7 +190,7 @@ def button_update(update_id: int, message: dict, data: str) -> dict:
     }
 
 
-def _read_lines(stdin: IO[str]) -> asyncio.Queue[str]:
+def read_lines(stdin: IO[str]) -> asyncio.Queue[str]:
     """Lines of ``stdin`` as they come ("" at its end), read by a daemon thread.
 
     A daemon thread, not asyncio.to_thread: on Ctrl-C the event loop would otherwise wait for
@@ -263,7 +263,7 @@ async def chat(
         "Type a button's number to press it; 'quit' or Ctrl-D leaves.\n"
     )
     stdout.flush()
-    lines = _read_lines(stdin)
+    lines = read_lines(stdin)
     async with started(app, polling=False):
         svc = app.bot_data.services
         assert svc is not None
