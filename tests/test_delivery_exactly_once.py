@@ -141,71 +141,64 @@ async def test_chats_that_leave_after_planning_are_not_sent_their_planned_brief(
         assert statuses == {CHATS[0]: "cancelled", CHATS[1]: "cancelled", CHATS[2]: "sent"}
 
 
-async def test_a_brief_cut_short_by_a_refused_part_records_the_stories_that_arrived(
-    fake: FakeTelegram, settings: Settings
-) -> None:
+async def _deliver_seeded(
+    fake: FakeTelegram, settings: Settings, parts: list[str], stories: list[list]
+) -> tuple[str, str | None, list[str]]:
+    """Deliver one seeded brief of ``parts`` to chat 42: its status, last error, stories sent."""
     fake.add_private_chats([42])
     clock = Clock(datetime.now(UTC))
     app, settings = broadcast_app(fake, settings, clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
-        seed_delivery(
-            svc.db,
-            settings,
-            42,
-            clock.now,
-            # Part two is a message Telegram refuses, as HTML and as plain text (400 empty).
-            ["<b>part one</b>", "<b> </b>"],
-            [["s1", "BBC", False, 0], ["s2", "BBC,DW", False, 1]],
-        )
+        seed_delivery(svc.db, settings, 42, clock.now, parts, stories)
         await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
-        assert fake.texts_to(42) == ["part one"]
         row = svc.db["deliveries"].get((42, "2026-11-28"))
-        assert row["status"] == "failed" and "text is empty" in row["last_error"]
-        sent = [r["story_id"] for r in svc.db.query("select story_id from sent_stories")]
-        assert sent == ["s1"]
+        sent = sorted(r["story_id"] for r in svc.db.query("select story_id from sent_stories"))
+        return row["status"], row["last_error"], sent
+
+
+async def test_a_brief_cut_short_by_a_refused_part_records_the_stories_that_arrived(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    # Part two is a message Telegram refuses, as HTML and as plain text (400 empty).
+    status, error, sent = await _deliver_seeded(
+        fake,
+        settings,
+        ["<b>part one</b>", "<b> </b>"],
+        [["s1", "BBC", False, 0], ["s2", "BBC,DW", False, 1]],
+    )
+    assert fake.texts_to(42) == ["part one"]
+    assert status == "failed" and error is not None and "text is empty" in error
+    assert sent == ["s1"]
 
 
 async def test_a_part_telegram_cannot_parse_goes_as_plain_text_and_the_brief_goes_on(
     fake: FakeTelegram, settings: Settings
 ) -> None:
-    fake.add_private_chats([42])
-    clock = Clock(datetime.now(UTC))
-    app, settings = broadcast_app(fake, settings, clock)
-    async with started(app, polling=False):
-        svc = app.bot_data.services
-        seed_delivery(
-            svc.db,
-            settings,
-            42,
-            clock.now,
-            # Part two is HTML Telegram refuses (400 can't parse entities).
-            ["<b>part one</b>", "<b>part two &amp; more", "<i>part three</i>"],
-            [["s1", "BBC", False, 0], ["s2", "DW", False, 1], ["s3", "DW", False, 2]],
-        )
-        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
-        assert fake.texts_to(42) == ["part one", "part two & more", "part three"]
-        assert [m["parse_mode"] for m in fake.sent] == ["HTML", None, "HTML"]
-        assert svc.db["deliveries"].get((42, "2026-11-28"))["status"] == "sent"
-        sent = [r["story_id"] for r in svc.db.query("select story_id from sent_stories")]
-        assert sorted(sent) == ["s1", "s2", "s3"]
+    # Part two is HTML Telegram refuses (400 can't parse entities).
+    status, _, sent = await _deliver_seeded(
+        fake,
+        settings,
+        ["<b>part one</b>", "<b>part two &amp; more", "<i>part three</i>"],
+        [["s1", "BBC", False, 0], ["s2", "DW", False, 1], ["s3", "DW", False, 2]],
+    )
+    assert fake.texts_to(42) == ["part one", "part two & more", "part three"]
+    assert [m["parse_mode"] for m in fake.sent] == ["HTML", None, "HTML"]
+    assert status == "sent"
+    assert sent == ["s1", "s2", "s3"]
 
 
 async def test_a_part_refused_for_its_text_after_retries_still_goes_as_plain_text(
     fake: FakeTelegram, settings: Settings
 ) -> None:
     # Seven 429s use up all but one attempt: the plain-text send is one more, not one fewer.
-    fake.add_private_chats([42])
     fake.retry_after_seconds = 0
     fake.force_429 = MAX_ATTEMPTS - 1
-    clock = Clock(datetime.now(UTC))
-    app, settings = broadcast_app(fake, settings, clock)
-    async with started(app, polling=False):
-        svc = app.bot_data.services
-        seed_delivery(svc.db, settings, 42, clock.now, ["<b>only part"], [["s1", "BBC", False, 0]])
-        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
-        assert fake.texts_to(42) == ["only part"]
-        assert svc.db["deliveries"].get((42, "2026-11-28"))["status"] == "sent"
+    status, _, _ = await _deliver_seeded(
+        fake, settings, ["<b>only part"], [["s1", "BBC", False, 0]]
+    )
+    assert fake.texts_to(42) == ["only part"]
+    assert status == "sent"
 
 
 async def test_a_brief_planned_before_a_long_outage_is_not_sent_beside_the_next_days(

@@ -226,19 +226,27 @@ def test_doctor_names_the_misspelt_settings_in_the_env_file(
     assert TOKEN not in result.stdout + result.stderr
 
 
-def test_run_warns_about_misspelt_settings_at_start(
-    misspelt_env: Path, feeds_file: Path, tmp_path: Path
-) -> None:
-    result = cli(
+def _run_terminal(
+    env_file: Path, feeds_file: Path, tmp_path: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`securitybrief run --terminal` with ``env_file``, typing only "quit"."""
+    return cli(
         "--env-file",
-        str(misspelt_env),
+        str(env_file),
         "run",
         "--terminal",
         input="quit\n",
         DATABASE_PATH=str(tmp_path / "t.db"),
         FEEDS_FILE=str(feeds_file),
         TELEGRAM_BOT_TOKEN="",
+        **env,
     )
+
+
+def test_run_warns_about_misspelt_settings_at_start(
+    misspelt_env: Path, feeds_file: Path, tmp_path: Path
+) -> None:
+    result = _run_terminal(misspelt_env, feeds_file, tmp_path)
     assert result.returncode == 0, result.stderr
     for suggestion in SUGGESTIONS:
         assert f"Warning: {misspelt_env}: {suggestion}" in result.stderr
@@ -249,17 +257,7 @@ def test_only_the_env_file_is_checked_for_unknown_names(tmp_path: Path, feeds_fi
     # The environment holds many variables that are none of ours; only the file is the bot's.
     env = tmp_path / ".env"
     env.write_text("FETCH_INTERVAL_MINUTES=10\n")
-    result = cli(
-        "--env-file",
-        str(env),
-        "run",
-        "--terminal",
-        input="quit\n",
-        DATABASE_PATH=str(tmp_path / "t.db"),
-        FEEDS_FILE=str(feeds_file),
-        TELEGRAM_BOT_TOKEN="",
-        FETCH_INTERVAL="5",
-    )
+    result = _run_terminal(env, feeds_file, tmp_path, FETCH_INTERVAL="5")
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr
     from bot.config import unknown_names
