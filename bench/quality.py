@@ -18,6 +18,13 @@ are then matched to bench/labels/<capture>.json by canonical URL. Figures (issue
   repeating no sentence, and >= 80% of their content words found in the cited articles;
 - stale: cited sources labelled stale.
 
+Below the table, the clustering itself over every story of the window, not only the brief's few:
+B-cubed precision and recall of the stories against the labelled events, over every report
+labelled security (yes or borderline, not stale) that is in a story. Precision is, per report,
+the share of its story's reports that are its event's; recall the share of its event's reports
+in its story. They move in small steps where purity moves in sevenths, so a change to clustering
+shows there first; they have no goal in the issue.
+
 Run: .venv/bin/python bench/quality.py [--verbose] [--fixtures] [CAPTURE ...]
 """
 
@@ -68,6 +75,7 @@ class Run:
     brief: Brief
     labels: dict[str, dict]  # canonical URL -> label
     articles: dict[str, Article]  # canonical URL -> stored article
+    stories_of: dict[str, str] = field(default_factory=dict)  # canonical URL -> story id
     figures: dict[str, float] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)
 
@@ -89,11 +97,32 @@ def run_capture(name: str, settings: Settings | None = None) -> Run:
             brief = build_brief(db, settings, now)[1].top(settings.brief_stories)
             since = now - timedelta(hours=settings.brief_window_hours)
             articles = {a.url: a for a in news_store.recent_articles(db, since)}
+            assigned = news_store.story_assignments(db, since)
         finally:
             db.close()
-    run = Run(name, brief, labels, articles)
+    run = Run(name, brief, labels, articles, {canonical_url(u): s for u, s in assigned.items()})
     measure(run)
+    run.figures.update(bcubed(run))
     return run
+
+
+def bcubed(run: Run) -> dict[str, float]:
+    """B-cubed precision and recall of every story in the window against the labelled events."""
+    security = {
+        url: _event(run, url)
+        for url, label in run.labels.items()
+        if label["s"] != "no" and not label.get("stale") and url in run.stories_of
+    }
+    in_story: Counter[str] = Counter(run.stories_of[u] for u in security)
+    in_event: Counter[str] = Counter(security.values())
+    both: Counter[tuple[str, str]] = Counter((run.stories_of[u], e) for u, e in security.items())
+    n = len(security) or 1
+    pairs = [(run.stories_of[u], e) for u, e in security.items()]
+    return {
+        "reports": len(security),
+        "b3_precision": sum(both[p] / in_story[p[0]] for p in pairs) / n,
+        "b3_recall": sum(both[p] / in_event[p[1]] for p in pairs) / n,
+    }
 
 
 def _event(run: Run, url: str) -> str:
@@ -233,6 +262,14 @@ def print_table(runs: list[Run]) -> dict[str, float]:
     for key, (op, goal) in GOALS.items():
         cells = [_fmt(key, r.figures[key]) for r in runs] + [_fmt(key, overall[key])]
         print(f"| {key} ({op} {goal:g}) | {' | '.join(cells)} |")
+    print("\nClustering over every story in the window (B-cubed, no goal):\n")
+    print(f"| figure | {' | '.join(names)} |")
+    print("|---|" + "---|" * len(names))
+    for key in ("reports", "b3_precision", "b3_recall"):
+        values = [r.figures[key] for r in runs]
+        total = sum(values) if key == "reports" else sum(values) / len(values)
+        cells = [f"{v:g}" if key == "reports" else f"{v:.2f}" for v in [*values, total]]
+        print(f"| {key.replace('_', ' ')} | {' | '.join(cells)} |")
     return overall
 
 
