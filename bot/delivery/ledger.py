@@ -195,6 +195,16 @@ def any_pending(db: Database, alerts: bool | None = None) -> bool:
     )
 
 
+def any_untried_brief(db: Database) -> bool:
+    """Whether a daily brief is unfinished that no attempt has failed yet."""
+    found = db.execute(
+        "select 1 from deliveries where status = 'pending' and last_error is null"
+        + _kind(False)
+        + " limit 1"
+    ).fetchone()
+    return found is not None
+
+
 def unbegun_dailies(db: Database, due_before: datetime) -> list[PendingDelivery]:
     """Daily briefs planned and due before ``due_before`` of which no part has gone out yet."""
     return [
@@ -334,14 +344,17 @@ def record_failure(
     failure: tuple[str, bool],
     max_attempts: int,
     now: datetime,
+    counted: bool = True,
 ) -> bool:
     """Count a failed attempt (reason, permanent?); True when the delivery is given up for good.
 
+    A failure that is not ``counted`` (one proving the message did not arrive: no connection, a
+    5xx or 429) leaves the attempts as they are: only ``permanent`` gives the delivery up then.
     Stories in the messages that did reach the chat count as sent, so they are not repeated.
     """
     reason, permanent = failure
-    attempts = item.attempts + 1
-    hopeless = permanent or attempts >= max_attempts
+    attempts = item.attempts + counted
+    hopeless = permanent or (counted and attempts >= max_attempts)
     with db.atomic():
         db.execute(
             "update deliveries set attempts = ?, last_error = ?, status = ? where chat_id = ? and local_date = ?",

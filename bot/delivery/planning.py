@@ -20,7 +20,7 @@ from bot.storage import watchlists
 from bot.storage.chats import ChatSettings, chat_from_row, get_chat, last_brief_date
 from bot.storage.news_store import fingerprint_outlets, from_iso, iso
 from bot.storage.transactions import write_transaction
-from bot.timezones import next_due, slot_date, zone
+from bot.timezones import next_due, slot, slot_date, zone
 
 log = logging.getLogger(__name__)
 
@@ -216,8 +216,8 @@ def _plan_one(
     contents: set[str],
     parsed: dict[str, Story],
 ) -> bool:
-    due = from_iso(chat.next_due)  # type: ignore[arg-type]
-    local_date = _move_on(db, chat, due, now)
+    due, local_date = _slot_to_plan(chat, from_iso(chat.next_due), now, grace)  # type: ignore[arg-type]
+    _move_on(db, chat, due, local_date, now)
     if too_late(due, local_date, chat.timezone, now, grace):
         log.info(
             "delivery missed chat=%s due=%s (bot was down past the grace period)",
@@ -240,14 +240,49 @@ def _plan_one(
     return True
 
 
-def _move_on(db: Database, chat: ChatSettings, due: datetime, now: datetime) -> date:
-    """Set the chat's next due time past this one; the local date this brief is for."""
+def _slot_to_plan(
+    chat: ChatSettings, due: datetime, now: datetime, grace: timedelta
+) -> tuple[datetime, date]:
+    """The slot this planning is for, and its local date: the one due, or, when that one is
+    missed, the latest slot since, which may still go out late (README, Daily delivery)."""
     # The date the slot was meant for: a DST jump can push a late slot past local midnight.
     local_date = slot_date(chat.timezone, chat.delivery_time, due)
+    if not too_late(due, local_date, chat.timezone, now, grace):
+        return due, local_date
+    latest = _latest_slot(chat, now)
+    if latest is None or latest[1] <= local_date:
+        return due, local_date
+    if too_late(*latest, chat.timezone, now, grace):
+        return due, local_date  # missed too: the next slot after now comes next
+    # The bot was down over several of the chat's slots: only the older ones are lost.
+    log.info(
+        "delivery missed chat=%s due=%s; the brief of %s goes out late instead",
+        chat.chat_id,
+        iso(due),
+        latest[1],
+    )
+    return latest
+
+
+def _latest_slot(chat: ChatSettings, now: datetime) -> tuple[datetime, date] | None:
+    """The chat's latest slot at or before ``now``, and the local date it is for."""
+    today = now.astimezone(zone(chat.timezone)).date()
+    # Three days back: a DST jump can push a slot past the next local midnight.
+    for back in range(3):
+        day = today - timedelta(days=back)
+        at = slot(chat.timezone, chat.delivery_time, day)
+        if at <= now:
+            return at, day
+    return None
+
+
+def _move_on(
+    db: Database, chat: ChatSettings, due: datetime, local_date: date, now: datetime
+) -> None:
+    """Set the chat's next due time past this one, the slot of ``local_date``."""
     # Strictly after both the due time and now, for a later date: never twice, never a backlog.
     following = next_due(chat.timezone, chat.delivery_time, max(now, due), done=local_date)
     db.execute("update chats set next_due = ? where chat_id = ?", [iso(following), chat.chat_id])
-    return local_date
 
 
 def _claim_day(db: Database, chat: ChatSettings, local_date: date) -> bool:
@@ -285,12 +320,8 @@ def cancel_missed(db: Database, now: datetime, grace: timedelta) -> int:
     """
     missed = 0
     for item in ledger.unbegun_dailies(db, now - ON_TIME):
-        chat = get_chat(db, item.chat_id)
-        local_date = date.fromisoformat(item.local_date)
         try:
-            late = chat is None or too_late(
-                from_iso(item.due_at), local_date, chat.timezone, now, grace
-            )
+            late = overdue(db, item, now, grace)
         except Exception:  # one chat's odd row (a zone this host lacks) stops no one else
             log.exception("checking the planned brief of chat=%s failed; leaving it", item.chat_id)
             continue
@@ -298,6 +329,17 @@ def cancel_missed(db: Database, now: datetime, grace: timedelta) -> int:
             ledger.cancel(db, item, "missed: the bot was down past the grace period", now)
             missed += 1
     return missed
+
+
+def overdue(db: Database, item: ledger.PendingDelivery, now: datetime, grace: timedelta) -> bool:
+    """Whether a pending delivery is too late to go out: a daily brief by :func:`too_late` (or
+    its chat is gone), an alert once ``grace`` has passed since it was due."""
+    due = from_iso(item.due_at)
+    if ledger.via(item) == "alert":
+        return now - due > grace
+    chat = get_chat(db, item.chat_id)
+    local_date = date.fromisoformat(item.local_date)
+    return chat is None or too_late(due, local_date, chat.timezone, now, grace)
 
 
 def dailies_due(db: Database, now: datetime) -> bool:
@@ -310,5 +352,6 @@ def dailies_due(db: Database, now: datetime) -> bool:
 
 
 def dailies_waiting(db: Database, now: datetime) -> bool:
-    """Whether any daily brief is due or unfinished: alerts give way to it (README, Watchlists)."""
-    return dailies_due(db, now) or ledger.any_pending(db, alerts=False)
+    """Whether any daily brief is due or unfinished and not failed yet: alerts give way to it
+    (README, Watchlists). One that failed is tried again first thing at the next check."""
+    return dailies_due(db, now) or ledger.any_untried_brief(db)

@@ -25,7 +25,13 @@ from bot.delivery import ledger
 from bot.delivery.alerts import hold_until_quiet_ends, plan_alert_batches
 from bot.delivery.alerts import still_wanted as alert_still_wanted
 from bot.delivery.ledger import BroadcastStats, PendingDelivery, PlannedStory
-from bot.delivery.planning import cancel_missed, dailies_due, dailies_waiting, plan_batches
+from bot.delivery.planning import (
+    cancel_missed,
+    dailies_due,
+    dailies_waiting,
+    overdue,
+    plan_batches,
+)
 from bot.news.newsroom import Newsroom
 from bot.news.render import plain_text
 from bot.storage import leases, watchlists
@@ -99,6 +105,14 @@ class Failed:
 
     reason: str
     permanent: bool
+
+
+@dataclass(frozen=True)
+class Unreached(Failed):
+    """Telegram was not reached or asked us to wait (no connection, 5xx, 429) until the send
+    gave up: the message did not arrive, so later checks try it again until it is too late."""
+
+    permanent: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,8 +209,10 @@ class Broadcaster:
         alerts: bool = False,
         yield_to: Callable[[], bool] | None = None,
         chat_free: dict[int, float] | None = None,
+        grace: timedelta = timedelta(hours=Settings.delivery_grace_hours),
     ) -> None:
         self.db, self.bot, self.clock, self.pacing = db, bot, clock, pacing
+        self.grace = grace  # how late a delivery Telegram could not take may still go out
         self.workers, self.paid_broadcast = workers, paid_broadcast
         # Sends watchlist alerts instead of daily briefs; stops taking more when yield_to() is true.
         self.alerts, self.yield_to = alerts, yield_to
@@ -334,7 +350,7 @@ class Broadcaster:
                 stats.retried += 1
                 log.debug("send to %s failed (%s), retrying", chat_id, exc)
                 await asyncio.sleep(min(self.pacing.retry_base * 2**attempt, MAX_RETRY_WAIT))
-        return Failed("gave up after repeated network errors or 5xx", permanent=False)
+        return Unreached("gave up for now after repeated network errors, 5xx or 429")
 
     async def _post(self, chat_id: int, text: str, parse_mode: str | None = "HTML") -> None:
         """sendMessage without turning the reply into a Message object we would not use."""
@@ -355,13 +371,10 @@ class Broadcaster:
     def _fail(self, item: PendingDelivery, outcome: Failed, stats: BroadcastStats) -> None:
         try:
             _, stories = self._content(item.content_key)
+            now = self.clock()
+            failure, counted = self._verdict(item, outcome, now)
             hopeless = ledger.record_failure(
-                self.db,
-                item,
-                stories,
-                (outcome.reason, outcome.permanent),
-                MAX_ATTEMPTS,
-                self.clock(),
+                self.db, item, stories, failure, MAX_ATTEMPTS, now, counted=counted
             )
         except Exception as exc:  # the database itself failed: say so, keep the others going
             log.error("could not record the failed delivery to chat=%s: %r", item.chat_id, exc)
@@ -373,6 +386,25 @@ class Broadcaster:
             outcome.reason,
             "" if hopeless else "; will retry",
         )
+
+    def _verdict(
+        self, item: PendingDelivery, outcome: Failed, now: datetime
+    ) -> tuple[tuple[str, bool], bool]:
+        """((reason, give up?), does it count towards MAX_ATTEMPTS?) for a failed delivery.
+
+        An unreached one is tried again at every check until it is too late to go out (README,
+        Daily delivery); any other failure has MAX_ATTEMPTS.
+        """
+        if not isinstance(outcome, Unreached):
+            return (outcome.reason, outcome.permanent), True
+        try:
+            late = overdue(self.db, item, now, self.grace)
+        except Exception:  # a zone this host lacks: the attempt limit ends it instead
+            log.exception("could not tell whether the delivery to chat=%s is late", item.chat_id)
+            return (outcome.reason, False), True
+        if late:
+            return (f"{outcome.reason}; too late to go out now", True), False
+        return (outcome.reason, False), False
 
 
 LEASE = "broadcast"
@@ -504,6 +536,7 @@ async def _plan_and_send(
             pacing=Pacing.from_settings(settings),
             paid_broadcast=settings.paid_broadcast,
             chat_free=chat_free,
+            grace=timedelta(hours=settings.delivery_grace_hours),
             **kind,  # type: ignore[arg-type]
         )
 
