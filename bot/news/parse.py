@@ -89,6 +89,7 @@ class ParsedFeed:
     skipped_old: int = 0
     skipped_broken: int = 0
     warning: str | None = None
+    cut_short: str | None = None  # why the body looks cut off in transit (its items are kept)
 
 
 def _check_codecs(body: bytes, content_type: str | None) -> None:
@@ -139,6 +140,7 @@ def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
         codec, mark = wide
         text = body[mark:].decode(codec, "replace").encode("utf-8", "replace")
         body = codecs.BOM_UTF8 + _declare_utf8(text)
+    content_type = _trusted_content_type(body, content_type)
     info: dict = {}
     headers = {"content-type": content_type} if content_type else {}
     try:
@@ -159,6 +161,32 @@ def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
 # windows-1252): curly quotes and dashes, not C1 controls. The five bytes windows-1252 leaves
 # undefined stay the controls they are in Latin-1 (and are stripped with the others).
 _WINDOWS_1252 = "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in range(256))
+
+
+# Charsets whose text is never valid UTF-8 with multi-byte sequences, short of mojibake.
+_LATIN1_FAMILY = frozenset({"iso8859-1", "cp1252", "iso8859-15"})
+
+
+def _trusted_content_type(body: bytes, content_type: str | None) -> str | None:
+    """``content_type``, saying UTF-8 instead when it claims Latin-1 for a UTF-8 body."""
+    labels = _CHARSET.findall(content_type or "")
+    if not labels or not all(_in_latin1_family(label) for label in labels) or body.isascii():
+        return content_type
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return content_type
+    # The mirror of reading cp1252 bytes labelled utf-8: a server's default charset is often
+    # Latin-1 whatever the feed is written in, and its bytes tell the truth.
+    media_type = (content_type or "").split(";", 1)[0].strip() or "application/xml"
+    return f"{media_type}; charset=utf-8"
+
+
+def _in_latin1_family(name: str) -> bool:
+    try:
+        return codecs.lookup(name).name in _LATIN1_FAMILY
+    except LookupError:
+        return False
 
 
 def _is_latin1(encoding: str) -> bool:
@@ -318,6 +346,7 @@ def parse_feed(
     if _looks_like_html(data):
         raise FeedParseError("got an HTML page where a feed was expected (block page or paywall?)")
     data = _fix_char_refs(_neutralise_doctype(data))
+    received = data
     repaired = None
     if len(data) <= LOOSE_MAX:
         fast = fast_entries(data, "application/xml; charset=utf-8", MAX_ENTRIES)
@@ -351,7 +380,29 @@ def parse_feed(
             raise FeedParseError("not an RSS or Atom feed")
     declared = language_code(spec.language) or language_code(parsed.feed.get("language"))
     warning = f"feed has errors but was readable: {problem}" if problem else None
-    return _collect(parsed.entries, spec, base, now, window, brief_language, declared, warning)
+    result = _collect(parsed.entries, spec, base, now, window, brief_language, declared, warning)
+    root = _unclosed_root(received) if problem else None
+    if root:
+        result.cut_short = f"body ends inside <{root}>, cut off in transit? ({problem})"
+    return result
+
+
+# The root element's name, and the names a feed's root has (any namespace prefix dropped).
+_ROOT_NAME = re.compile(rb"<([^?!\s/>][^\s/>]{0,99})")
+_FEED_ROOTS = frozenset({"rss", "feed", "rdf", "channel"})
+
+
+def _unclosed_root(data: bytes) -> str | None:
+    """The feed's root element when the body never closes it: the rest was lost on the way."""
+    match = _ROOT_NAME.search(data)
+    if match is None:
+        return None
+    name = match.group(1)
+    if name.decode("utf-8", "replace").rpartition(":")[2].lower() not in _FEED_ROOTS:
+        return None  # junk before the feed (a PHP warning): no telling where it should end
+    end = data.rfind(b"</" + name, match.end())
+    closed = end >= 0 and re.match(rb"\s*>", data[end + 2 + len(name) : end + 102 + len(name)])
+    return None if closed else name.decode("utf-8", "replace")
 
 
 def _collect(
@@ -365,7 +416,7 @@ def _collect(
     warning: str | None,
 ) -> ParsedFeed:
     result = ParsedFeed(declared_language=declared, entries=len(entries), warning=warning)
-    seen: set[str] = set()
+    articles: list[Article] = []
     for entry in entries[:MAX_ENTRIES]:
         try:
             article = _article(entry, spec, base, now)
@@ -373,11 +424,18 @@ def _collect(
             log.debug("feed %s: dropped an item", spec.name, exc_info=True)
             result.skipped_broken += 1
             continue
-        if article is None or article.url in seen or (article.guid and article.guid in seen):
+        if article is not None:
+            articles.append(article)
+    _separate_shared_links(articles, base)
+    placeholders = _placeholder_guids(articles)
+    seen: set[str] = set()
+    for article in articles:
+        guid = article.guid if article.guid not in placeholders else None
+        if article.url in seen or (guid and guid in seen):
             continue
         seen.add(article.url)
-        if article.guid:
-            seen.add(article.guid)
+        if guid:
+            seen.add(guid)
         if article.published < now - window:
             result.skipped_old += 1
             continue
@@ -385,6 +443,37 @@ def _collect(
         if not brief_language or not article.language or article.language == brief_language:
             result.articles.append(article)
     return result
+
+
+# Items of one feed under one guid are one article listed twice (its link or title changed on
+# the way); a guid that this many different addresses share identifies none of them
+# ("undefined", the site's home page).
+PLACEHOLDER_SHARERS = 3
+
+
+def _placeholder_guids(articles: list[Article]) -> set[str]:
+    """The guids PLACEHOLDER_SHARERS or more different addresses share."""
+    addresses: dict[str, set[str]] = {}
+    for article in articles:
+        if article.guid:
+            addresses.setdefault(article.guid, set()).add(article.url)
+    return {guid for guid, urls in addresses.items() if len(urls) >= PLACEHOLDER_SHARERS}
+
+
+def _separate_shared_links(articles: list[Article], base: str) -> None:
+    """Give items that share one link (a home or section page) but carry distinct address
+    guids those guids as their addresses: else all but the first would be lost as duplicates."""
+    groups: dict[str, list[Article]] = {}
+    for article in articles:
+        groups.setdefault(article.url, []).append(article)
+    for group in groups.values():
+        if len(group) < 2 or len({a.guid for a in group if a.guid}) < 2:
+            continue
+        for article in group:
+            guid = article.guid or ""
+            address = guid.startswith(("http://", "https://")) and _usable_link(guid, base, False)
+            if address:
+                article.url = canonical_url(address)
 
 
 def _usable_link(value: object, base: str, relative: bool = True) -> str | None:
@@ -430,8 +519,18 @@ def _field(entry: dict, *keys: str) -> str:
     return ""
 
 
+# A "<" that no ">" closes before the next "<" or the end starts no tag a title would carry:
+# "x<y and a <b" is text, which the HTML parser would otherwise cut at "<y".
+_UNCLOSED_LT = re.compile(r"<(?=[^<>]*(?:<|\Z))")
+
+
+def _title_text(raw: str) -> str:
+    """A title's plain text: its markup removed, a bare "<" kept."""
+    return strip_html(_UNCLOSED_LT.sub("&lt;", raw) if "<" in raw else raw)
+
+
 def _article(entry: dict, spec: FeedSpec, base: str, now: datetime) -> Article | None:
-    title = truncate(strip_html(_field(entry, "title")), MAX_TITLE)
+    title = truncate(_title_text(_field(entry, "title")), MAX_TITLE)
     guid = entry.get("id") if isinstance(entry.get("id"), str) else None
     # A link that is only the guid ("12345", taken for a permalink) is not a relative address.
     from_guid = bool(entry.get("guidislink"))

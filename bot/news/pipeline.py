@@ -97,7 +97,14 @@ def _ingest(
         log.info("feed %s: %d unreadable items dropped", result.spec.name, parsed.skipped_broken)
     score(parsed.articles, result.spec.weight)
     new = news_store.save_articles(db, parsed.articles, now)
-    news_store.save_fetch_result(db, result, now, interval, items=parsed.entries)
+    # A body cut short keeps its items but not its validators: with them the next answer would
+    # be 304 ("unchanged") and the items after the cut never read.
+    incomplete = f"{parsed.cut_short}; {parsed.entries} items read" if parsed.cut_short else None
+    if incomplete:
+        log.warning("feed %s incomplete: %s", result.spec.name, incomplete)
+    news_store.save_fetch_result(
+        db, result, now, interval, items=parsed.entries, incomplete=incomplete
+    )
     return new, None
 
 

@@ -75,8 +75,9 @@ def save_fetch_result(
     interval: timedelta,
     error: str | None = None,
     items: int | None = None,
+    incomplete: str | None = None,
 ) -> None:
-    """Record the outcome of one fetch (and parse) in the feed's health columns."""
+    """Record one fetch's (and parse's) outcome in the feed's health; ``incomplete``: why cut short."""
     error = error or result.error
     if error:
         error = short_error(error)
@@ -94,11 +95,13 @@ def save_fetch_result(
     else:
         update |= {
             "last_success": iso(now),
-            "last_error": None,
+            "last_error": short_error(incomplete) if incomplete else None,
             "consecutive_failures": 0,
             "next_attempt": None,
-            "etag": result.etag,
-            "last_modified": result.last_modified,
+            # A cut body's validators would get 304s for its lost part: the next request asks
+            # for all of it, and its note stays as the feed's last error until then.
+            "etag": None if incomplete else result.etag,
+            "last_modified": None if incomplete else result.last_modified,
         }
         if items is not None:
             update["item_count"] = items
