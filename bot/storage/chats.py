@@ -225,6 +225,13 @@ def migrate_chat(db: Database, old_id: int, new_id: int, now: datetime) -> None:
             )
 
 
+def subscribed_channels(db: Database) -> list[ChatSettings]:
+    """Every channel subscribed to the brief (only CHANNEL_ID subscribes one: a channel has no
+    users who could send /subscribe, and the bot posts no buttons there)."""
+    rows = db.query("select * from chats where type = 'channel' and subscribed = 1")
+    return [chat_from_row(row) for row in rows]
+
+
 def counts(db: Database) -> dict[str, int]:
     """Subscriber numbers for /stats."""
     row = db.execute(

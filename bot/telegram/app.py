@@ -36,7 +36,7 @@ from bot.news.fetch import make_client
 from bot.news.newsroom import Newsroom
 from bot.news.pipeline import utcnow
 from bot.storage import news_store, watchlists
-from bot.storage.chats import ensure_chat, set_subscribed
+from bot.storage.chats import ensure_chat, set_subscribed, subscribed_channels
 from bot.storage.db import open_db
 from bot.telegram import handlers
 from bot.telegram.broadcast import deliver_due, plan_dailies
@@ -186,8 +186,7 @@ async def _post_init(app: Application) -> None:
     if moved := watchlists.rekey(db, watch.normalise):
         log.info("watchlists: %d terms stored under this release's keys", moved)
     await _register_commands(app, settings)
-    if settings.channel_id:
-        await _register_channel(app, settings)
+    await _sync_channel(app, settings)
     if data.schedule_jobs and app.job_queue is not None:
         schedule(app, settings)
 
@@ -210,8 +209,27 @@ async def _register_commands(app: Application, settings: Settings) -> None:
             log.warning("could not register the admin commands for %s: %s", chat_id, exc)
 
 
-async def _register_channel(app: Application, settings: Settings) -> None:
-    """Subscribe CHANNEL_ID like any chat, so the daily push reaches it through delivery."""
+async def _sync_channel(app: Application, settings: Settings) -> None:
+    """Post the brief to CHANNEL_ID, and to no channel an earlier CHANNEL_ID named."""
+    keep = await _register_channel(app, settings) if settings.channel_id else None
+    if settings.channel_id and keep is None:
+        return  # not usable now (Telegram unreachable?): which channel is stale is unknown
+    svc = app.bot_data.services
+    assert svc is not None
+    for channel in subscribed_channels(svc.db):
+        if channel.chat_id != keep:
+            set_subscribed(svc.db, channel.chat_id, False, svc.clock())
+            log.info(
+                "channel %s (%s) unsubscribed from the daily brief: CHANNEL_ID %s",
+                channel.chat_id,
+                channel.title,
+                f"is now {settings.channel_id}" if settings.channel_id else "is no longer set",
+            )
+
+
+async def _register_channel(app: Application, settings: Settings) -> int | None:
+    """Subscribe CHANNEL_ID like any chat, so the daily push reaches it through delivery; its
+    chat id, or None if Telegram does not know it."""
     svc = app.bot_data.services
     assert svc is not None
     try:
@@ -222,10 +240,11 @@ async def _register_channel(app: Application, settings: Settings) -> None:
             settings.channel_id,
             exc,
         )
-        return
+        return None
     known = ensure_chat(svc.db, chat.id, chat.type, chat.title, settings, svc.clock())
     if not known.subscribed:
         set_subscribed(svc.db, chat.id, True, svc.clock())
+    return chat.id
 
 
 def schedule(app: Application, settings: Settings) -> None:
@@ -294,21 +313,43 @@ async def _post_shutdown(app: Application) -> None:
         svc.close()
 
 
-class _QuietBootstrap(logging.Filter):
-    """python-telegram-bot logs a failed start with its traceback; run() says it in one line."""
+# Where python-telegram-bot reports a failed start: its retry loop ("Bootstrap …") and the
+# request that read an answer that is not JSON (a proxy's HTML page).
+_START_LOGGERS = ("telegram.ext", "telegram.request.BaseRequest")
+
+
+class _QuietStart(logging.Filter):
+    """Until the bot runs, python-telegram-bot's errors (a traceback each) are the detail of a
+    failed start, which run() reports in one line: they are logged at DEBUG instead."""
+
+    def __init__(self, app: Application) -> None:
+        super().__init__()
+        self.app, self.ran = app, False
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and "Bootstrap" in record.getMessage():
-            record.exc_info, record.exc_text = None, None
-        return True
+        """Pass the record on, as a DEBUG one while the bot has not run yet."""
+        self.ran = self.ran or self.app.running
+        if self.ran or record.levelno < logging.ERROR:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def _quiet_start(app: Application) -> None:
+    """Install _QuietStart for ``app`` (in place of one installed for an earlier app)."""
+    for name in _START_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, _QuietStart)]:
+            logger.removeFilter(old)
+        logger.addFilter(_QuietStart(app))
 
 
 def run(settings: Settings) -> None:
     """Run the real bot: webhook when WEBHOOK_URL is set, long polling otherwise."""
     # Second line of defence: whatever a library puts in a log record, the token never leaves.
     install_redaction(settings.telegram_bot_token, settings.webhook_secret)
-    logging.getLogger("telegram.ext").addFilter(_QuietBootstrap())
     app = build_application(settings)
+    _quiet_start(app)
     try:
         if settings.webhook_url:
             asyncio.run(_run_webhook(app, settings))

@@ -8,12 +8,20 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from datetime import time as dt_time
 
 from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageEntityType
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import ApplicationHandlerStop
 
 from bot.config import parse_hhmm
@@ -43,6 +51,12 @@ STORAGE_REPLY = (
     "Sorry — I have a problem on my side (my storage is failing), so I can't do that right now. "
     "The bot's admins have been told."
 )
+APOLOGY = "Sorry — something went wrong on my side. Please try again in a minute."
+# A reply that meets a network error or a 5xx is tried again after these pauses (seconds), and
+# a 429 is waited out once; all within REPLY_PATIENCE seconds, so that one chat's later updates
+# (handled in order) are not kept waiting for minutes while Telegram is down.
+REPLY_RETRY_PAUSES = (0.5, 1.0, 2.0)
+REPLY_PATIENCE = 12.0
 
 COMMANDS = [
     ("latest", "The latest security brief, now"),
@@ -86,15 +100,43 @@ def _chat(update: Update, context: Context) -> chats.ChatSettings:
     return known
 
 
+@dataclass
+class _Patience:
+    """What is left of one call's retries: one 429 waited out, a few network errors, a deadline."""
+
+    deadline: float
+    pauses: list[float] = field(default_factory=lambda: list(REPLY_RETRY_PAUSES))
+    rate_limited: bool = False
+
+    def pause(self, exc: TelegramError) -> float | None:
+        """How long to wait before trying again after ``exc``; None to give up."""
+        if isinstance(exc, RetryAfter):
+            delay = None if self.rate_limited else retry_seconds(exc)
+            self.rate_limited = True
+        # BadRequest is Telegram refusing the call, not a blip; after SendUnconfirmed the
+        # message may have arrived, and a reply shown twice is the worse failure.
+        elif isinstance(exc, NetworkError) and not isinstance(exc, BadRequest | SendUnconfirmed):
+            delay = self.pauses.pop(0) if self.pauses else None
+        else:
+            delay = None
+        return None if delay is None or time.monotonic() + delay > self.deadline else delay
+
+
 async def _patiently(call: Callable[[], Awaitable[object]]) -> None:
-    """Make a Bot API call, waiting out one 429 (Telegram says how long) before giving up."""
-    try:
-        await call()
-    except RetryAfter as exc:
-        delay = retry_seconds(exc)
-        log.info("rate limited by Telegram; retrying in %s s", delay)
-        await asyncio.sleep(float(delay))
-        await call()
+    """Make a Bot API call, waiting out one 429 and a few network errors or 5xx before giving up."""
+    patience = _Patience(time.monotonic() + REPLY_PATIENCE)
+    while True:
+        try:
+            await call()
+            return
+        except TelegramError as exc:
+            delay = patience.pause(exc)
+            if delay is None:
+                raise
+            log.info(
+                "Bot API call failed (%s: %s); retrying in %.1f s", type(exc).__name__, exc, delay
+            )
+        await asyncio.sleep(delay)
 
 
 def _topic(update: Update) -> int | None:
@@ -104,19 +146,50 @@ def _topic(update: Update) -> int | None:
     return message.message_thread_id if message and message.is_topic_message else None
 
 
+# The context of the update being handled, set by throttle_gate (which runs first for every
+# update): _reply is given the update alone, and a group upgraded under it is moved in storage.
+_handling: ContextVar[BotContext | None] = ContextVar("handling", default=None)
+
+
 async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Send ``text`` to the chat (and topic) the update came from, or to the supergroup it became."""
     chat = update.effective_chat
     assert chat is not None
-    # Without the topic, a forum sends the reply to General (or refuses it if General is closed).
-    await _patiently(
-        lambda: chat.send_message(text, reply_markup=markup, message_thread_id=_topic(update))
-    )
+    bot = chat.get_bot()
+    try:
+        # Without the topic, a forum sends the reply to General (or refuses it if General is closed).
+        await _patiently(
+            lambda: bot.send_message(
+                chat.id, text, reply_markup=markup, message_thread_id=_topic(update)
+            )
+        )
+    except ChatMigrated as exc:
+        new_id = int(exc.new_chat_id)
+        _moved(chat.id, new_id)
+        # A basic group has no topics, so the supergroup's General is where it was asked.
+        await _patiently(lambda: bot.send_message(new_id, text, reply_markup=markup))
+
+
+def _moved(old_id: int, new_id: int) -> None:
+    """Move a group's stored settings to the supergroup it became, as deliveries do."""
+    context = _handling.get()
+    if context is None:
+        return  # Telegram's migration notice, which follows, moves them (handlers.migrated)
+    svc = context.services
+    chats.migrate_chat(svc.db, old_id, new_id, svc.clock())
+    log.info("chat %s became supergroup %s: reply sent there, settings moved", old_id, new_id)
 
 
 async def _typing(update: Update) -> None:
-    """Show "typing…" in the chat (and topic) the update came from."""
-    if update.effective_chat:
-        await update.effective_chat.send_action(ChatAction.TYPING, message_thread_id=_topic(update))
+    """Show "typing…" in the chat (and topic) the update came from, if Telegram lets us."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    try:
+        await chat.send_action(ChatAction.TYPING, message_thread_id=_topic(update))
+    except TelegramError as exc:
+        # A courtesy only: the answer that follows must not be lost to it.
+        log.debug("chat %s: no typing indicator: %s: %s", chat.id, type(exc).__name__, exc)
 
 
 async def _may_change(update: Update, context: Context) -> bool:
@@ -180,6 +253,7 @@ def _answered(update: Update, context: Context) -> bool:
 
 async def throttle_gate(update: Update, context: Context) -> None:
     """Runs before every handler: a user hammering the bot gets one polite note, then silence."""
+    _handling.set(context)
     user, message = update.effective_user, update.message
     # Only what the bot answers counts: not tapping through the settings menu, a group's own
     # chatter, other bots' commands or service messages (a group's migration).
@@ -708,13 +782,14 @@ async def button(update: Update, context: Context) -> None:
 
 
 async def _answer(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
-    """Answer a button press; one Telegram no longer takes an answer for is only logged."""
+    """Answer a button press; an answer Telegram does not take is only logged."""
     try:
         await query.answer(text, show_alert=alert)
-    except BadRequest as exc:
-        # A press handled late (the bot was busy or down) can no longer be answered, but what
-        # it changed is saved: the rest of the handler must still run and show it.
-        log.info("could not answer a button press: %s", exc)
+    except TelegramError as exc:
+        # A press handled late (the bot was busy or down) can no longer be answered, and a 5xx
+        # or 429 may hit the answer alone; what the press changed is saved: the rest of the
+        # handler must still run and show it.
+        log.info("could not answer a button press: %s: %s", type(exc).__name__, exc)
 
 
 async def _edit(
@@ -971,28 +1046,24 @@ async def on_error(update: object, context: Context) -> None:
     job = context.job.name if context.job is not None else None
     where = f"chat {chat.id}" if chat is not None else (f"job {job}" if job else "no chat")
     disk = storage_problem(error) if isinstance(error, sqlite3.Error | OSError) else None
-    # python-telegram-bot's BadRequest is a NetworkError, but it is a request of ours that
-    # Telegram refused: an error to log and answer, not a network blip.
-    if isinstance(error, Forbidden) or (
-        isinstance(error, NetworkError) and not isinstance(error, BadRequest)
-    ):
-        # Blocked, kicked, or Telegram unreachable: nothing to fix here and no one to tell.
+    if isinstance(error, Forbidden | SendUnconfirmed):
+        # Blocked or kicked: no one to tell. Unconfirmed: the answer may have arrived, and an
+        # apology after it would be wrong.
         log.warning("update in %s: %s: %s", where, type(error).__name__, error)
         return
-    if disk:
+    # python-telegram-bot's BadRequest is a NetworkError, but it is a request of ours that
+    # Telegram refused: an error to log and answer, not a network blip.
+    if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
+        # Telegram unreachable even after retries: nothing to fix here, but the user may hear.
+        log.warning("update in %s: %s: %s", where, type(error).__name__, error)
+    elif disk:
         log.error("update in %s failed: disk or database problem: %s", where, disk)
     else:
         log.error("update in %s failed: %s: %s", where, type(error).__name__, error, exc_info=error)
     try:
         if disk:
             await alert_admins(context, disk)
-        if chat is None:
-            return
-        await chat.send_message(
-            STORAGE_REPLY
-            if disk
-            else "Sorry — something went wrong on my side. Please try again in a minute.",
-            message_thread_id=_topic(update) if isinstance(update, Update) else None,
-        )
+        if isinstance(update, Update) and chat is not None:
+            await _reply(update, STORAGE_REPLY if disk else APOLOGY)
     except Exception as exc:  # noqa: BLE001 - the error handler itself must never raise
         log.warning("could not tell %s about the error: %s", where, exc)

@@ -3,7 +3,8 @@
 Safe by default: without WEBHOOK_SECRET a random secret is made at start and registered with
 Telegram, so forged updates get 403; the secret is checked before the body is read; a body
 declared over MAX_UPDATE_BYTES gets 413 unread, a streamed one 400 once it passes the limit;
-anything that is not an update gets 400, never 500.
+anything that is not an update gets 400, never 500. An update Telegram sends again (its 200 was
+lost) is acknowledged, not handled twice.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import re
 import secrets
 import signal
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
 import tornado.httpserver
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 # Telegram's updates are a few KB (a 4096-character message plus entities); 1 MiB is ample.
 MAX_UPDATE_BYTES = 1024 * 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram redelivers an update until it gets a 200, in order and soon: this many recent ids
+# are ample to recognise a repeat (a few KB of memory).
+RECENT_UPDATES = 4096
 
 
 def new_secret() -> str:
@@ -42,13 +47,30 @@ def secret_matches(sent: str, expected: str) -> bool:
     return hmac.compare_digest(sent.encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
+class RecentUpdates:
+    """The ids of the last ``size`` updates queued, oldest first."""
+
+    def __init__(self, size: int = RECENT_UPDATES) -> None:
+        self.size = size
+        self._ids: OrderedDict[int, None] = OrderedDict()
+
+    def first_time(self, update_id: int) -> bool:
+        """Remember ``update_id``; False if it is one of the recent ones already."""
+        if update_id in self._ids:
+            return False
+        self._ids[update_id] = None
+        if len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+        return True
+
+
 @tornado.web.stream_request_body
 class TelegramUpdates(tornado.web.RequestHandler):
     """POST /telegram: one update from Telegram, checked against the secret token."""
 
-    def initialize(self, app: Application, secret: str) -> None:
-        """Tornado passes the application and the expected secret."""
-        self.app, self.secret = app, secret
+    def initialize(self, app: Application, secret: str, recent: RecentUpdates) -> None:
+        """Tornado passes the application, the expected secret and the updates queued lately."""
+        self.app, self.secret, self.recent = app, secret, recent
         self.chunks: list[bytes] = []
 
     def prepare(self) -> None:
@@ -79,7 +101,13 @@ class TelegramUpdates(tornado.web.RequestHandler):
         except Exception as exc:  # noqa: BLE001 - whatever the body does, the answer is 400
             log.warning("webhook body is not a valid update (%s)", type(exc).__name__)
             raise tornado.web.HTTPError(400) from None
-        await self.app.update_queue.put(update)
+        if self.recent.first_time(update.update_id):
+            await self.app.update_queue.put(update)
+        else:
+            log.info(
+                "webhook: update %s sent again (our 200 was lost); not handled twice",
+                update.update_id,
+            )
         self.set_status(200)
 
 
@@ -109,7 +137,16 @@ def make_web_app(
     # A WEBHOOK_URL with a path (https://host/bot) has Telegram post to /bot/telegram: served
     # whether or not the proxy in front strips the prefix.
     paths = dict.fromkeys([WEBHOOK_PATH, urlsplit(endpoint).path if endpoint else WEBHOOK_PATH])
-    updates = [(re.escape(path), TelegramUpdates, {"app": app, "secret": secret}) for path in paths]
+    # Telegram posts every update to the one URL it was given: a repeat comes on the path the
+    # first one came on, so each path remembers its own.
+    updates = [
+        (
+            re.escape(path),
+            TelegramUpdates,
+            {"app": app, "secret": secret, "recent": RecentUpdates()},
+        )
+        for path in paths
+    ]
     return tornado.web.Application([*updates, ("/healthz", Health, {"app": app})])
 
 
