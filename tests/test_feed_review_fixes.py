@@ -1,5 +1,5 @@
-"""Faults a feed review reproduced: bodies cut off in transit, items sharing a guid or a link,
-UTF-8 served as Latin-1, and a bare "<" in a title."""
+"""Faults a feed review reproduced: bodies cut off in transit, items sharing a placeholder guid,
+and UTF-8 served as Latin-1; and what a second review found the first fixes damaged."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from bot.config import Settings
 from bot.models import FeedSpec, FetchResult
 from bot.news.fetch import fetch_feed, make_client
-from bot.news.parse import LOOSE_MAX, MAX_TITLE, FeedParseError, parse_feed
+from bot.news.parse import LOOSE_MAX, parse_feed
 from bot.news.pipeline import ingest, refresh
-from bot.news.text import canonical_url, normalise_space
+from bot.news.text import normalise_space
 from bot.storage import news_store
 from bot.storage.db import open_db
 
@@ -139,15 +139,15 @@ async def _rounds(settings: Settings, url: str, rounds: int) -> list[tuple[dict,
 # --- 1. a body cut off in transit ---------------------------------------------------------------
 
 
-async def test_a_compressed_body_cut_off_in_transit_is_a_fetch_error(
+async def test_a_compressed_body_cut_off_in_transit_keeps_its_items_but_not_its_validators(
     scripted: Callable, settings: Settings
 ) -> None:
     packed = gzip.compress(_news(10), mtime=0)
     server = scripted([(packed[: len(packed) // 2], "gzip"), (packed, "gzip")])
     (failed, health, stored), (failed2, health2, stored2) = await _rounds(settings, server.url, 2)
-    assert failed == {"Probe": "DecodingError: gzip body cut short: the stream did not finish"}
-    assert health["last_error"] == failed["Probe"] and health["consecutive_failures"] == 1
-    assert health["etag"] is None and stored == 0
+    # What the cut stream inflates to is a document cut short: told like a plain one.
+    assert failed == {} and stored < 10
+    assert "body ends inside <rss>" in health["last_error"] and health["etag"] is None
     # No validators were kept, so the second request asks for the whole feed and gets it.
     assert "If-None-Match" not in server.requests[1]
     assert failed2 == {} and stored2 == 10 and health2["etag"] == '"v1"'
@@ -190,6 +190,18 @@ def labelled(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield coding
 
 
+def _ingest_once(body: bytes) -> tuple[int, str | None, str | None]:
+    """Ingest ``body`` as a fresh fetch with an ETag: (articles stored, feed's error, ETag kept)."""
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(database_path=Path(folder) / "cut.db")
+        db = open_db(settings.database_path)
+        ingest(db, FetchResult(SPEC, status=200, body=body, etag='"v1"'), settings, NOW)
+        stored = db.execute("select count(*) from articles").fetchone()[0]
+        error, etag = db.execute("select last_error, etag from feeds").fetchone()
+        db.close()
+    return stored, error, etag
+
+
 @PROPERTY
 @given(coding=st.sampled_from(["gzip", "deflate", "raw deflate"]), cut=st.floats(0, 1))
 @example(coding="gzip", cut=0.999)  # the trailer (checksum and length) alone is missing
@@ -205,21 +217,12 @@ async def test_any_cut_of_a_compressed_body_is_an_error_or_the_whole_feed(
         client.headers["Accept-Encoding"] = "identity"  # the server sends our bytes as they are
         result = await fetch_feed(client, FeedSpec("Cut", feed_server.custom_url(f"cut-{at}.xml")))
     if result.error:
-        assert at < len(packed) and "cut short" in result.error
-        return
-    assert len(parse_feed(result.body, SPEC, NOW).articles) == 10
-
-
-def _ingest_once(body: bytes) -> tuple[int, str | None, str | None]:
-    """Ingest ``body`` as a fresh fetch with an ETag: (articles stored, feed's error, ETag kept)."""
-    with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(database_path=Path(folder) / "cut.db")
-        db = open_db(settings.database_path)
-        ingest(db, FetchResult(SPEC, status=200, body=body, etag='"v1"'), settings, NOW)
-        stored = db.execute("select count(*) from articles").fetchone()[0]
-        error, etag = db.execute("select last_error, etag from feeds").fetchone()
-        db.close()
-    return stored, error, etag
+        return  # a failed fetch: recorded against the feed, its validators not kept
+    stored, error, etag = _ingest_once(result.body)
+    if error is None:
+        assert stored == 10 and etag == '"v1"'
+    else:
+        assert etag is None
 
 
 BIG = _news(40, extra=f"<comments>{'c' * (LOOSE_MAX // 40)}</comments>")
@@ -251,36 +254,35 @@ def test_items_sharing_a_placeholder_guid_are_all_kept(extra: str) -> None:
 
 
 @pytest.mark.parametrize("extra", ["", SLOW])
-def test_items_sharing_a_link_are_told_apart_by_their_permalink_guids(extra: str) -> None:
+def test_one_story_listed_in_several_sections_stays_one_article(extra: str) -> None:
+    guid = '<guid isPermaLink="false">ex-story-5531</guid>'
     items = "".join(
-        _item(i, "https://example.com/", f"<guid>https://example.com/news/{i}</guid>", extra)
-        for i in range(5)
+        _item(0, f"https://e.com/{section}/story-5531", guid, extra)
+        for section in ("world", "europe", "ukraine")
     )
     parsed = parse_feed(_feed(items), SPEC, NOW)
-    assert [a.url for a in parsed.articles] == [f"https://example.com/news/{i}" for i in range(5)]
+    assert [a.url for a in parsed.articles] == ["https://e.com/world/story-5531"]
 
 
-@PROPERTY
-@given(
-    st.lists(st.sampled_from(["https://e.com/", "https://e.com/world"]), min_size=1, max_size=12)
-)
-def test_items_with_distinct_permalink_guids_are_never_merged(links: list[str]) -> None:
-    items = "".join(
-        _item(i, link, f"<guid>https://e.com/news/{i}</guid>") for i, link in enumerate(links)
-    )
-    parsed = parse_feed(_feed(items), SPEC, NOW)
-    assert len(parsed.articles) == len(links)
-
-
-def test_canonical_guid_addresses_are_used() -> None:
-    items = "".join(
-        _item(i, "https://e.com/", f"<guid>https://e.com/news/{i}?utm_source=rss</guid>")
-        for i in range(2)
-    )
-    parsed = parse_feed(_feed(items), SPEC, NOW)
-    assert [a.url for a in parsed.articles] == [
-        canonical_url(f"https://e.com/news/{i}") for i in range(2)
+def _shapes(news: bytes) -> list[bytes]:
+    """Closed feeds in unusual shapes, each with a stray "&" so that the parser reports a problem."""
+    body = news.replace(b"</title>", b" & more</title>", 1)
+    rss = body[body.index(b"<rss") :]
+    return [
+        b"<!-- also as <feed> -->" + rss,
+        body + b"<!-- </rss-cache: hit -->",
+        body.replace(b"<rss", b"<RSS"),
+        body.replace(b"?>", b"?><?xml-stylesheet href='a.xsl'?>", 1).replace(b"</rss>", b"</rss >"),
     ]
+
+
+@pytest.mark.parametrize("shape", range(4))
+def test_a_closed_feed_with_errors_is_not_called_cut_short(shape: int) -> None:
+    stored, error, etag = _ingest_once(_shapes(_news(3))[shape])
+    # Its items are read and its validators kept: a feed called cut short would lose its ETag
+    # at every fetch, and with it every 304.
+    assert stored == 3 and etag == '"v1"'
+    assert error is None or "cut off" not in error
 
 
 # --- 3. UTF-8 served as Latin-1 ----------------------------------------------------------------
@@ -322,6 +324,23 @@ async def test_utf8_served_as_latin1_reads_as_utf8_and_latin1_still_as_latin1(
     assert titles["https://e.com/latin1"] == "Caf\u00e9 attack in S\u00e3o Paulo kills two soldiers"
 
 
+def test_latin1_said_by_header_and_document_is_read_as_latin1() -> None:
+    title = "ALERTA EN PER\u00da\u00a0: sismo"
+    body = (
+        _feed(
+            f"<item><title>{title}</title><link>https://e.com/a</link></item>",
+            '<?xml version="1.0" encoding="iso-8859-1"?>',
+        )
+        .decode()
+        .encode("latin-1")
+    )
+    body.decode("utf-8")  # the trap: these Latin-1 bytes are valid UTF-8 too ("PER\u06a0")
+    parsed = parse_feed(
+        body, SPEC, NOW, brief_language=None, content_type="text/xml; charset=iso-8859-1"
+    )
+    assert [a.title for a in parsed.articles] == ["ALERTA EN PER\u00da: sismo"]
+
+
 LETTERS = st.text(
     st.characters(categories=["L", "N", "Zs"]) | st.sampled_from("\u2019\u201c\u201d\u2014-.,"),
     min_size=1,
@@ -337,33 +356,3 @@ def test_any_utf8_title_labelled_latin1_comes_back_as_written(title: str) -> Non
         body, SPEC, NOW, brief_language=None, content_type="text/xml; charset=iso-8859-1"
     )
     assert [a.title for a in parsed.articles] == [normalise_space(title)]
-
-
-# --- 4. a bare "<" in a title -------------------------------------------------------------------
-
-
-def test_a_bare_less_than_sign_keeps_the_rest_of_the_title() -> None:
-    title = "Range of missiles &lt;500km and x&lt;y and a &lt;b"
-    marked = "Strike &lt;b&gt;kills&lt;/b&gt; 5 &lt;script&gt;alert(1)&lt;/script&gt;"
-    items = (
-        f"<item><title>{title}</title><link>https://e.com/c</link></item>"
-        f"<item><title>{marked}</title><link>https://e.com/d</link></item>"
-    )
-    parsed = parse_feed(_feed(items), SPEC, NOW, brief_language=None)
-    assert [a.title for a in parsed.articles] == [
-        "Range of missiles <500km and x<y and a <b",
-        "Strike kills 5",
-    ]
-
-
-@PROPERTY
-@given(title=st.text(st.sampled_from("ab xy1<.;!/\"'="), min_size=1, max_size=MAX_TITLE - 20))
-def test_a_title_without_closing_brackets_loses_no_text(title: str) -> None:
-    body = _feed(f"<item><title>{escape(title)}</title><link>https://e.com/a</link></item>")
-    try:
-        parsed = parse_feed(body, SPEC, NOW, brief_language=None)
-    except FeedParseError:
-        assert not normalise_space(title)  # no title, no item
-        return
-    expected = [normalise_space(title)] if normalise_space(title) else []
-    assert [a.title for a in parsed.articles] == expected

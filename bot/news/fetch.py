@@ -82,12 +82,6 @@ class _Inflater:
         self.started = True
         return out
 
-    def finish(self) -> None:
-        """Raise httpx.DecodingError unless the stream reached its end (and its checksum)."""
-        # Without this a body cut off in transit reads as a shorter, "healthy" document.
-        if not self.zlib.eof:
-            raise httpx.DecodingError(f"{self.coding} body cut short: the stream did not finish")
-
 
 async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
     """The decoded body, or BodyRefused as soon as it passes ``max_bytes`` (or is oddly encoded)."""
@@ -106,8 +100,6 @@ async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise BodyTooLarge(f"body is over the {max_bytes:,}-byte cap")
         chunks.append(chunk)
-    if inflater:
-        inflater.finish()
     return b"".join(chunks)
 
 

@@ -172,6 +172,9 @@ def _trusted_content_type(body: bytes, content_type: str | None) -> str | None:
     labels = _CHARSET.findall(content_type or "")
     if not labels or not all(_in_latin1_family(label) for label in labels) or body.isascii():
         return content_type
+    declared = _XML_DECL_ENCODING.match(body)
+    if declared and declared.group(4).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        return content_type  # the document says Latin-1 too: both are believed
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
@@ -199,7 +202,7 @@ def _is_latin1(encoding: str) -> bool:
 
 # The XML declaration's encoding pseudo-attribute, to say "utf-8" once the body is UTF-8.
 _XML_DECL_ENCODING = re.compile(
-    rb"""\A(\xef\xbb\xbf)?(\s*<\?xml\b[^>]{0,200}?\bencoding\s*=\s*)(["'])[^"'>]{0,40}\3"""
+    rb"""\A(\xef\xbb\xbf)?(\s*<\?xml\b[^>]{0,200}?\bencoding\s*=\s*)(["'])([^"'>]{0,40})\3"""
 )
 
 
@@ -387,22 +390,44 @@ def parse_feed(
     return result
 
 
-# The root element's name, and the names a feed's root has (any namespace prefix dropped).
-_ROOT_NAME = re.compile(rb"<([^?!\s/>][^\s/>]{0,99})")
+# The names a feed's root has (any namespace prefix dropped), and an element's name.
 _FEED_ROOTS = frozenset({"rss", "feed", "rdf", "channel"})
+_NAME = re.compile(rb"[^?!\s/>][^\s/>]{0,99}")
+# What the prologue may hold before the root, and where each such part ends.
+_PROLOGUE_ENDS = ((b"<?", b"?>"), (b"<!--", b"-->"), (b"<!", b">"))
+
+
+def _root_element(data: bytes) -> re.Match[bytes] | None:
+    """The root element's name: the first one past declarations, instructions and comments."""
+    at = data.find(b"<")
+    while at >= 0:
+        end = next(
+            (
+                data.find(close, at + len(open_))
+                for open_, close in _PROLOGUE_ENDS
+                if data.startswith(open_, at)
+            ),
+            None,
+        )
+        if end is None:
+            return _NAME.match(data, at + 1)
+        if end < 0:
+            return None
+        at = data.find(b"<", end)
+    return None
 
 
 def _unclosed_root(data: bytes) -> str | None:
     """The feed's root element when the body never closes it: the rest was lost on the way."""
-    match = _ROOT_NAME.search(data)
+    match = _root_element(data)
     if match is None:
         return None
-    name = match.group(1)
+    name = match.group()
     if name.decode("utf-8", "replace").rpartition(":")[2].lower() not in _FEED_ROOTS:
         return None  # junk before the feed (a PHP warning): no telling where it should end
-    end = data.rfind(b"</" + name, match.end())
-    closed = end >= 0 and re.match(rb"\s*>", data[end + 2 + len(name) : end + 102 + len(name)])
-    return None if closed else name.decode("utf-8", "replace")
+    # A feed's root holds no element of its own name, so its end tag anywhere after it closes it.
+    closing = re.compile(rb"</" + re.escape(name) + rb"\s*>", re.I)
+    return None if closing.search(data, match.end()) else name.decode("utf-8", "replace")
 
 
 def _collect(
@@ -426,7 +451,6 @@ def _collect(
             continue
         if article is not None:
             articles.append(article)
-    _separate_shared_links(articles, base)
     placeholders = _placeholder_guids(articles)
     seen: set[str] = set()
     for article in articles:
@@ -445,35 +469,19 @@ def _collect(
     return result
 
 
-# Items of one feed under one guid are one article listed twice (its link or title changed on
-# the way); a guid that this many different addresses share identifies none of them
-# ("undefined", the site's home page).
+# Items of one feed under one guid are one article listed twice (in two sections, or its link
+# or title changed on the way); a guid that this many differently titled items share identifies
+# none of them ("undefined", the site's home page).
 PLACEHOLDER_SHARERS = 3
 
 
 def _placeholder_guids(articles: list[Article]) -> set[str]:
-    """The guids PLACEHOLDER_SHARERS or more different addresses share."""
-    addresses: dict[str, set[str]] = {}
+    """The guids PLACEHOLDER_SHARERS or more items with different titles share."""
+    titles: dict[str, set[str]] = {}
     for article in articles:
         if article.guid:
-            addresses.setdefault(article.guid, set()).add(article.url)
-    return {guid for guid, urls in addresses.items() if len(urls) >= PLACEHOLDER_SHARERS}
-
-
-def _separate_shared_links(articles: list[Article], base: str) -> None:
-    """Give items that share one link (a home or section page) but carry distinct address
-    guids those guids as their addresses: else all but the first would be lost as duplicates."""
-    groups: dict[str, list[Article]] = {}
-    for article in articles:
-        groups.setdefault(article.url, []).append(article)
-    for group in groups.values():
-        if len(group) < 2 or len({a.guid for a in group if a.guid}) < 2:
-            continue
-        for article in group:
-            guid = article.guid or ""
-            address = guid.startswith(("http://", "https://")) and _usable_link(guid, base, False)
-            if address:
-                article.url = canonical_url(address)
+            titles.setdefault(article.guid, set()).add(article.title)
+    return {guid for guid, seen in titles.items() if len(seen) >= PLACEHOLDER_SHARERS}
 
 
 def _usable_link(value: object, base: str, relative: bool = True) -> str | None:
@@ -519,18 +527,8 @@ def _field(entry: dict, *keys: str) -> str:
     return ""
 
 
-# A "<" that no ">" closes before the next "<" or the end starts no tag a title would carry:
-# "x<y and a <b" is text, which the HTML parser would otherwise cut at "<y".
-_UNCLOSED_LT = re.compile(r"<(?=[^<>]*(?:<|\Z))")
-
-
-def _title_text(raw: str) -> str:
-    """A title's plain text: its markup removed, a bare "<" kept."""
-    return strip_html(_UNCLOSED_LT.sub("&lt;", raw) if "<" in raw else raw)
-
-
 def _article(entry: dict, spec: FeedSpec, base: str, now: datetime) -> Article | None:
-    title = truncate(_title_text(_field(entry, "title")), MAX_TITLE)
+    title = truncate(strip_html(_field(entry, "title")), MAX_TITLE)
     guid = entry.get("id") if isinstance(entry.get("id"), str) else None
     # A link that is only the guid ("12345", taken for a permalink) is not a relative address.
     from_guid = bool(entry.get("guidislink"))
