@@ -112,7 +112,8 @@ async def test_a_long_run_of_429s_delays_the_brief_but_neither_drops_nor_doubles
 ) -> None:
     fake.add_private_chat(CHAT)
     fake.retry_after_seconds = 0
-    fake.force_429 = MAX_ATTEMPTS * (MAX_ATTEMPTS + 1)  # every send of nine checks is refused
+    # Refused through the first check's whole back-off, then at the next eight checks' one try.
+    fake.force_429 = 2 * MAX_ATTEMPTS
     clock = Clock(SLOT + timedelta(seconds=30))
     app, settings = broadcast_app(fake, _fast(settings), clock)
     async with started(app, polling=False):
@@ -154,6 +155,85 @@ async def test_a_brief_waiting_for_its_retry_does_not_hold_back_other_chats_aler
         row = svc.db.execute("select status, last_error from deliveries where chat_id = ?", [CHAT])
         status, error = row.fetchone()
         assert status == "pending" and "network errors" in error
+
+
+async def test_the_rest_of_a_brief_telegram_could_not_take_is_not_sent_a_day_late(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(CHAT)
+    clock = Clock(SLOT + timedelta(seconds=30))
+    app, settings = broadcast_app(fake, _fast(settings), clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        stories = [["s1", "BBC", False, 0], ["s2", "DW", False, 1]]
+        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>", "<b>two</b>"], stories, 1)
+        port = fake.port
+        await fake.stop()
+        for _ in range(20):  # 20 minutes of checks with Telegram away
+            await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+            clock.advance(minutes=1)
+        # The bot is stopped overnight and back at 06:55 the next day, Telegram with it.
+        clock.now = SLOT + timedelta(days=1, minutes=-5)
+        await fake.start(port)
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert fake.texts_to(CHAT) == []
+        status, _, error, _ = _row(svc.db)
+        assert status == "failed" and "too late" in error
+
+
+async def test_an_alert_telegram_could_not_take_is_not_sent_past_the_grace(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(CHAT)
+    clock = Clock(SLOT)
+    app, settings = broadcast_app(fake, _fast(settings), clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        add_alert_watchers(svc.db, [CHAT], ["Tarkovo"], clock.now)
+        watched_story(svc.db, "w1", clock.now)
+        port = fake.port
+        await fake.stop()
+        for _ in range(20):
+            await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+            clock.advance(minutes=1)
+        clock.now = SLOT + timedelta(hours=30)  # back 30 h after the alert was due
+        await fake.start(port)
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert alerts_to(fake, CHAT) == []
+        (status,) = svc.db.execute("select status from deliveries").fetchone()
+        assert status == "failed"
+
+
+async def test_a_delivery_that_failed_before_tries_once_at_each_later_check(
+    fake: FakeTelegram, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stuck, fresh = list(range(5001, 5017)), 6001  # as many stuck chats as workers
+    fake.add_private_chats([*stuck, fresh])
+    clock = Clock(SLOT)
+    app, settings = broadcast_app(fake, _fast(settings), clock)
+    real_post = broadcast.Broadcaster._post
+    tries: list[int] = []
+
+    async def post(self: broadcast.Broadcaster, chat_id: int, *args: object) -> None:
+        tries.append(chat_id)
+        if chat_id in stuck:
+            raise NetworkError("Bad Gateway")
+        await real_post(self, chat_id, *args)
+
+    monkeypatch.setattr(broadcast.Broadcaster, "_post", post)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        subscribe_due(svc.db, stuck, clock.now)
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        # The first check backs off within each send, as any blip deserves.
+        assert tries.count(stuck[0]) == MAX_ATTEMPTS
+        clock.advance(hours=2)
+        subscribe_due(svc.db, [fresh], clock.now)
+        tries.clear()
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        # Two hours on, each stuck chat is tried once, not through the whole back-off again.
+        assert sorted(tries) == [*stuck, fresh]
+        assert len(fake.texts_to(fresh)) == 1
 
 
 def _brief(now: datetime) -> Brief:

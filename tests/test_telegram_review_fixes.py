@@ -35,6 +35,7 @@ from fake_telegram import FakeTelegram
 from bot.config import Settings
 from bot.storage.chats import ensure_chat, get_chat, set_subscribed
 from bot.storage.db import open_db
+from bot.telegram import handlers
 from bot.telegram.app import build_application, started
 from bot.telegram.broadcast import deliver_due
 from bot.telegram.webhook import SECRET_HEADER, serve_webhook
@@ -149,6 +150,22 @@ async def test_a_reply_that_keeps_failing_gives_up_soon_with_one_apology(
         await asyncio.sleep(0.3)
         assert flaky.texts_to(USER) == [APOLOGY]
         assert [r["method"] for r in flaky.rejected] == ["sendMessage"] * 4
+
+
+async def test_a_429_longer_than_the_patience_for_blips_is_still_waited_out(
+    fake: FakeTelegram, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handlers, "REPLY_PATIENCE", 0.5)  # Telegram's wait below is longer
+    fake.add_private_chat(USER)
+    async with running_bot(fake, settings):
+        fake.fault_methods = {"sendmessage"}
+        fake.retry_after_seconds = 1
+        fake.force_429 = 1
+        fake.send_text(USER, "/help")
+        await fake.wait_for_messages(USER, 1, timeout=10)
+        await asyncio.sleep(0.3)
+        texts = fake.texts_to(USER)
+        assert len(texts) == 1 and texts[0] != APOLOGY and "/latest" in texts[0]
 
 
 # ------------------------------------------------------------------ a group upgraded under a reply

@@ -64,6 +64,7 @@ class PendingDelivery:
     next_part: int
     attempts: int
     due_at: str = ""
+    failed_before: bool = False  # an attempt at an earlier check failed
 
 
 @dataclass
@@ -226,7 +227,8 @@ def pending_page(
     return [
         PendingDelivery(*r)
         for r in db.execute(
-            "select chat_id, local_date, content_key, next_part, attempts, due_at "
+            "select chat_id, local_date, content_key, next_part, attempts, due_at, "
+            "last_error is not null "
             "from deliveries where status = 'pending' and (due_at, chat_id, local_date) > (?, ?, ?)"
             + _kind(alerts)
             + " order by due_at, chat_id, local_date limit ?",

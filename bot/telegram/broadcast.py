@@ -247,6 +247,12 @@ class Broadcaster:
     async def _deliver_one(self, item: PendingDelivery, stats: BroadcastStats) -> None:
         """Deliver one chat's brief; whatever goes wrong is recorded against that chat alone."""
         try:
+            if item.failed_before and overdue(self.db, item, self.clock(), self.grace):
+                # Retried past its time (Telegram was away, then the bot): given up like a brief
+                # planned too late, not sent beside the next day's (README, Daily delivery). A
+                # first attempt goes out however long the broadcast took to reach it.
+                self._fail(item, Failed("too late to go out now", permanent=True), stats)
+                return
             # The chat's turn first: what is checked next (subscribed, quiet hours, /unwatch)
             # must still hold when the message goes, not only when the row was taken.
             await self._chat_turn(item.chat_id)
@@ -277,14 +283,17 @@ class Broadcaster:
 
     async def _deliver(self, item: PendingDelivery, stats: BroadcastStats) -> None:
         messages, stories = self._content(item.content_key)
+        # A delivery that failed at an earlier check tries once at each: while Telegram is
+        # away, a check must not spend the whole back-off on it again (later checks retry it).
+        tries = 1 if item.failed_before else MAX_ATTEMPTS
         for part in range(item.next_part, len(messages)):
             if part > item.next_part:  # the first part's turn was taken in _deliver_one
                 await self._chat_turn(item.chat_id)
-            outcome = await self._send(item.chat_id, messages[part], stats)
+            outcome = await self._send(item.chat_id, messages[part], stats, tries)
             if isinstance(outcome, Migrated):
                 if not ledger.move_delivery(self.db, item, outcome.chat_id, self.clock()):
                     return
-                outcome = await self._send(item.chat_id, messages[part], stats)
+                outcome = await self._send(item.chat_id, messages[part], stats, tries)
             if isinstance(outcome, Failed):
                 self._fail(item, outcome, stats)
                 return
@@ -308,20 +317,27 @@ class Broadcaster:
         if at > now:
             await asyncio.sleep(at - now)
 
-    async def _send(self, chat_id: int, text: str, stats: BroadcastStats) -> Outcome:
-        """Send one message, waiting out 429s and retrying network errors and 5xx; a message
-        Telegram refuses for its text goes once more as plain text."""
-        outcome = await self._attempts(chat_id, text, "HTML", stats)
+    async def _send(
+        self, chat_id: int, text: str, stats: BroadcastStats, tries: int = MAX_ATTEMPTS
+    ) -> Outcome:
+        """Send one message, waiting out 429s and retrying network errors and 5xx (``tries``
+        times); a message Telegram refuses for its text goes once more as plain text."""
+        outcome = await self._attempts(chat_id, text, "HTML", stats, tries)
         if isinstance(outcome, TextRefused):
-            outcome = await self._attempts(chat_id, plain_text(text), None, stats)
+            outcome = await self._attempts(chat_id, plain_text(text), None, stats, tries)
             if isinstance(outcome, Sent):
                 log.error("Telegram refused a part to chat=%s; it went as plain text", chat_id)
         return outcome
 
     async def _attempts(
-        self, chat_id: int, text: str, parse_mode: str | None, stats: BroadcastStats
+        self,
+        chat_id: int,
+        text: str,
+        parse_mode: str | None,
+        stats: BroadcastStats,
+        tries: int = MAX_ATTEMPTS,
     ) -> Outcome:
-        for attempt in range(MAX_ATTEMPTS):
+        for attempt in range(tries):
             wait = self._resume_at - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)

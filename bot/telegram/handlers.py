@@ -52,9 +52,9 @@ STORAGE_REPLY = (
     "The bot's admins have been told."
 )
 APOLOGY = "Sorry — something went wrong on my side. Please try again in a minute."
-# A reply that meets a network error or a 5xx is tried again after these pauses (seconds), and
-# a 429 is waited out once; all within REPLY_PATIENCE seconds, so that one chat's later updates
-# (handled in order) are not kept waiting for minutes while Telegram is down.
+# A reply that meets a network error or a 5xx is tried again after these pauses (seconds),
+# within REPLY_PATIENCE seconds, so that one chat's later updates (handled in order) are not
+# kept waiting for minutes while Telegram is down; a 429 is waited out once, as long as it says.
 REPLY_RETRY_PAUSES = (0.5, 1.0, 2.0)
 REPLY_PATIENCE = 12.0
 
@@ -111,14 +111,15 @@ class _Patience:
     def pause(self, exc: TelegramError) -> float | None:
         """How long to wait before trying again after ``exc``; None to give up."""
         if isinstance(exc, RetryAfter):
-            delay = None if self.rate_limited else retry_seconds(exc)
+            # Telegram says how long: waited out once, however long (the deadline is for blips).
+            delay = None if self.rate_limited else float(retry_seconds(exc))
             self.rate_limited = True
+            return delay
         # BadRequest is Telegram refusing the call, not a blip; after SendUnconfirmed the
         # message may have arrived, and a reply shown twice is the worse failure.
-        elif isinstance(exc, NetworkError) and not isinstance(exc, BadRequest | SendUnconfirmed):
-            delay = self.pauses.pop(0) if self.pauses else None
-        else:
-            delay = None
+        if not isinstance(exc, NetworkError) or isinstance(exc, BadRequest | SendUnconfirmed):
+            return None
+        delay = self.pauses.pop(0) if self.pauses else None
         return None if delay is None or time.monotonic() + delay > self.deadline else delay
 
 
