@@ -30,6 +30,7 @@ from bot.storage import watchlists
 from bot.storage.chats import ensure_chat, set_subscribed
 from bot.storage.news_store import iso, save_articles
 from bot.telegram.app import build_application, started
+from bot.telegram.webhook import serve_webhook
 
 
 @dataclass
@@ -339,3 +340,34 @@ def alerts_to(fake: FakeTelegram, chat_id: int) -> list[str]:
     return [
         "\n".join(t.split("\n")[:2]) for t in fake.texts_to(chat_id) if t.startswith("🔔 Watchlist")
     ]
+
+
+@asynccontextmanager
+async def webhook_bot(
+    fake: FakeTelegram,
+    settings: Settings,
+    secret: str | None,
+    url: str | None = "https://bot.example.com",
+) -> AsyncIterator[tuple[int, Application]]:
+    """The real application in webhook mode on a free port (at ``url``, else the settings'
+    WEBHOOK_URL); yields the port and the app."""
+    port = free_port()
+    settings = replace(
+        settings,
+        telegram_bot_token=fake.token,
+        telegram_api_url=fake.url,
+        webhook_url=url or settings.webhook_url,
+        webhook_secret=secret,
+        webhook_port=port,
+        webhook_listen="127.0.0.1",
+    )
+    app = build_application(settings, schedule_jobs=False)
+    stop = asyncio.Event()
+    async with started(app, polling=False):
+        server = asyncio.create_task(serve_webhook(app, settings, stop))
+        await wait_until(lambda: fake.webhook_url, what="setWebhook")
+        try:
+            yield port, app
+        finally:
+            stop.set()
+            await server

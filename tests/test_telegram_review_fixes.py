@@ -9,7 +9,6 @@ import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,11 +23,11 @@ from botharness import (
     bot_argv,
     broadcast_app,
     button_data,
-    free_port,
     running_bot,
     say,
     start_bot_process,
     wait_until,
+    webhook_bot,
 )
 from fake_telegram import FakeTelegram
 
@@ -36,9 +35,9 @@ from bot.config import Settings
 from bot.storage.chats import ensure_chat, get_chat, set_subscribed
 from bot.storage.db import open_db
 from bot.telegram import handlers
-from bot.telegram.app import build_application, started
+from bot.telegram.app import started
 from bot.telegram.broadcast import deliver_due
-from bot.telegram.webhook import SECRET_HEADER, serve_webhook
+from bot.telegram.webhook import SECRET_HEADER
 
 USER, ADMIN = 111, 1
 GROUP, SUPERGROUP = -5, -1005
@@ -252,31 +251,6 @@ async def test_a_channel_no_longer_configured_stops_getting_the_brief(
 # ------------------------------------------------------------------ webhook redelivery
 
 
-@asynccontextmanager
-async def webhook_bot(fake: FakeTelegram, settings: Settings) -> AsyncIterator[int]:
-    """The real application in webhook mode on a free port, secret "s3cret"; yields the port."""
-    port = free_port()
-    settings = replace(
-        settings,
-        telegram_bot_token=fake.token,
-        telegram_api_url=fake.url,
-        webhook_url="https://bot.example.com",
-        webhook_secret="s3cret",
-        webhook_port=port,
-        webhook_listen="127.0.0.1",
-    )
-    app = build_application(settings, schedule_jobs=False)
-    stop = asyncio.Event()
-    async with started(app, polling=False):
-        server = asyncio.create_task(serve_webhook(app, settings, stop))
-        await wait_until(lambda: fake.webhook_url, what="setWebhook")
-        try:
-            yield port
-        finally:
-            stop.set()
-            await server
-
-
 def command_update(update_id: int, text: str) -> dict[str, Any]:
     """A private message from USER with a command, as Telegram posts it to the webhook."""
     return {
@@ -297,7 +271,7 @@ async def test_an_update_telegram_sends_again_is_handled_once(
 ) -> None:
     fake.add_private_chat(USER)
     async with (
-        webhook_bot(fake, settings) as port,
+        webhook_bot(fake, settings, secret="s3cret") as (port, _),
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
     ):
         headers = {SECRET_HEADER: "s3cret"}

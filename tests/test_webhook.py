@@ -6,20 +6,16 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-from botharness import free_port, wait_until
+from botharness import webhook_bot
 from fake_telegram import FakeTelegram
-from telegram.ext import Application
 
 from bot.config import WEBHOOK_SECRET_PATTERN, ConfigError, Settings, load_settings
-from bot.telegram.app import build_application, started
-from bot.telegram.webhook import MAX_UPDATE_BYTES, SECRET_HEADER, serve_webhook
+from bot.telegram.webhook import MAX_UPDATE_BYTES, SECRET_HEADER
 
 USER = 77
 HELP_UPDATE = {
@@ -33,37 +29,6 @@ HELP_UPDATE = {
         "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
     },
 }
-
-
-@asynccontextmanager
-async def webhook_bot(
-    fake: FakeTelegram,
-    settings: Settings,
-    secret: str | None,
-    url: str | None = "https://bot.example.com",
-) -> AsyncIterator[tuple[int, Application]]:
-    """The real application in webhook mode on a free port (at ``url``, else the settings'
-    WEBHOOK_URL); yields the port and the app."""
-    port = free_port()
-    settings = replace(
-        settings,
-        telegram_bot_token=fake.token,
-        telegram_api_url=fake.url,
-        webhook_url=url or settings.webhook_url,
-        webhook_secret=secret,
-        webhook_port=port,
-        webhook_listen="127.0.0.1",
-    )
-    app = build_application(settings, schedule_jobs=False)
-    stop = asyncio.Event()
-    async with started(app, polling=False):
-        server = asyncio.create_task(serve_webhook(app, settings, stop))
-        await wait_until(lambda: fake.webhook_url, what="setWebhook")
-        try:
-            yield port, app
-        finally:
-            stop.set()
-            await server
 
 
 async def test_without_a_configured_secret_a_random_one_is_registered_and_required(
