@@ -201,6 +201,24 @@ def _url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+# What @BotFather issues: the bot's id, a colon, then (about 35) letters, digits, _ and -.
+_BOT_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
+
+
+def _bot_token(raw: str) -> str:
+    """A token of the shape Telegram issues; anything pasted with it is refused, not sent."""
+    token = raw.strip()
+    if not _BOT_TOKEN.fullmatch(token):
+        # An invisible character (a zero-width space) copied with the token would be sent
+        # percent-encoded, and an error quoting that URL could print the token.
+        raise ValueError(
+            "not a bot token: expected the bot's number, a colon and then only A-Z, a-z, 0-9, "
+            "_ and - (as 123456789:AAH…); copy it again from @BotFather, without anything "
+            "pasted with it (a space, quotes or an invisible character)"
+        )
+    return token
+
+
 WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
@@ -229,7 +247,7 @@ def _log_level(raw: str) -> str:
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "telegram_bot_token": str.strip,
+    "telegram_bot_token": _bot_token,
     "telegram_api_url": _url,
     "database_path": Path,
     "feeds_file": Path,
@@ -301,9 +319,13 @@ def unknown_names(env_file: Path) -> list[str]:
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
 ) -> Settings:
-    """Read settings from ``env_file`` then the environment (which wins); raise ConfigError."""
+    """Read settings from ``env_file`` then the environment (which wins unless it is empty);
+    raise ConfigError."""
     values = _read_env_file(env_file) if env_file is not None else {}
-    values.update(os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    # An empty variable counts as unset, as an empty value in the file does: it would otherwise
+    # discard the file's value for the built-in default (`DATABASE_PATH= securitybrief status`).
+    values.update({name: value for name, value in environ.items() if value.strip()})
     kwargs: dict[str, Any] = {}
     problems: list[str] = []
     for f in fields(Settings):

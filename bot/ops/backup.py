@@ -17,6 +17,9 @@ from bot.storage.db import MIGRATIONS
 
 # The files SQLite keeps beside a database while it is in use, or after a crash.
 SIDECARS = ("-wal", "-shm", "-journal")
+# Those SQLite applies when it opens a database: the -wal's commits, a hot -journal's undo (the
+# -shm is only an index it rebuilds).
+_REPLAYED = ("-wal", "-journal")
 # SQLite's unix VFS locks these bytes (the lock-byte page, 1 GiB into the file; every SQLite
 # version uses the same ones, or they could not share a file). A connection holds a read lock
 # on them for as long as it has a WAL-mode database open.
@@ -48,8 +51,11 @@ def backup(source: Path, target: Path) -> int:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial.unlink(missing_ok=True)
-        _create_private(partial, stat.S_IMODE(source.stat().st_mode))
+        # Owner read-write while SQLite writes into it: a read-only database's bits (0444) on
+        # the partial copy would make the write fail. The copy gets the source's bits once done.
+        _create_private(partial, 0o600)
         pages = _copy(source, partial, target)
+        os.chmod(partial, stat.S_IMODE(source.stat().st_mode))
         partial.replace(target)
     except BaseException as exc:
         with suppress(OSError):
@@ -131,12 +137,19 @@ def restore(backup_file: Path, database: Path) -> int:
     temp = database.with_name(f".{database.name}.restoring")
     try:
         with _held_exclusively(database):
+            # A restore killed midway may have left them: SQLite would replay an old -wal.
+            _remove_with_sidecars(temp)
             pages = _install(backup_file, temp, database)
     finally:
-        for leftover in (temp, *(_sidecar(temp, suffix) for suffix in SIDECARS)):
-            with suppress(OSError):
-                leftover.unlink(missing_ok=True)
+        _remove_with_sidecars(temp)
     return pages
+
+
+def _remove_with_sidecars(path: Path) -> None:
+    """Delete ``path`` and its -wal, -shm and -journal, those that exist."""
+    for leftover in (path, *(_sidecar(path, suffix) for suffix in SIDECARS)):
+        with suppress(OSError):
+            leftover.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -165,15 +178,22 @@ def _held_exclusively(database: Path) -> Iterator[None]:
 def _install(backup_file: Path, temp: Path, database: Path) -> int:
     """Copy, verify and durably rename the backup over ``database``; its page count."""
     try:
-        # Private from the start: the umask would let anyone read chat ids meanwhile.
-        _create_private(temp, 0o600)
-        with backup_file.open("rb") as src, temp.open("r+b") as dst:
-            shutil.copyfileobj(src, dst)
+        _copy_private(backup_file, temp)
+        for suffix in _REPLAYED:
+            # A file-level copy of a live database (`cp securitybrief.db*`) may hold committed
+            # transactions only in its -wal: SQLite reads the backup with it, and so must the copy.
+            # Copied rather than opened in place, so the backup's own files stay as they are.
+            # (SQLite looks for them beside the file a symbolic link points to.)
+            sidecar = _sidecar(backup_file.resolve(), suffix)
+            if sidecar.is_file():
+                _copy_private(sidecar, _sidecar(temp, suffix))
         pages = _verify(temp, backup_file)
         if database.exists():
             _take_over_ownership(temp, database)
         else:
-            os.chmod(temp, stat.S_IMODE(backup_file.stat().st_mode))
+            # The backup's bits, and the owner may write: a read-only backup (0444) must not
+            # become a database the bot cannot write to.
+            os.chmod(temp, stat.S_IMODE(backup_file.stat().st_mode) | stat.S_IWUSR)
         _fsync(temp)
         for suffix in SIDECARS:
             _sidecar(database, suffix).unlink(missing_ok=True)
@@ -182,6 +202,14 @@ def _install(backup_file: Path, temp: Path, database: Path) -> int:
     except OSError as exc:
         raise BackupError(f"cannot restore to {database}: {exc.strerror or exc}") from None
     return pages
+
+
+def _copy_private(source: Path, target: Path) -> None:
+    """Copy ``source``'s bytes to a new ``target`` that only its owner can read."""
+    # Private from the start: the umask would let anyone read chat ids meanwhile.
+    _create_private(target, 0o600)
+    with source.open("rb") as src, target.open("r+b") as dst:
+        shutil.copyfileobj(src, dst)
 
 
 def _verify(copy: Path, backup_file: Path) -> int:

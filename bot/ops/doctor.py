@@ -18,7 +18,13 @@ from bot.news.feeds import FeedsFileError, load_feeds
 from bot.news.fetch import fetch_feed, make_client
 from bot.news.parse import FeedParseError, parse_feed
 from bot.news.pipeline import utcnow
-from bot.ops.status import check_integrity, folder_problem, probe_storage, storage_problem
+from bot.ops.status import (
+    check_integrity,
+    empty_file_problem,
+    folder_problem,
+    probe_storage,
+    storage_problem,
+)
 from bot.storage.db import open_db
 
 _PROXY = " (is a proxy or another server in the way?)"
@@ -61,6 +67,8 @@ def check_database(settings: Settings) -> Check:
     if folder := folder_problem(settings.database_path):
         return Check(False, what, folder)
     try:
+        if empty := empty_file_problem(settings.database_path):
+            return Check(False, what, empty)
         damaged = check_integrity(settings.database_path)
         if damaged:
             restore = "stop the bot and restore a backup (`securitybrief restore BACKUP`)"

@@ -27,6 +27,18 @@ NO_DATABASE = (
 )
 
 
+EMPTY_DATABASE = (
+    "the database file is empty (0 bytes): it was truncated, or never initialised (the bot "
+    "creates the tables when it starts; if it has run before, restore a backup)"
+)
+
+
+def empty_file_problem(path: Path) -> str | None:
+    """Plain words when the file at ``path`` holds no bytes (SQLite would call it a new database)."""
+    # Opening it would write a fresh schema into it and call a truncated database healthy.
+    return EMPTY_DATABASE if path.is_file() and path.stat().st_size == 0 else None
+
+
 def folder_problem(path: Path) -> str | None:
     """Plain words when DATABASE_PATH names a folder (SQLite calls that a disk I/O error)."""
     if not path.is_dir():
@@ -261,6 +273,8 @@ def status_report(settings: Settings, now: datetime) -> tuple[list[str], bool]:
     if folder := folder_problem(path):
         return [f"Database: ✘ {path}: {folder}"], False
     try:
+        if empty := empty_file_problem(path):
+            return [f"Database: ✘ {empty} ({path})"], False
         # Before open_db, which would run pending migrations on a damaged file.
         problem = check_integrity(path, STATUS_CHECK_SECONDS)
         if problem:

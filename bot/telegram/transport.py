@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -129,6 +130,18 @@ def scrub(text: str, url: str = "") -> str:
     return _TOKEN_SHAPE.sub("<token>", text)
 
 
+# What a URL path may hold unencoded besides letters, digits and "_.-~" (RFC 3986 "pchar").
+_PATH_SAFE = "!$&'()*+,;=:@"
+
+
+def _written_forms(secret: str) -> set[str]:
+    """``secret`` as it is, and as a URL carries it: a server or proxy quoting the request path
+    in an error shows the token percent-encoded (its ':' as %3A, a stray character as %E2…)."""
+    encoded = {quote(secret, safe=""), quote(secret, safe=_PATH_SAFE)}
+    lower = {re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), form) for form in encoded}
+    return {secret, *encoded, *lower}
+
+
 class Redactor(logging.Filter):
     """A logging filter that replaces secrets in the message, its arguments and any traceback."""
 
@@ -139,8 +152,9 @@ class Redactor(logging.Filter):
 
     def add(self, secrets: Iterable[str]) -> None:
         """Redact these too (a secret made at start-up, such as a random webhook secret)."""
+        forms = {form for secret in secrets if secret for form in _written_forms(secret)}
         # Longest first, so a secret holding another is replaced whole.
-        self.secrets = sorted({*self.secrets, *(s for s in secrets if s)}, key=len, reverse=True)
+        self.secrets = sorted({*self.secrets, *forms}, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced by ``<redacted>``."""

@@ -1,0 +1,341 @@
+"""Operations on a bad day, second review: a backup copied by hand with its -wal, a token pasted
+with an invisible character, a read-only database, an empty variable and an empty file."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import closing
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from botharness import bot_argv, cli, free_port
+
+from bot.config import load_settings
+from bot.storage.db import open_db
+from bot.telegram.transport import Redactor
+
+EMPTY_DATABASE = (
+    "the database file is empty (0 bytes): it was truncated, or never initialised (the bot "
+    "creates the tables when it starts; if it has run before, restore a backup)"
+)
+TOKEN = "987654321:AAHreviewTOKEN_distinctive-0123456789"
+SECRET_PART = TOKEN.split(":", 1)[1]
+
+
+def _dead_feeds(path: Path) -> Path:
+    """A feeds file whose one feed is on a port nothing listens on (refused at once)."""
+    path.write_text(f'[[feeds]]\nname = "Dead"\nurl = "http://127.0.0.1:{free_port()}/x"\n')
+    return path
+
+
+def _files(folder: Path) -> dict[str, str]:
+    """Each file in ``folder`` by name, with a digest of its bytes."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+def _subscribers(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute("select count(*) from chats where subscribed = 1").fetchone()[0]
+
+
+# --- 1. restore reads a file-level copy as SQLite does, -wal included -------------------------
+
+# The bot, as far as the database goes: its schema checkpointed, then 50 subscribers committed
+# that stay in the -wal while it keeps the database open.
+_WRITER = """
+import sys
+from bot.storage.db import open_db
+db = open_db(sys.argv[1])
+db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+db.execute("PRAGMA wal_autocheckpoint = 0")
+with db.conn:
+    db.conn.executemany(
+        "insert into chats (chat_id, type, timezone, delivery_time, subscribed)"
+        " values (?, 'private', 'UTC', '07:00', 1)",
+        [(1000 + i,) for i in range(50)],
+    )
+print("committed", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_restore_keeps_what_a_hand_made_copy_holds_in_its_wal(tmp_path: Path) -> None:
+    live, backups = tmp_path / "data" / "securitybrief.db", tmp_path / "backups"
+    live.parent.mkdir()
+    backups.mkdir()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(live)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "committed\n"
+        assert Path(f"{live}-wal").stat().st_size > 0  # the commits are only in the -wal
+        # `cp data/securitybrief.db* /backups/` while the bot runs.
+        for file in live.parent.glob("securitybrief.db*"):
+            shutil.copyfile(file, backups / file.name)
+    finally:
+        writer.communicate("stop\n", timeout=30)
+    backup = backups / "securitybrief.db"
+    before = _files(backups)
+    target = tmp_path / "restored" / "securitybrief.db"
+    restored = cli("restore", str(backup), DATABASE_PATH=str(target))
+    assert restored.returncode == 0, restored.stderr
+    assert restored.stdout.endswith(" pages, integrity ok).\n")
+    assert _subscribers(target) == 50
+    assert _files(backups) == before  # the backup's own files are left as they were
+    assert [p.name for p in target.parent.iterdir()] == ["securitybrief.db"]
+
+
+# --- 2. a token with something pasted with it -------------------------------------------------
+
+
+class _QuotesThePath(BaseHTTPRequestHandler):
+    """A proxy's 502 page quoting the request path (percent-encoded, as some servers show it)."""
+
+    encode_colon = False
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        path = quote(self.path, safe="/%") if self.encode_colon else self.path
+        body = f"<html><body><pre>Cannot POST {path}</pre></body></html>".encode()
+        self.send_response(502)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+class _EncodesThePath(_QuotesThePath):
+    encode_colon = True
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def quoting_proxy() -> Iterator[str]:
+    """A Bot API URL that answers 502 with the request path in the page."""
+    yield from _serve(_QuotesThePath)
+
+
+@pytest.fixture
+def encoding_proxy() -> Iterator[str]:
+    """The same, showing the path with its ':' as %3A."""
+    yield from _serve(_EncodesThePath)
+
+
+def _run(env_file: Path, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``securitybrief --env-file env_file run`` as under systemd (stdin /dev/null)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", str(env_file), "run"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "DATABASE_PATH": str(tmp_path / "t.db"),
+            "FEEDS_FILE": str(_dead_feeds(tmp_path / "feeds.toml")),
+            "LOG_LEVEL": "DEBUG",
+            **env,
+        },
+    )
+
+
+@pytest.mark.parametrize("pasted", [TOKEN + "\u200b", "\ufeff" + TOKEN, TOKEN + "\u200b\n"])
+def test_a_token_pasted_with_an_invisible_character_is_a_settings_error(
+    tmp_path: Path, quoting_proxy: str, pasted: str
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"TELEGRAM_BOT_TOKEN={pasted}\nTELEGRAM_API_URL={quoting_proxy}\n")
+    result = _run(env_file, tmp_path)
+    assert result.returncode == 1
+    assert SECRET_PART not in result.stdout + result.stderr
+    assert result.stderr.startswith(
+        "Error: Invalid settings:\n  TELEGRAM_BOT_TOKEN=(hidden): not a bot token: expected the "
+        "bot's number, a colon and then only A-Z, a-z, 0-9, _ and - "
+    ), result.stderr
+    assert "copy it again from @BotFather" in result.stderr
+    assert not (tmp_path / "t.db").exists()  # refused before anything started
+
+
+def test_the_log_redacts_the_token_as_a_proxy_quotes_it_percent_encoded(
+    tmp_path: Path, encoding_proxy: str
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"TELEGRAM_BOT_TOKEN={TOKEN}\nTELEGRAM_API_URL={encoding_proxy}\n")
+    result = _run(env_file, tmp_path)
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "Could not start: the Bot API at" in output, output[-2000:]
+    assert "Cannot POST /bot<redacted>/getMe" in output, output[-2000:]
+    assert SECRET_PART not in output
+
+
+@pytest.mark.parametrize(
+    "secret, written",
+    [
+        (TOKEN, quote(TOKEN, safe="")),  # 987654321%3AAAH…
+        (TOKEN, quote(TOKEN, safe="").replace("%3A", "%3a")),
+        # Settings built in-process are not checked: the URL carries a stray character encoded.
+        (TOKEN + "\u200b", f"{TOKEN}%E2%80%8B"),
+    ],
+)
+def test_the_log_filter_redacts_percent_encoded_secrets(secret: str, written: str) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(Redactor([secret]))
+    log = logging.getLogger("test_ops_review_fixes.redaction")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.error("Bad Gateway (502): Cannot POST /bot%s/getMe", written)
+    finally:
+        log.removeHandler(handler)
+    assert stream.getvalue() == "Bad Gateway (502): Cannot POST /bot<redacted>/getMe\n"
+
+
+# --- 3. a backup of a database without owner write permission ---------------------------------
+
+
+def _without_root_powers(argv: list[str]) -> list[str]:
+    """``argv`` run so that file permission bits apply to it (root's would not)."""
+    if os.geteuid() != 0:
+        return argv
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: permission bits cannot be tested")
+    # No capabilities: root is then refused a write to its own 0444 file, as its owner would be.
+    return [setpriv, "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", *argv]
+
+
+@pytest.mark.parametrize("mode", [0o444, 0o400])
+def test_backup_of_a_read_only_database_file(tmp_path: Path, mode: int) -> None:
+    live, copy = tmp_path / "live.db", tmp_path / "backups" / "copy.db"
+    db = open_db(live)
+    db["chats"].insert(
+        {"chat_id": 7, "type": "private", "timezone": "UTC", "delivery_time": "07:00"}
+    )
+    db.close()
+    live.chmod(mode)
+    result = subprocess.run(
+        _without_root_powers(bot_argv("backup", str(copy))),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DATABASE_PATH": str(live)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Backed up {live} to {copy} (")
+    assert stat.S_IMODE(copy.stat().st_mode) == mode  # the live database's bits, once written
+    with closing(sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True)) as conn:
+        assert conn.execute("select chat_id from chats").fetchall() == [(7,)]
+    assert [p.name for p in copy.parent.iterdir()] == ["copy.db"]
+    # Restored where no database is yet, the read-only copy becomes one its owner can write.
+    restored = tmp_path / "restored.db"
+    result = subprocess.run(
+        bot_argv("restore", str(copy)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DATABASE_PATH": str(restored)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(restored.stat().st_mode) == mode | stat.S_IWUSR
+
+
+# --- 4. an empty environment variable ----------------------------------------------------------
+
+
+def test_an_empty_environment_variable_keeps_the_env_files_value(tmp_path: Path) -> None:
+    database = tmp_path / "elsewhere" / "bot.db"
+    open_db(database).close()
+    env_file = tmp_path / "bot.env"
+    env_file.write_text(
+        f"DATABASE_PATH={database}\nFEEDS_FILE={_dead_feeds(tmp_path / 'f.toml')}\n"
+    )
+    # As `DATABASE_PATH= securitybrief status` runs it, from a folder with no data/ in it.
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", str(env_file), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "DATABASE_PATH": "", "FEEDS_FILE": " "},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0] == "Subscribers: 0 active, 0 inactive (0 chats seen)"
+    assert result.stdout.splitlines()[-1] == "Database: writable"
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_set_environment_variable_still_wins_over_the_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("FETCH_INTERVAL_MINUTES=10\nBRIEF_STORIES=5\nLOG_LEVEL=DEBUG\n")
+    settings = load_settings(
+        {"FETCH_INTERVAL_MINUTES": "", "BRIEF_STORIES": "9", "LOG_LEVEL": "  "}, env_file=env_file
+    )
+    assert (settings.fetch_interval_minutes, settings.brief_stories) == (10, 9)
+    assert settings.log_level == "DEBUG"
+
+
+# --- 5. an empty (0-byte) database file ---------------------------------------------------------
+
+
+def test_status_calls_an_empty_database_file_empty_and_leaves_it(tmp_path: Path) -> None:
+    path = tmp_path / "zero.db"
+    path.touch()
+    status = cli(
+        "status", DATABASE_PATH=str(path), FEEDS_FILE=str(_dead_feeds(tmp_path / "f.toml"))
+    )
+    assert status.returncode == 1  # the Docker health check fails
+    assert status.stdout == f"Database: ✘ {EMPTY_DATABASE} ({path})\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.toml", "zero.db"]
+    assert path.stat().st_size == 0  # no schema written into it
+
+
+def test_doctor_calls_an_empty_database_file_empty_and_run_still_initialises_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "zero.db"
+    path.touch()  # as a volume mount may pre-create it
+    env = {"DATABASE_PATH": str(path), "FEEDS_FILE": str(_dead_feeds(tmp_path / "f.toml"))}
+    doctor = cli("doctor", **env)
+    assert doctor.returncode == 1
+    assert f"✘ Database {path}: {EMPTY_DATABASE}" in doctor.stdout.splitlines(), doctor.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.toml", "zero.db"]
+    assert path.stat().st_size == 0
+    started = cli("run", "--terminal", input="quit\n", TELEGRAM_BOT_TOKEN="", **env)
+    assert started.returncode == 0, started.stderr
+    assert path.stat().st_size > 0
+    status = cli("status", **env)
+    assert status.returncode == 0, status.stdout
+    assert status.stdout.splitlines()[-1] == "Database: writable"
