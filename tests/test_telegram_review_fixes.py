@@ -29,6 +29,7 @@ from botharness import (
     wait_until,
     webhook_bot,
 )
+from capture_server import links
 from fake_telegram import FakeTelegram
 
 from bot.config import Settings
@@ -189,6 +190,35 @@ async def test_a_command_sent_just_before_the_group_upgraded_is_answered_in_the_
         assert len(fake.messages_to(GROUP)) == 2  # the two answers before the upgrade
         assert len(fake.messages_to(SUPERGROUP)) == 1  # the menu, and no apology
         assert [r["params"]["chat_id"] for r in fake.rejected] == [str(GROUP)]
+
+
+async def test_a_latest_the_group_upgrade_overtakes_repeats_nothing_it_had_seen(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_group(GROUP, "Ops", admins={ADMIN})
+    async with running_bot(fake, settings) as app:
+        svc = app.bot_data.services
+        first = await say(fake, GROUP, "/latest", timeout=30, from_user=ADMIN)
+        seen = {url for message in first for url in links(message)}
+        assert seen  # the fixture feeds' stories
+        refresh = svc.newsroom.current
+
+        async def upgraded_meanwhile() -> object:
+            # Telegram upgrades the group while /latest waits for the news: the migration
+            # notice is handled (in the supergroup) before the answer is composed.
+            fake.upgrade_group(GROUP, SUPERGROUP)
+            await wait_until(lambda: get_chat(svc.db, SUPERGROUP), what="the group's row moved")
+            return await refresh()
+
+        svc.newsroom.current = upgraded_meanwhile
+        fake.send_text(GROUP, "/latest", from_user=ADMIN)
+        answer = await fake.wait_for_messages(SUPERGROUP, 1, timeout=30)
+        await asyncio.sleep(0.3)
+        now_shown = {url for m in fake.messages_to(SUPERGROUP) for url in links(m)}
+        assert answer and now_shown.isdisjoint(seen)
+        # Both answers are remembered under the supergroup, none left under the old id.
+        rows = svc.db.execute("select chat_id, count(*) from sent_articles group by chat_id")
+        assert rows.fetchall() == [(SUPERGROUP, len(seen | now_shown))]
 
 
 # ------------------------------------------------------------------ CHANNEL_ID changed or removed

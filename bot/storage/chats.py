@@ -223,6 +223,16 @@ def migrate_chat(db: Database, old_id: int, new_id: int, now: datetime) -> None:
             db.execute(
                 f"update or ignore {table} set chat_id = ? where chat_id = ?", [new_id, old_id]
             )
+        db.execute(
+            "insert or replace into chat_moves (old_id, new_id, moved_at) values (?, ?, ?)",
+            [old_id, new_id, iso(now)],
+        )
+
+
+def current_id(db: Database, chat_id: int) -> int:
+    """The id the chat has now: its supergroup's, if the group became one."""
+    row = db.execute("select new_id from chat_moves where old_id = ?", [chat_id]).fetchone()
+    return chat_id if row is None else row[0]
 
 
 def subscribed_channels(db: Database) -> list[ChatSettings]:

@@ -256,6 +256,13 @@ def _prune_indexes(db: Database) -> None:
     db["contents"].create_index(["created_at"])
 
 
+@MIGRATIONS(name="0012_chat_moves")
+def _chat_moves(db: Database) -> None:
+    # Groups that became supergroups: a handler that began under the old id (a /latest waiting
+    # on a refresh) finds where the chat's settings and history went meanwhile.
+    db["chat_moves"].create({"old_id": int, "new_id": int, "moved_at": str}, pk="old_id")
+
+
 # A first start after an upgrade may migrate for a while (0009 rewrote every article, ~11 s
 # for 1 GB): another process opening the file meanwhile waits this long for it, not 10 s.
 MIGRATION_WAIT_MS = 300_000

@@ -364,6 +364,9 @@ async def _show_latest(update: Update, context: Context, chat: chats.ChatSetting
     if not svc.newsroom.is_fresh(svc.newsroom.cached()):
         await _typing(update)
     result = await svc.newsroom.current()
+    # The group may have become a supergroup during the refresh: what it has seen moved with it.
+    if (now_id := chats.current_id(svc.db, chat.chat_id)) != chat.chat_id:
+        chat = chats.get_chat(svc.db, now_id) or replace(chat, chat_id=now_id)
     for message, shown in _latest_messages(svc, chat, result):
         await _send_shown(update, context, chat.chat_id, message, shown)
     if await alert_storage_problem(context, result):
@@ -414,7 +417,8 @@ async def _record_shown(context: Context, chat_id: int, stories: list[Story]) ->
     svc = context.services
     try:
         sent = [as_sent(planned_story(s, 0)) for s in stories]
-        record_sent_stories(svc.db, chat_id, sent, "latest", svc.clock())
+        # Under the chat's id now: a reply that met the group's upgrade went to the supergroup.
+        record_sent_stories(svc.db, chats.current_id(svc.db, chat_id), sent, "latest", svc.clock())
     except (sqlite3.Error, OSError) as exc:
         disk = storage_problem(exc)
         if disk is None:
