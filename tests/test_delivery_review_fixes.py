@@ -112,7 +112,8 @@ async def test_a_long_run_of_429s_delays_the_brief_but_neither_drops_nor_doubles
 ) -> None:
     fake.add_private_chat(CHAT)
     fake.retry_after_seconds = 0
-    # Refused through the first check's whole back-off, then at the next eight checks' one try.
+    # A 429 without a wait, which python-telegram-bot raises as a NetworkError: refused through
+    # the first check's whole back-off, then at the next eight checks' one try.
     fake.force_429 = 2 * MAX_ATTEMPTS
     clock = Clock(SLOT + timedelta(seconds=30))
     app, settings = broadcast_app(fake, _fast(settings), clock)
@@ -155,6 +156,24 @@ async def test_a_brief_waiting_for_its_retry_does_not_hold_back_other_chats_aler
         row = svc.db.execute("select status, last_error from deliveries where chat_id = ?", [CHAT])
         status, error = row.fetchone()
         assert status == "pending" and "network errors" in error
+
+
+async def test_a_brief_that_failed_before_waits_out_a_429_in_the_same_check(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    fake.add_private_chat(CHAT)
+    clock = Clock(SLOT + timedelta(minutes=5))
+    app, settings = broadcast_app(fake, _fast(settings), clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>", "<b>two</b>", "<b>three</b>"])
+        # An earlier check met a blip; Telegram now asks for one short wait, then takes all.
+        svc.db.execute("update deliveries set last_error = 'Bad Gateway'")
+        fake.retry_after_seconds = 1
+        fake.force_429 = 1
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert fake.texts_to(CHAT) == ["one", "two", "three"]
+        assert _row(svc.db)[0] == "sent"
 
 
 async def test_the_rest_of_a_brief_telegram_could_not_take_is_not_sent_a_day_late(

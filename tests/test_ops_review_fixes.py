@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -98,6 +99,50 @@ def test_restore_keeps_what_a_hand_made_copy_holds_in_its_wal(tmp_path: Path) ->
     assert _subscribers(target) == 50
     assert _files(backups) == before  # the backup's own files are left as they were
     assert [p.name for p in target.parent.iterdir()] == ["securitybrief.db"]
+
+
+def _hand_copy_with_wal(live: Path, backups: Path) -> None:
+    """`cp data/securitybrief.db* backups/` while the bot holds 50 commits in its -wal."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(live)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "committed\n"
+        for file in live.parent.glob("securitybrief.db*"):
+            shutil.copyfile(file, backups / file.name)
+    finally:
+        writer.communicate("stop\n", timeout=30)
+
+
+@pytest.mark.parametrize("later", ["backup", "cp"])
+def test_a_newer_backup_over_an_old_hand_copy_restores_as_itself(
+    tmp_path: Path, later: str
+) -> None:
+    live, backups = tmp_path / "data" / "securitybrief.db", tmp_path / "backups"
+    live.parent.mkdir()
+    backups.mkdir()
+    _hand_copy_with_wal(live, backups)  # Monday, leaving backups/securitybrief.db-wal
+    db = open_db(live)
+    with db.conn:  # later every chat unsubscribes; the bot then stops cleanly
+        db.conn.execute("update chats set subscribed = 0")
+    db.close()
+    backup = backups / "securitybrief.db"
+    # Friday: days after Monday's copy.
+    monday = time.time() - 4 * 86400
+    os.utime(backups / "securitybrief.db-wal", (monday, monday))
+    if later == "backup":
+        made = cli("backup", str(backup), DATABASE_PATH=str(live))
+        assert made.returncode == 0, made.stderr
+        assert sorted(p.name for p in backups.iterdir()) == ["securitybrief.db"]
+    else:  # the bot stopped: the same `cp` now copies the file alone, beside Monday's -wal
+        shutil.copyfile(live, backup)
+    target = tmp_path / "restored" / "securitybrief.db"
+    restored = cli("restore", str(backup), DATABASE_PATH=str(target))
+    assert restored.returncode == 0, restored.stderr
+    assert _subscribers(target) == 0  # Friday's data, not Monday's -wal replayed over it
 
 
 # --- 2. a token with something pasted with it -------------------------------------------------

@@ -56,6 +56,9 @@ def backup(source: Path, target: Path) -> int:
         _create_private(partial, 0o600)
         pages = _copy(source, partial, target)
         os.chmod(partial, stat.S_IMODE(source.stat().st_mode))
+        # An older copy's -wal or -journal left beside the target would be read with this one.
+        for suffix in SIDECARS:
+            _sidecar(target, suffix).unlink(missing_ok=True)
         partial.replace(target)
     except BaseException as exc:
         with suppress(OSError):
@@ -185,7 +188,7 @@ def _install(backup_file: Path, temp: Path, database: Path) -> int:
             # Copied rather than opened in place, so the backup's own files stay as they are.
             # (SQLite looks for them beside the file a symbolic link points to.)
             sidecar = _sidecar(backup_file.resolve(), suffix)
-            if sidecar.is_file():
+            if _belongs(sidecar, backup_file):
                 _copy_private(sidecar, _sidecar(temp, suffix))
         pages = _verify(temp, backup_file)
         if database.exists():
@@ -202,6 +205,22 @@ def _install(backup_file: Path, temp: Path, database: Path) -> int:
     except OSError as exc:
         raise BackupError(f"cannot restore to {database}: {exc.strerror or exc}") from None
     return pages
+
+
+# How much older than its database a copied -wal may be and still be taken with it: a copy
+# of a big database may take minutes, and `cp` need not copy the -wal after the file.
+SIDECAR_SLACK_SECONDS = 600
+
+
+def _belongs(sidecar: Path, database: Path) -> bool:
+    """Whether ``sidecar`` is there and about as new as ``database``: copied with it.
+
+    SQLite ties no -wal to its file: one much older than the file is an earlier copy's, left
+    when the file was replaced by a newer backup, and replaying it would restore older data.
+    """
+    if not sidecar.is_file():
+        return False
+    return sidecar.stat().st_mtime >= database.stat().st_mtime - SIDECAR_SLACK_SECONDS
 
 
 def _copy_private(source: Path, target: Path) -> None:

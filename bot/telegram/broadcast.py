@@ -337,7 +337,10 @@ class Broadcaster:
         stats: BroadcastStats,
         tries: int = MAX_ATTEMPTS,
     ) -> Outcome:
-        for attempt in range(tries):
+        # A 429 says when to try again (up to MAX_ATTEMPTS of them); ``tries`` counts the
+        # network errors and 5xx, which say only that Telegram is away for now.
+        failures = waits = 0
+        while failures < tries and waits < MAX_ATTEMPTS:
             wait = self._resume_at - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -349,6 +352,7 @@ class Broadcaster:
                 return Unconfirmed()
             except RetryAfter as exc:
                 stats.retried += 1
+                waits += 1
                 self._resume_at = max(self._resume_at, time.monotonic() + retry_seconds(exc))
             except ChatMigrated as exc:
                 return Migrated(int(exc.new_chat_id))
@@ -364,8 +368,11 @@ class Broadcaster:
                 return Failed(f"bad request: {exc}", permanent=True)
             except (TimedOut, NetworkError) as exc:
                 stats.retried += 1
-                log.debug("send to %s failed (%s), retrying", chat_id, exc)
-                await asyncio.sleep(min(self.pacing.retry_base * 2**attempt, MAX_RETRY_WAIT))
+                failures += 1
+                if failures < tries:  # no wait after the last try: later checks retry it
+                    log.debug("send to %s failed (%s), retrying", chat_id, exc)
+                    delay = self.pacing.retry_base * 2 ** (failures - 1)
+                    await asyncio.sleep(min(delay, MAX_RETRY_WAIT))
         return Unreached("gave up for now after repeated network errors, 5xx or 429")
 
     async def _post(self, chat_id: int, text: str, parse_mode: str | None = "HTML") -> None:
