@@ -343,12 +343,17 @@ def backup(ctx: click.Context, target: Path) -> None:
 @click.argument(
     "backup_file", metavar="BACKUP", type=click.Path(path_type=Path, exists=True, dir_okay=False)
 )
+@click.option(
+    "--with-wal",
+    is_flag=True,
+    help="Read the -wal (or -journal) beside BACKUP with it: it was copied with the file.",
+)
 @click.pass_context
-def restore(ctx: click.Context, backup_file: Path) -> None:
+def restore(ctx: click.Context, backup_file: Path, with_wal: bool) -> None:
     """Replace the database with BACKUP, after checking it (stop the bot first)."""
     database = _settings(ctx).database_path
     try:
-        pages = restore_backup(backup_file, database)
+        pages = restore_backup(backup_file, database, with_wal)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Restored {backup_file} to {database} ({pages} pages, integrity ok).")

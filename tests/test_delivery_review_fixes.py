@@ -3,6 +3,8 @@ never dropped nor doubled; after an outage over several slots, today's brief sti
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +24,7 @@ from botharness import (
 from fake_telegram import FakeTelegram
 from sqlite_utils import Database
 from telegram.error import NetworkError
+from telegram.ext import Application
 
 from bot.config import Settings
 from bot.models import Brief, Source, Story
@@ -41,6 +44,14 @@ def _fast(settings: Settings) -> Settings:
     return replace(settings, broadcast_retry_base_seconds=0.0005)
 
 
+async def _checks(app: Application, settings: Settings, clock: Clock, count: int) -> None:
+    """``count`` delivery checks, a minute apart."""
+    svc = app.bot_data.services
+    for _ in range(count):
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        clock.advance(minutes=1)
+
+
 def _row(db: Database) -> tuple[str, int, str | None, int]:
     """The seeded delivery's (status, attempts, last error, next part)."""
     return db.execute("select status, attempts, last_error, next_part from deliveries").fetchone()
@@ -57,37 +68,49 @@ async def test_telegram_unreachable_for_ten_minutes_at_the_slot_still_gets_the_b
         seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>Your daily brief</b>"])
         port = fake.port
         await fake.stop()  # connection refused: the message surely did not arrive
-        for _ in range(MAX_ATTEMPTS + 2):  # a check a minute, past the old 8-attempt limit
-            await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
-            clock.advance(minutes=1)
+        await _checks(
+            app, settings, clock, MAX_ATTEMPTS + 2
+        )  # a check a minute, past the old 8-attempt limit
         status, attempts, error, _ = _row(svc.db)
         # Still pending, and none of these attempts counts towards the limit for other errors.
         assert (status, attempts) == ("pending", 0) and "network errors" in error
         await fake.start(port)
-        for _ in range(3):
-            await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
-            clock.advance(minutes=1)
+        await _checks(app, settings, clock, 3)
         assert fake.texts_to(CHAT) == ["Your daily brief"]
         assert _row(svc.db)[0] == "sent"
+
+
+@asynccontextmanager
+async def _part_one_then_outage(
+    fake: FakeTelegram, settings: Settings, checks: int
+) -> AsyncIterator[tuple[Application, Settings, Clock, int]]:
+    """A two-part brief whose part one arrived before Telegram went away (cancel_missed leaves
+    such a brief), then ``checks`` checks while it is away; yields the app, its settings, the
+    clock and the port the fake Bot API comes back on."""
+    fake.add_private_chat(CHAT)
+    clock = Clock(SLOT + timedelta(seconds=30))
+    app, settings = broadcast_app(fake, _fast(settings), clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        stories = [["s1", "BBC", False, 0], ["s2", "DW", False, 1]]
+        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>", "<b>two</b>"], stories, 1)
+        port = fake.port
+        await fake.stop()
+        await _checks(app, settings, clock, checks)
+        yield app, settings, clock, port
 
 
 @pytest.mark.parametrize("back_after", [timedelta(minutes=15), None])
 async def test_a_brief_cut_short_by_an_outage_resumes_within_grace_and_is_given_up_after(
     fake: FakeTelegram, settings: Settings, back_after: timedelta | None
 ) -> None:
-    fake.add_private_chat(CHAT)
-    clock = Clock(SLOT + timedelta(seconds=30))
-    app, settings = broadcast_app(fake, _fast(settings), clock)
-    async with started(app, polling=False):
+    async with _part_one_then_outage(fake, settings, MAX_ATTEMPTS + 1) as (
+        app,
+        settings,
+        clock,
+        port,
+    ):
         svc = app.bot_data.services
-        # Part one reached the chat before Telegram went away (cancel_missed leaves such a brief).
-        stories = [["s1", "BBC", False, 0], ["s2", "DW", False, 1]]
-        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>", "<b>two</b>"], stories, 1)
-        port = fake.port
-        await fake.stop()
-        for _ in range(MAX_ATTEMPTS + 1):
-            await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
-            clock.advance(minutes=1)
         if back_after is None:  # Telegram stays away past the grace period
             clock.now = SLOT + GRACE + timedelta(minutes=1)
             await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
@@ -176,21 +199,78 @@ async def test_a_brief_that_failed_before_waits_out_a_429_in_the_same_check(
         assert _row(svc.db)[0] == "sent"
 
 
-async def test_the_rest_of_a_brief_telegram_could_not_take_is_not_sent_a_day_late(
+async def test_a_brief_that_failed_before_waits_out_one_429_per_check_only(
     fake: FakeTelegram, settings: Settings
 ) -> None:
     fake.add_private_chat(CHAT)
-    clock = Clock(SLOT + timedelta(seconds=30))
+    clock = Clock(SLOT + timedelta(minutes=5))
     app, settings = broadcast_app(fake, _fast(settings), clock)
     async with started(app, polling=False):
         svc = app.bot_data.services
-        stories = [["s1", "BBC", False, 0], ["s2", "DW", False, 1]]
-        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>", "<b>two</b>"], stories, 1)
-        port = fake.port
-        await fake.stop()
-        for _ in range(20):  # 20 minutes of checks with Telegram away
-            await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
-            clock.advance(minutes=1)
+        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>"])
+        svc.db.execute("update deliveries set last_error = 'Bad Gateway'")
+        fake.retry_after_seconds = 1
+        fake.force_429 = 2  # Telegram would have it wait twice (as long as it likes, each)
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        # One wait, then the next check: its lateness is checked again before it goes.
+        assert fake.texts_to(CHAT) == [] and _row(svc.db)[0] == "pending"
+        clock.advance(minutes=1)
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert fake.texts_to(CHAT) == ["one"]
+
+
+async def test_a_retried_brief_is_not_finished_once_it_became_too_late_between_parts(
+    fake: FakeTelegram, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.add_private_chat(CHAT)
+    clock = Clock(SLOT + GRACE - timedelta(minutes=1))
+    app, settings = broadcast_app(fake, _fast(settings), clock)
+    real_post = broadcast.Broadcaster._post
+
+    async def post(self: broadcast.Broadcaster, chat_id: int, *args: object) -> None:
+        await real_post(self, chat_id, *args)
+        clock.advance(minutes=2)  # the part took long (a wait Telegram asked for): grace passes
+
+    monkeypatch.setattr(broadcast.Broadcaster, "_post", post)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>", "<b>two</b>"])
+        svc.db.execute("update deliveries set last_error = 'Bad Gateway'")
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert fake.texts_to(CHAT) == ["one"]
+        status, _, error, _ = _row(svc.db)
+        assert status == "failed" and "too late" in error
+
+
+async def test_each_part_of_a_brief_waits_its_turn_in_the_chat(
+    fake: FakeTelegram, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.add_private_chat(CHAT)
+    clock = Clock(SLOT + timedelta(minutes=1))
+    app, settings = broadcast_app(fake, settings, clock)
+    turns: list[int] = []
+    real_turn = broadcast.Broadcaster._chat_turn
+
+    async def turn(self: broadcast.Broadcaster, chat_id: int) -> None:
+        turns.append(chat_id)
+        await real_turn(self, chat_id)
+
+    monkeypatch.setattr(broadcast.Broadcaster, "_chat_turn", turn)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>", "<b>two</b>", "<b>three</b>"])
+        await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
+        assert fake.texts_to(CHAT) == ["one", "two", "three"]
+        # A turn per part (BROADCAST_PART_GAP_SECONDS apart), not one for the whole brief.
+        assert turns == [CHAT] * 3
+
+
+async def test_the_rest_of_a_brief_telegram_could_not_take_is_not_sent_a_day_late(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    # 20 minutes of checks with Telegram away.
+    async with _part_one_then_outage(fake, settings, 20) as (app, settings, clock, port):
+        svc = app.bot_data.services
         # The bot is stopped overnight and back at 06:55 the next day, Telegram with it.
         clock.now = SLOT + timedelta(days=1, minutes=-5)
         await fake.start(port)
@@ -212,9 +292,7 @@ async def test_an_alert_telegram_could_not_take_is_not_sent_past_the_grace(
         watched_story(svc.db, "w1", clock.now)
         port = fake.port
         await fake.stop()
-        for _ in range(20):
-            await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
-            clock.advance(minutes=1)
+        await _checks(app, settings, clock, 20)
         clock.now = SLOT + timedelta(hours=30)  # back 30 h after the alert was due
         await fake.start(port)
         await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
@@ -362,9 +440,7 @@ async def test_after_an_outage_over_two_slots_the_real_check_sends_todays_brief(
         svc = app.bot_data.services
         _subscribe(svc.db, CHAT, clock.now, "UTC", "08:00")
         clock.advance(hours=25, minutes=30)  # the process was down; back at 08:30 on the 29th
-        for _ in range(3):
-            await deliver_due(svc.db, svc.newsroom, app.bot, settings, clock)
-            clock.advance(minutes=1)
+        await _checks(app, settings, clock, 3)
         rows = svc.db.execute("select local_date, status from deliveries").fetchall()
         assert rows == [("2026-11-29", "sent")]
         messages = fake.messages_to(CHAT)

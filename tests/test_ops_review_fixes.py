@@ -12,16 +12,13 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import closing
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from botharness import bot_argv, cli, free_port
+from botharness import bot_argv, cli, free_port, html_api, serving
 
 from bot.config import load_settings
 from bot.storage.db import open_db
@@ -72,35 +69,6 @@ sys.stdin.readline()
 """
 
 
-def test_restore_keeps_what_a_hand_made_copy_holds_in_its_wal(tmp_path: Path) -> None:
-    live, backups = tmp_path / "data" / "securitybrief.db", tmp_path / "backups"
-    live.parent.mkdir()
-    backups.mkdir()
-    writer = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(live)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert writer.stdout is not None and writer.stdout.readline() == "committed\n"
-        assert Path(f"{live}-wal").stat().st_size > 0  # the commits are only in the -wal
-        # `cp data/securitybrief.db* /backups/` while the bot runs.
-        for file in live.parent.glob("securitybrief.db*"):
-            shutil.copyfile(file, backups / file.name)
-    finally:
-        writer.communicate("stop\n", timeout=30)
-    backup = backups / "securitybrief.db"
-    before = _files(backups)
-    target = tmp_path / "restored" / "securitybrief.db"
-    restored = cli("restore", str(backup), DATABASE_PATH=str(target))
-    assert restored.returncode == 0, restored.stderr
-    assert restored.stdout.endswith(" pages, integrity ok).\n")
-    assert _subscribers(target) == 50
-    assert _files(backups) == before  # the backup's own files are left as they were
-    assert [p.name for p in target.parent.iterdir()] == ["securitybrief.db"]
-
-
 def _hand_copy_with_wal(live: Path, backups: Path) -> None:
     """`cp data/securitybrief.db* backups/` while the bot holds 50 commits in its -wal."""
     writer = subprocess.Popen(
@@ -111,10 +79,32 @@ def _hand_copy_with_wal(live: Path, backups: Path) -> None:
     )
     try:
         assert writer.stdout is not None and writer.stdout.readline() == "committed\n"
+        assert Path(f"{live}-wal").stat().st_size > 0  # the commits are only in the -wal
         for file in live.parent.glob("securitybrief.db*"):
             shutil.copyfile(file, backups / file.name)
     finally:
         writer.communicate("stop\n", timeout=30)
+
+
+def test_restore_keeps_what_a_hand_made_copy_holds_in_its_wal(tmp_path: Path) -> None:
+    live, backups = tmp_path / "data" / "securitybrief.db", tmp_path / "backups"
+    live.parent.mkdir()
+    backups.mkdir()
+    _hand_copy_with_wal(live, backups)
+    backup = backups / "securitybrief.db"
+    before = _files(backups)
+    target = tmp_path / "restored" / "securitybrief.db"
+    # Whether the -wal is this copy's or an older one's, only its maker knows: restore asks.
+    refused = cli("restore", str(backup), DATABASE_PATH=str(target))
+    assert refused.returncode == 1 and not target.exists()
+    assert f"{backup}-wal lies beside the backup" in refused.stderr
+    assert "--with-wal" in refused.stderr
+    restored = cli("restore", "--with-wal", str(backup), DATABASE_PATH=str(target))
+    assert restored.returncode == 0, restored.stderr
+    assert restored.stdout.endswith(" pages, integrity ok).\n")
+    assert _subscribers(target) == 50
+    assert _files(backups) == before  # the backup's own files are left as they were
+    assert [p.name for p in target.parent.iterdir()] == ["securitybrief.db"]
 
 
 @pytest.mark.parametrize("later", ["backup", "cp"])
@@ -130,71 +120,62 @@ def test_a_newer_backup_over_an_old_hand_copy_restores_as_itself(
         db.conn.execute("update chats set subscribed = 0")
     db.close()
     backup = backups / "securitybrief.db"
-    # Friday: days after Monday's copy.
-    monday = time.time() - 4 * 86400
-    os.utime(backups / "securitybrief.db-wal", (monday, monday))
-    if later == "backup":
+    target = tmp_path / "restored" / "securitybrief.db"
+    if later == "backup":  # Friday: a backup to the same path clears Monday's -wal away
         made = cli("backup", str(backup), DATABASE_PATH=str(live))
         assert made.returncode == 0, made.stderr
         assert sorted(p.name for p in backups.iterdir()) == ["securitybrief.db"]
     else:  # the bot stopped: the same `cp` now copies the file alone, beside Monday's -wal
         shutil.copyfile(live, backup)
-    target = tmp_path / "restored" / "securitybrief.db"
+        refused = cli("restore", str(backup), DATABASE_PATH=str(target))
+        assert refused.returncode == 1 and "lies beside the backup" in refused.stderr
+        Path(f"{backup}-wal").unlink()  # it is an older copy's, as the message says to do
     restored = cli("restore", str(backup), DATABASE_PATH=str(target))
     assert restored.returncode == 0, restored.stderr
     assert _subscribers(target) == 0  # Friday's data, not Monday's -wal replayed over it
 
 
+def test_a_backup_over_a_database_in_use_is_refused(tmp_path: Path) -> None:
+    live, other = tmp_path / "data" / "securitybrief.db", tmp_path / "other" / "securitybrief.db"
+    live.parent.mkdir()
+    open_db(live).close()
+    other.parent.mkdir()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(other)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "committed\n"
+        made = cli("backup", str(other), DATABASE_PATH=str(live))
+        assert made.returncode == 1 and "is in use" in made.stderr
+        assert Path(f"{other}-wal").stat().st_size > 0  # its commits are untouched
+    finally:
+        writer.communicate("stop\n", timeout=30)
+    assert _subscribers(other) == 50
+
+
 # --- 2. a token with something pasted with it -------------------------------------------------
 
 
-class _QuotesThePath(BaseHTTPRequestHandler):
-    """A proxy's 502 page quoting the request path (percent-encoded, as some servers show it)."""
-
-    encode_colon = False
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
-        path = quote(self.path, safe="/%") if self.encode_colon else self.path
-        body = f"<html><body><pre>Cannot POST {path}</pre></body></html>".encode()
-        self.send_response(502)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-
-class _EncodesThePath(_QuotesThePath):
-    encode_colon = True
-
-
-def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def _cannot_post(path: str) -> str:
+    """A proxy's 502 page quoting the request path."""
+    return f"<html><body><pre>Cannot POST {path}</pre></body></html>"
 
 
 @pytest.fixture
 def quoting_proxy() -> Iterator[str]:
     """A Bot API URL that answers 502 with the request path in the page."""
-    yield from _serve(_QuotesThePath)
+    with serving(html_api(502, _cannot_post)) as url:
+        yield url
 
 
 @pytest.fixture
 def encoding_proxy() -> Iterator[str]:
     """The same, showing the path with its ':' as %3A."""
-    yield from _serve(_EncodesThePath)
+    with serving(html_api(502, lambda path: _cannot_post(quote(path, safe="/%")))) as url:
+        yield url
 
 
 def _run(env_file: Path, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

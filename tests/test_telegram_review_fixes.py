@@ -6,12 +6,10 @@ import asyncio
 import logging
 import os
 import subprocess
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,10 @@ from botharness import (
     bot_argv,
     broadcast_app,
     button_data,
+    html_api,
     running_bot,
     say,
+    serving,
     start_bot_process,
     wait_until,
     webhook_bot,
@@ -326,38 +326,11 @@ async def test_an_update_telegram_sends_again_is_handled_once(
 TOKEN = "987654321:AAHstartupTOKEN_distinctive-0123456789"
 
 
-def _html_api(status: int) -> type[BaseHTTPRequestHandler]:
-    class Html(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = b"<html><body>Welcome to nginx!</body></html>"
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's
-            pass
-
-    return Html
-
-
 @pytest.fixture
 def html_apis() -> Iterator[dict[int, str]]:
     """Local servers answering every call with an HTML page: with 200, and with 502."""
-    servers = {
-        status: ThreadingHTTPServer(("127.0.0.1", 0), _html_api(status)) for status in (200, 502)
-    }
-    for server in servers.values():
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield {s: f"http://127.0.0.1:{srv.server_address[1]}" for s, srv in servers.items()}
-    finally:
-        for server in servers.values():
-            server.shutdown()
-            server.server_close()
+    with serving(html_api(200)) as ok, serving(html_api(502)) as bad_gateway:
+        yield {200: ok, 502: bad_gateway}
 
 
 async def test_a_bot_api_answering_html_at_start_is_one_line_and_later_errors_still_show(

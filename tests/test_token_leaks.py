@@ -7,13 +7,11 @@ import logging
 import os
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from botharness import bot_argv, free_port
+from botharness import bot_argv, free_port, html_api, serving
 
 from bot.config import ConfigError, load_settings
 from bot.telegram.transport import Redactor, scrub
@@ -22,32 +20,11 @@ TOKEN = "987654321:AAHleakyTOKEN_distinctive-0123456789"
 SECRET_PART = TOKEN.split(":", 1)[1]
 
 
-class _NotJson(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = b"<html><body>Welcome to nginx!</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-
 @pytest.fixture
 def not_json_api() -> Iterator[str]:
     """A local server that answers every call with 200 and an HTML page."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotJson)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(html_api(200)) as url:
+        yield url
 
 
 @pytest.fixture

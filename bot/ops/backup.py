@@ -56,10 +56,11 @@ def backup(source: Path, target: Path) -> int:
         _create_private(partial, 0o600)
         pages = _copy(source, partial, target)
         os.chmod(partial, stat.S_IMODE(source.stat().st_mode))
-        # An older copy's -wal or -journal left beside the target would be read with this one.
-        for suffix in SIDECARS:
-            _sidecar(target, suffix).unlink(missing_ok=True)
-        partial.replace(target)
+        with _held_exclusively(target, "back up over"):
+            # An older copy's -wal or -journal left beside the target would be read with this one.
+            for suffix in SIDECARS:
+                _sidecar(target, suffix).unlink(missing_ok=True)
+            partial.replace(target)
     except BaseException as exc:
         with suppress(OSError):
             partial.unlink(missing_ok=True)
@@ -129,13 +130,18 @@ def _copy(source: Path, partial: Path, target: Path) -> int:
     return pages
 
 
-def restore(backup_file: Path, database: Path) -> int:
+def restore(backup_file: Path, database: Path, with_wal: bool = False) -> int:
     """Replace ``database`` with a verified copy of ``backup_file``; its page count.
 
     Refused while any process has the database open. Its -wal, -shm and -journal go too: SQLite
-    would otherwise replay a crashed process's -wal onto the restored file."""
+    would otherwise replay a crashed process's -wal onto the restored file. A -wal or -journal
+    beside the backup is read with it when ``with_wal``; otherwise the restore is refused.
+    """
     if _same_file(backup_file, database):
         raise BackupError("the backup is the database itself")
+    beside = _replayed_beside(backup_file)
+    if beside and not with_wal:
+        raise BackupError(_SIDECAR_CHOICE.format(sidecar=next(iter(beside.values()))))
     database.parent.mkdir(parents=True, exist_ok=True)
     temp = database.with_name(f".{database.name}.restoring")
     try:
@@ -156,7 +162,7 @@ def _remove_with_sidecars(path: Path) -> None:
 
 
 @contextmanager
-def _held_exclusively(database: Path) -> Iterator[None]:
+def _held_exclusively(database: Path, doing: str = "restore over") -> Iterator[None]:
     """Hold SQLite's locks on ``database`` (when it exists) so that nobody opens it meanwhile;
     BackupError when a process (the bot) has it open."""
     if not database.exists():
@@ -165,7 +171,7 @@ def _held_exclusively(database: Path) -> Iterator[None]:
     try:
         fd = os.open(database, os.O_RDWR)
     except OSError as exc:
-        raise BackupError(f"cannot restore over {database}: {exc.strerror or exc}") from None
+        raise BackupError(f"cannot {doing} {database}: {exc.strerror or exc}") from None
     try:
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, _LOCK_LENGTH, _LOCK_START)
@@ -182,14 +188,9 @@ def _install(backup_file: Path, temp: Path, database: Path) -> int:
     """Copy, verify and durably rename the backup over ``database``; its page count."""
     try:
         _copy_private(backup_file, temp)
-        for suffix in _REPLAYED:
-            # A file-level copy of a live database (`cp securitybrief.db*`) may hold committed
-            # transactions only in its -wal: SQLite reads the backup with it, and so must the copy.
-            # Copied rather than opened in place, so the backup's own files stay as they are.
-            # (SQLite looks for them beside the file a symbolic link points to.)
-            sidecar = _sidecar(backup_file.resolve(), suffix)
-            if _belongs(sidecar, backup_file):
-                _copy_private(sidecar, _sidecar(temp, suffix))
+        # Copied rather than opened in place, so the backup's own files stay as they are.
+        for suffix, sidecar in _replayed_beside(backup_file).items():
+            _copy_private(sidecar, _sidecar(temp, suffix))
         pages = _verify(temp, backup_file)
         if database.exists():
             _take_over_ownership(temp, database)
@@ -207,20 +208,21 @@ def _install(backup_file: Path, temp: Path, database: Path) -> int:
     return pages
 
 
-# How much older than its database a copied -wal may be and still be taken with it: a copy
-# of a big database may take minutes, and `cp` need not copy the -wal after the file.
-SIDECAR_SLACK_SECONDS = 600
+# SQLite ties no -wal to its file: beside a backup, one may hold commits the file lacks (a copy
+# of a live database) or be an older copy's (left when the file was replaced). Only the person
+# who made the copy can tell, so restore asks rather than guesses either way.
+_SIDECAR_CHOICE = (
+    "{sidecar} lies beside the backup: if it was copied with the backup (a copy of the live "
+    "database), restore with --with-wal to keep the changes it holds; if it is an older copy's, "
+    "delete it and restore again. (`securitybrief backup` makes copies without one.)"
+)
 
 
-def _belongs(sidecar: Path, database: Path) -> bool:
-    """Whether ``sidecar`` is there and about as new as ``database``: copied with it.
-
-    SQLite ties no -wal to its file: one much older than the file is an earlier copy's, left
-    when the file was replaced by a newer backup, and replaying it would restore older data.
-    """
-    if not sidecar.is_file():
-        return False
-    return sidecar.stat().st_mtime >= database.stat().st_mtime - SIDECAR_SLACK_SECONDS
+def _replayed_beside(backup_file: Path) -> dict[str, Path]:
+    """The non-empty -wal and -journal that SQLite would read with ``backup_file``, by suffix."""
+    # SQLite looks for them beside the file a symbolic link points to.
+    found = {suffix: _sidecar(backup_file.resolve(), suffix) for suffix in _REPLAYED}
+    return {s: path for s, path in found.items() if path.is_file() and path.stat().st_size > 0}
 
 
 def _copy_private(source: Path, target: Path) -> None:

@@ -247,11 +247,7 @@ class Broadcaster:
     async def _deliver_one(self, item: PendingDelivery, stats: BroadcastStats) -> None:
         """Deliver one chat's brief; whatever goes wrong is recorded against that chat alone."""
         try:
-            if item.failed_before and overdue(self.db, item, self.clock(), self.grace):
-                # Retried past its time (Telegram was away, then the bot): given up like a brief
-                # planned too late, not sent beside the next day's (README, Daily delivery). A
-                # first attempt goes out however long the broadcast took to reach it.
-                self._fail(item, Failed("too late to go out now", permanent=True), stats)
+            if self._retried_too_late(item, stats):
                 return
             # The chat's turn first: what is checked next (subscribed, quiet hours, /unwatch)
             # must still hold when the message goes, not only when the row was taken.
@@ -276,6 +272,18 @@ class Broadcaster:
         except Exception as exc:
             self._fail(item, Failed(f"unexpected error: {exc!r}", permanent=False), stats)
 
+    def _retried_too_late(self, item: PendingDelivery, stats: BroadcastStats) -> bool:
+        """Give up a delivery retried past its time; True if it was.
+
+        Telegram was away, then maybe the bot: given up like a brief planned too late, not sent
+        beside the next day's (README, Daily delivery). A first attempt goes out however long
+        the broadcast took to reach it.
+        """
+        if not (item.failed_before and overdue(self.db, item, self.clock(), self.grace)):
+            return False
+        self._fail(item, Failed("too late to go out now", permanent=True), stats)
+        return True
+
     def _content(self, key: str) -> tuple[list[str], list[PlannedStory]]:
         if key not in self._contents:
             self._contents[key] = ledger.content(self.db, key)
@@ -286,8 +294,11 @@ class Broadcaster:
         # A delivery that failed at an earlier check tries once at each: while Telegram is
         # away, a check must not spend the whole back-off on it again (later checks retry it).
         tries = 1 if item.failed_before else MAX_ATTEMPTS
-        for part in range(item.next_part, len(messages)):
-            if part > item.next_part:  # the first part's turn was taken in _deliver_one
+        first = item.next_part  # record_part_sent moves item.next_part on as parts go
+        for part in range(first, len(messages)):
+            if part > first:  # the first part's turn and lateness were in _deliver_one
+                if self._retried_too_late(item, stats):
+                    return
                 await self._chat_turn(item.chat_id)
             outcome = await self._send(item.chat_id, messages[part], stats, tries)
             if isinstance(outcome, Migrated):
@@ -337,10 +348,12 @@ class Broadcaster:
         stats: BroadcastStats,
         tries: int = MAX_ATTEMPTS,
     ) -> Outcome:
-        # A 429 says when to try again (up to MAX_ATTEMPTS of them); ``tries`` counts the
-        # network errors and 5xx, which say only that Telegram is away for now.
-        failures = waits = 0
-        while failures < tries and waits < MAX_ATTEMPTS:
+        # ``tries`` counts the network errors and 5xx, which say only that Telegram is away for
+        # now; a 429 says when to try again, and is waited out up to MAX_ATTEMPTS - 1 times
+        # (once, for a delivery retried past its first check: its lateness is checked again
+        # before its next part).
+        failures = refusals = 0
+        while failures < tries and refusals < (MAX_ATTEMPTS if tries > 1 else 2):
             wait = self._resume_at - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -352,7 +365,7 @@ class Broadcaster:
                 return Unconfirmed()
             except RetryAfter as exc:
                 stats.retried += 1
-                waits += 1
+                refusals += 1
                 self._resume_at = max(self._resume_at, time.monotonic() + retry_seconds(exc))
             except ChatMigrated as exc:
                 return Migrated(int(exc.new_chat_id))
