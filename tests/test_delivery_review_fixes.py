@@ -265,6 +265,33 @@ async def test_each_part_of_a_brief_waits_its_turn_in_the_chat(
         assert turns == [CHAT] * 3
 
 
+async def test_a_worker_sends_other_chats_while_a_brief_waits_for_its_next_part(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    other = CHAT + 1
+    fake.add_private_chats([CHAT, other])
+    clock = Clock(SLOT + timedelta(minutes=1))
+    app, settings = broadcast_app(fake, settings, clock)
+    async with started(app, polling=False):
+        svc = app.bot_data.services
+        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>", "<b>two</b>"])
+        (row,) = svc.db["deliveries"].rows
+        svc.db["deliveries"].insert({**row, "chat_id": other})  # the other chat's same brief
+        ensure_chat(svc.db, other, "private", None, settings, SLOT)
+        set_subscribed(svc.db, other, True, SLOT)
+        pacing = broadcast.Pacing(part_gap=0.3)  # a second part waits 0.3 s for its chat
+        sender = broadcast.Broadcaster(svc.db, app.bot, clock, pacing=pacing, workers=1)
+        await sender.run()
+        # One worker: while the first chat's second part waits its turn, the other chat's first
+        # part goes, rather than the worker sleeping through the gap.
+        assert [(m["chat_id"], m["parsed_text"]) for m in fake.sent] == [
+            (CHAT, "one"),
+            (other, "one"),
+            (CHAT, "two"),
+            (other, "two"),
+        ]
+
+
 async def test_the_rest_of_a_brief_telegram_could_not_take_is_not_sent_a_day_late(
     fake: FakeTelegram, settings: Settings
 ) -> None:

@@ -135,6 +135,42 @@ def test_a_newer_backup_over_an_old_hand_copy_restores_as_itself(
     assert _subscribers(target) == 0  # Friday's data, not Monday's -wal replayed over it
 
 
+# A tool edits a backup and dies mid-transaction: its -journal is hot (what undoes the change).
+_HALF_EDIT = """
+import os, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA journal_mode = DELETE")
+conn.execute("PRAGMA cache_size = 1")  # pages spill to the file before the commit
+conn.execute("begin")
+conn.execute("update chats set subscribed = 0")
+conn.execute("insert into chats (chat_id, type, timezone, delivery_time) values (9, 'private', 'UTC', '07:00')")
+conn.execute("update chats set title = hex(randomblob(400))")
+os._exit(0)
+"""
+
+
+def test_a_backup_left_half_edited_is_restored_undone_not_half_made(tmp_path: Path) -> None:
+    live, backup = tmp_path / "data" / "securitybrief.db", tmp_path / "backups" / "b.db"
+    live.parent.mkdir()
+    db = open_db(live)
+    with db.conn:
+        db.conn.executemany(
+            "insert into chats (chat_id, type, timezone, delivery_time, subscribed)"
+            " values (?, 'private', 'UTC', '07:00', 1)",
+            [(1000 + i,) for i in range(300)],
+        )
+    db.close()
+    assert cli("backup", str(backup), DATABASE_PATH=str(live)).returncode == 0
+    subprocess.run([sys.executable, "-c", _HALF_EDIT, str(backup)], check=True, timeout=60)
+    assert Path(f"{backup}-journal").stat().st_size > 0
+    target = tmp_path / "restored" / "securitybrief.db"
+    refused = cli("restore", str(backup), DATABASE_PATH=str(target))
+    assert refused.returncode == 1 and "--with-wal so that SQLite undoes it" in refused.stderr
+    restored = cli("restore", "--with-wal", str(backup), DATABASE_PATH=str(target))
+    assert restored.returncode == 0, restored.stderr
+    assert _subscribers(target) == 300  # the half-made change undone
+
+
 def test_a_backup_over_a_database_in_use_is_refused(tmp_path: Path) -> None:
     live, other = tmp_path / "data" / "securitybrief.db", tmp_path / "other" / "securitybrief.db"
     live.parent.mkdir()
@@ -149,7 +185,7 @@ def test_a_backup_over_a_database_in_use_is_refused(tmp_path: Path) -> None:
     try:
         assert writer.stdout is not None and writer.stdout.readline() == "committed\n"
         made = cli("backup", str(other), DATABASE_PATH=str(live))
-        assert made.returncode == 1 and "is in use" in made.stderr
+        assert made.returncode == 1 and "another process has open" in made.stderr
         assert Path(f"{other}-wal").stat().st_size > 0  # its commits are untouched
     finally:
         writer.communicate("stop\n", timeout=30)
@@ -282,6 +318,15 @@ def test_backup_of_a_read_only_database_file(tmp_path: Path, mode: int) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Backed up {live} to {copy} (")
     assert stat.S_IMODE(copy.stat().st_mode) == mode  # the live database's bits, once written
+    # Tomorrow's backup to the same path replaces that read-only copy (the folder allows it).
+    again = subprocess.run(
+        _without_root_powers(bot_argv("backup", str(copy))),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DATABASE_PATH": str(live)},
+    )
+    assert again.returncode == 0, again.stderr
     with closing(sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True)) as conn:
         assert conn.execute("select chat_id from chats").fetchall() == [(7,)]
     assert [p.name for p in copy.parent.iterdir()] == ["copy.db"]

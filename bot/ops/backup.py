@@ -47,6 +47,7 @@ def backup(source: Path, target: Path) -> int:
         # Replacing the live database's -wal (or -shm, -journal) would lose or corrupt its data.
         if _same_file(target, _sidecar(source, suffix)):
             raise BackupError(f"the backup target is the live database's {suffix} file")
+    _refuse_if_open(target)
     partial = target.with_name(target.name + ".partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -56,11 +57,10 @@ def backup(source: Path, target: Path) -> int:
         _create_private(partial, 0o600)
         pages = _copy(source, partial, target)
         os.chmod(partial, stat.S_IMODE(source.stat().st_mode))
-        with _held_exclusively(target, "back up over"):
-            # An older copy's -wal or -journal left beside the target would be read with this one.
-            for suffix in SIDECARS:
-                _sidecar(target, suffix).unlink(missing_ok=True)
-            partial.replace(target)
+        # An older copy's -wal or -journal left beside the target would be read with this one.
+        for suffix in SIDECARS:
+            _sidecar(target, suffix).unlink(missing_ok=True)
+        partial.replace(target)
     except BaseException as exc:
         with suppress(OSError):
             partial.unlink(missing_ok=True)
@@ -141,7 +141,8 @@ def restore(backup_file: Path, database: Path, with_wal: bool = False) -> int:
         raise BackupError("the backup is the database itself")
     beside = _replayed_beside(backup_file)
     if beside and not with_wal:
-        raise BackupError(_SIDECAR_CHOICE.format(sidecar=next(iter(beside.values()))))
+        suffix, sidecar = next(iter(beside.items()))
+        raise BackupError(_SIDECAR_CHOICE[suffix].format(sidecar=sidecar))
     database.parent.mkdir(parents=True, exist_ok=True)
     temp = database.with_name(f".{database.name}.restoring")
     try:
@@ -161,8 +162,26 @@ def _remove_with_sidecars(path: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
+def _refuse_if_open(target: Path) -> None:
+    """BackupError when a process has ``target`` open as a database: its -wal would go."""
+    try:
+        fd = os.open(target, os.O_RDWR)
+    except OSError:
+        return  # none there, or not ours to write: replacing it needs only the folder
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, _LOCK_LENGTH, _LOCK_START)
+    except (BlockingIOError, PermissionError):
+        raise BackupError(
+            f"{target} is a database another process has open: back up to another path"
+        ) from None
+    except OSError:
+        pass  # a filesystem without locks: nothing to tell
+    finally:
+        os.close(fd)  # releases the lock
+
+
 @contextmanager
-def _held_exclusively(database: Path, doing: str = "restore over") -> Iterator[None]:
+def _held_exclusively(database: Path) -> Iterator[None]:
     """Hold SQLite's locks on ``database`` (when it exists) so that nobody opens it meanwhile;
     BackupError when a process (the bot) has it open."""
     if not database.exists():
@@ -171,7 +190,7 @@ def _held_exclusively(database: Path, doing: str = "restore over") -> Iterator[N
     try:
         fd = os.open(database, os.O_RDWR)
     except OSError as exc:
-        raise BackupError(f"cannot {doing} {database}: {exc.strerror or exc}") from None
+        raise BackupError(f"cannot restore over {database}: {exc.strerror or exc}") from None
     try:
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, _LOCK_LENGTH, _LOCK_START)
@@ -211,11 +230,18 @@ def _install(backup_file: Path, temp: Path, database: Path) -> int:
 # SQLite ties no -wal to its file: beside a backup, one may hold commits the file lacks (a copy
 # of a live database) or be an older copy's (left when the file was replaced). Only the person
 # who made the copy can tell, so restore asks rather than guesses either way.
-_SIDECAR_CHOICE = (
-    "{sidecar} lies beside the backup: if it was copied with the backup (a copy of the live "
-    "database), restore with --with-wal to keep the changes it holds; if it is an older copy's, "
-    "delete it and restore again. (`securitybrief backup` makes copies without one.)"
-)
+_SIDECAR_CHOICE = {
+    "-wal": (
+        "{sidecar} lies beside the backup: if it was copied with the backup (a copy of the live "
+        "database), restore with --with-wal to keep the changes it holds; if it is an older "
+        "copy's, delete it and restore again. (`securitybrief backup` makes copies without one.)"
+    ),
+    # A hot journal holds what undoes a change left half done: without it, the half stays.
+    "-journal": (
+        "{sidecar} lies beside the backup: a change to it was left unfinished; restore with "
+        "--with-wal so that SQLite undoes it (do not delete it: the half-made change would stay)."
+    ),
+}
 
 
 def _replayed_beside(backup_file: Path) -> dict[str, Path]:

@@ -129,8 +129,8 @@ _START: tuple[str, int, str] = ("", -(2**63), "")  # before the first pending ro
 class _Queue:
     """Pending deliveries a page at a time, each held back until its chat may get a message.
 
-    A chat's rows come in a row (its alerts): its next one waits in a heap while workers take
-    other chats' rows, since sends in parallel to one chat break Telegram's limit for it and
+    A chat's rows come in a row (its alerts), and a brief's parts one at a time: its next one
+    waits in a heap while workers take other chats' rows, since sends in parallel to one chat break Telegram's limit for it and
     earn 429s that pause every chat.
     """
 
@@ -148,7 +148,7 @@ class _Queue:
 
     def take(self) -> PendingDelivery | None:
         """The next delivery whose chat may get a message now; else the one whose chat may
-        soonest, once nothing else is left (it waits its turn in Broadcaster._deliver).
+        soonest, once nothing else is left (it waits its turn in Broadcaster._chat_turn).
 
         Rows planned while the broadcast runs are taken too, even those that sort before its
         cursor (a chat held back by its /latest): at the end it looks again from the start.
@@ -185,6 +185,12 @@ class _Queue:
             return False
         self.plannings_seen, self.cursor = _Queue.plannings, _START
         return True
+
+    def later(self, item: PendingDelivery) -> None:
+        """Take ``item`` again when its chat may get its next message."""
+        heapq.heappush(
+            self.waiting, (self.chat_free.get(item.chat_id, 0.0), next(self.order), item)
+        )
 
     def _held_back(self, item: PendingDelivery, now: float) -> bool:
         ready = self.chat_free.get(item.chat_id, now)
@@ -233,7 +239,8 @@ class Broadcaster:
 
         async def worker() -> None:
             while (item := take()) is not None:
-                await self._deliver_one(item, stats)
+                if await self._deliver_one(item, stats):
+                    queue.later(item)  # its next part waits its turn; other chats' go first
 
         # Every worker runs to the end even if one fails, so no send outlives the run.
         results = await asyncio.gather(
@@ -244,11 +251,12 @@ class Broadcaster:
                 log.error("broadcast worker stopped: %r", result)
         return stats
 
-    async def _deliver_one(self, item: PendingDelivery, stats: BroadcastStats) -> None:
-        """Deliver one chat's brief; whatever goes wrong is recorded against that chat alone."""
+    async def _deliver_one(self, item: PendingDelivery, stats: BroadcastStats) -> bool:
+        """Send the next part of one chat's brief; True if more parts are to follow. Whatever
+        goes wrong is recorded against that chat alone."""
         try:
             if self._retried_too_late(item, stats):
-                return
+                return False
             # The chat's turn first: what is checked next (subscribed, quiet hours, /unwatch)
             # must still hold when the message goes, not only when the row was taken.
             await self._chat_turn(item.chat_id)
@@ -256,7 +264,7 @@ class Broadcaster:
                 ledger.cancel(
                     self.db, item, "unsubscribed or unreachable since planning", self.clock()
                 )
-                return
+                return False
             story_id = item.local_date.removeprefix(ledger.ALERT_PREFIX)
             if self.alerts and not alert_still_wanted(
                 self.db, item.chat_id, story_id, self.clock()
@@ -267,10 +275,11 @@ class Broadcaster:
                     ledger.cancel(
                         self.db, item, "quiet hours or no alert term since planning", self.clock()
                     )
-                return
-            await self._deliver(item, stats)
+                return False
+            return await self._deliver(item, stats)
         except Exception as exc:
             self._fail(item, Failed(f"unexpected error: {exc!r}", permanent=False), stats)
+            return False
 
     def _retried_too_late(self, item: PendingDelivery, stats: BroadcastStats) -> bool:
         """Give up a delivery retried past its time; True if it was.
@@ -289,31 +298,30 @@ class Broadcaster:
             self._contents[key] = ledger.content(self.db, key)
         return self._contents[key]
 
-    async def _deliver(self, item: PendingDelivery, stats: BroadcastStats) -> None:
+    async def _deliver(self, item: PendingDelivery, stats: BroadcastStats) -> bool:
+        """Send the delivery's next part; True if more are to follow (each takes its turn)."""
         messages, stories = self._content(item.content_key)
         # A delivery that failed at an earlier check tries once at each: while Telegram is
         # away, a check must not spend the whole back-off on it again (later checks retry it).
         tries = 1 if item.failed_before else MAX_ATTEMPTS
-        first = item.next_part  # record_part_sent moves item.next_part on as parts go
-        for part in range(first, len(messages)):
-            if part > first:  # the first part's turn and lateness were in _deliver_one
-                if self._retried_too_late(item, stats):
-                    return
-                await self._chat_turn(item.chat_id)
+        part = item.next_part
+        outcome = await self._send(item.chat_id, messages[part], stats, tries)
+        if isinstance(outcome, Migrated):
+            if not ledger.move_delivery(self.db, item, outcome.chat_id, self.clock()):
+                return False
             outcome = await self._send(item.chat_id, messages[part], stats, tries)
-            if isinstance(outcome, Migrated):
-                if not ledger.move_delivery(self.db, item, outcome.chat_id, self.clock()):
-                    return
-                outcome = await self._send(item.chat_id, messages[part], stats, tries)
-            if isinstance(outcome, Failed):
-                self._fail(item, outcome, stats)
-                return
-            if isinstance(outcome, Unconfirmed):
-                stats.unconfirmed += 1
-            # Committed after every part, so a restart resumes from the first unsent message.
-            ledger.record_part_sent(self.db, item, part)
+        if isinstance(outcome, Failed):
+            self._fail(item, outcome, stats)
+            return False
+        if isinstance(outcome, Unconfirmed):
+            stats.unconfirmed += 1
+        # Committed after every part, so a restart resumes from the first unsent message.
+        ledger.record_part_sent(self.db, item, part)
+        if item.next_part < len(messages):
+            return True
         ledger.record_delivered(self.db, item, stories, self.clock())
         stats.sent += 1
+        return False
 
     async def _chat_turn(self, chat_id: int) -> None:
         """Wait until the chat may get another message (the parts of a brief, a chat's alerts)."""
