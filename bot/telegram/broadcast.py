@@ -130,8 +130,8 @@ class _Queue:
     """Pending deliveries a page at a time, each held back until its chat may get a message.
 
     A chat's rows come in a row (its alerts), and a brief's parts one at a time: its next one
-    waits in a heap while workers take other chats' rows, since sends in parallel to one chat break Telegram's limit for it and
-    earn 429s that pause every chat.
+    waits in a heap while workers take other chats' rows, since sends in parallel to one chat
+    break Telegram's limit for it and earn 429s that pause every chat.
     """
 
     plannings = 0  # daily plannings that planned a chat (plan_dailies), in this process
