@@ -184,11 +184,16 @@ def _listen_address(raw: str) -> str:
 _CHANNEL = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-\d+")
 
 
-def _channel(raw: str) -> str:
-    channel = raw.strip()
-    if not _CHANNEL.fullmatch(channel):
-        raise ValueError("expected a channel's @username or its numeric id, such as -1001234567890")
-    return channel
+def _matching(pattern: re.Pattern[str], problem: str) -> Callable[[str], str]:
+    """A parser taking the value, stripped, when all of it matches ``pattern``."""
+
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not pattern.fullmatch(value):
+            raise ValueError(problem)
+        return value
+
+    return parse
 
 
 def _url(raw: str) -> str:
@@ -201,33 +206,12 @@ def _url(raw: str) -> str:
     return raw.rstrip("/")
 
 
-# What @BotFather issues: the bot's id, a colon, then (about 35) letters, digits, _ and -.
+# What @BotFather issues: the bot's id, a colon, then (about 35) letters, digits, _ and -. An
+# invisible character (a zero-width space) pasted with it would be sent percent-encoded, and an
+# error quoting that URL could print the token: anything else is refused, not sent.
 _BOT_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
-
-
-def _bot_token(raw: str) -> str:
-    """A token of the shape Telegram issues; anything pasted with it is refused, not sent."""
-    token = raw.strip()
-    if not _BOT_TOKEN.fullmatch(token):
-        # An invisible character (a zero-width space) copied with the token would be sent
-        # percent-encoded, and an error quoting that URL could print the token.
-        raise ValueError(
-            "not a bot token: expected the bot's number, a colon and then only A-Z, a-z, 0-9, "
-            "_ and - (as 123456789:AAH…); copy it again from @BotFather, without anything "
-            "pasted with it (a space, quotes or an invisible character)"
-        )
-    return token
-
-
+# Telegram's rule for secret_token: 1-256 characters of A-Z, a-z, 0-9, _ and -.
 WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
-
-
-def _webhook_secret(raw: str) -> str:
-    """Telegram's rule for secret_token: 1-256 characters of A-Z, a-z, 0-9, _ and -."""
-    secret = raw.strip()
-    if not WEBHOOK_SECRET_PATTERN.fullmatch(secret):
-        raise ValueError("may only use A-Z, a-z, 0-9, _ and -, 1 to 256 characters")
-    return secret
 
 
 def _language(raw: str) -> str:
@@ -247,7 +231,12 @@ def _log_level(raw: str) -> str:
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "telegram_bot_token": _bot_token,
+    "telegram_bot_token": _matching(
+        _BOT_TOKEN,
+        "not a bot token: expected the bot's number, a colon and then only A-Z, a-z, 0-9, _ and - "
+        "(as 123456789:AAH…); copy it again from @BotFather, without anything pasted with it "
+        "(a space, quotes or an invisible character)",
+    ),
     "telegram_api_url": _url,
     "database_path": Path,
     "feeds_file": Path,
@@ -256,9 +245,13 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "default_delivery_time": parse_hhmm,
     "fetch_interval_minutes": _positive_int,
     "admin_chat_ids": _parse_ids,
-    "channel_id": _channel,
+    "channel_id": _matching(
+        _CHANNEL, "expected a channel's @username or its numeric id, such as -1001234567890"
+    ),
     "webhook_url": _url,
-    "webhook_secret": _webhook_secret,
+    "webhook_secret": _matching(
+        WEBHOOK_SECRET_PATTERN, "may only use A-Z, a-z, 0-9, _ and -, 1 to 256 characters"
+    ),
     "webhook_port": _port,
     "webhook_listen": _listen_address,
     "log_level": _log_level,

@@ -60,12 +60,9 @@ def _row(db: Database) -> tuple[str, int, str | None, int]:
 async def test_telegram_unreachable_for_ten_minutes_at_the_slot_still_gets_the_brief_once(
     fake: FakeTelegram, settings: Settings
 ) -> None:
-    fake.add_private_chat(CHAT)
-    clock = Clock(SLOT + timedelta(seconds=30))
-    app, settings = broadcast_app(fake, _fast(settings), clock)
-    async with started(app, polling=False):
+    at = SLOT + timedelta(seconds=30)
+    async with _briefed(fake, settings, at, ["<b>Your daily brief</b>"]) as (app, settings, clock):
         svc = app.bot_data.services
-        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>Your daily brief</b>"])
         port = fake.port
         await fake.stop()  # connection refused: the message surely did not arrive
         await _checks(
@@ -81,19 +78,38 @@ async def test_telegram_unreachable_for_ten_minutes_at_the_slot_still_gets_the_b
 
 
 @asynccontextmanager
+async def _briefed(
+    fake: FakeTelegram,
+    settings: Settings,
+    at: datetime,
+    messages: list[str],
+    stories: list[list[object]] | None = None,
+    next_part: int = 0,
+) -> AsyncIterator[tuple[Application, Settings, Clock]]:
+    """The broadcasting app at ``at``, with CHAT's brief of ``messages`` (due at SLOT) pending
+    from ``next_part``; yields the app, its settings and the clock."""
+    fake.add_private_chat(CHAT)
+    clock = Clock(at)
+    app, settings = broadcast_app(fake, _fast(settings), clock)
+    async with started(app, polling=False):
+        seed_delivery(app.bot_data.services.db, settings, CHAT, SLOT, messages, stories, next_part)
+        yield app, settings, clock
+
+
+@asynccontextmanager
 async def _part_one_then_outage(
     fake: FakeTelegram, settings: Settings, checks: int
 ) -> AsyncIterator[tuple[Application, Settings, Clock, int]]:
     """A two-part brief whose part one arrived before Telegram went away (cancel_missed leaves
     such a brief), then ``checks`` checks while it is away; yields the app, its settings, the
     clock and the port the fake Bot API comes back on."""
-    fake.add_private_chat(CHAT)
-    clock = Clock(SLOT + timedelta(seconds=30))
-    app, settings = broadcast_app(fake, _fast(settings), clock)
-    async with started(app, polling=False):
-        svc = app.bot_data.services
-        stories = [["s1", "BBC", False, 0], ["s2", "DW", False, 1]]
-        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>", "<b>two</b>"], stories, 1)
+    stories: list[list[object]] = [["s1", "BBC", False, 0], ["s2", "DW", False, 1]]
+    at = SLOT + timedelta(seconds=30)
+    async with _briefed(fake, settings, at, ["<b>one</b>", "<b>two</b>"], stories, 1) as (
+        app,
+        settings,
+        clock,
+    ):
         port = fake.port
         await fake.stop()
         await _checks(app, settings, clock, checks)
@@ -184,12 +200,13 @@ async def test_a_brief_waiting_for_its_retry_does_not_hold_back_other_chats_aler
 async def test_a_brief_that_failed_before_waits_out_a_429_in_the_same_check(
     fake: FakeTelegram, settings: Settings
 ) -> None:
-    fake.add_private_chat(CHAT)
-    clock = Clock(SLOT + timedelta(minutes=5))
-    app, settings = broadcast_app(fake, _fast(settings), clock)
-    async with started(app, polling=False):
+    parts = ["<b>one</b>", "<b>two</b>", "<b>three</b>"]
+    async with _briefed(fake, settings, SLOT + timedelta(minutes=5), parts) as (
+        app,
+        settings,
+        clock,
+    ):
         svc = app.bot_data.services
-        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>", "<b>two</b>", "<b>three</b>"])
         # An earlier check met a blip; Telegram now asks for one short wait, then takes all.
         svc.db.execute("update deliveries set last_error = 'Bad Gateway'")
         fake.retry_after_seconds = 1
@@ -202,12 +219,9 @@ async def test_a_brief_that_failed_before_waits_out_a_429_in_the_same_check(
 async def test_a_brief_that_failed_before_waits_out_one_429_per_check_only(
     fake: FakeTelegram, settings: Settings
 ) -> None:
-    fake.add_private_chat(CHAT)
-    clock = Clock(SLOT + timedelta(minutes=5))
-    app, settings = broadcast_app(fake, _fast(settings), clock)
-    async with started(app, polling=False):
+    at = SLOT + timedelta(minutes=5)
+    async with _briefed(fake, settings, at, ["<b>one</b>"]) as (app, settings, clock):
         svc = app.bot_data.services
-        seed_delivery(svc.db, settings, CHAT, SLOT, ["<b>one</b>"])
         svc.db.execute("update deliveries set last_error = 'Bad Gateway'")
         fake.retry_after_seconds = 1
         fake.force_429 = 2  # Telegram would have it wait twice (as long as it likes, each)

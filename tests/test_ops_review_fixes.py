@@ -13,7 +13,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -69,8 +69,9 @@ sys.stdin.readline()
 """
 
 
-def _hand_copy_with_wal(live: Path, backups: Path) -> None:
-    """`cp data/securitybrief.db* backups/` while the bot holds 50 commits in its -wal."""
+@contextmanager
+def _bot_writing(live: Path) -> Iterator[None]:
+    """While the block runs, another process holds 50 commits in ``live``'s -wal, open."""
     writer = subprocess.Popen(
         [sys.executable, "-c", _WRITER, str(live)],
         stdin=subprocess.PIPE,
@@ -80,10 +81,16 @@ def _hand_copy_with_wal(live: Path, backups: Path) -> None:
     try:
         assert writer.stdout is not None and writer.stdout.readline() == "committed\n"
         assert Path(f"{live}-wal").stat().st_size > 0  # the commits are only in the -wal
-        for file in live.parent.glob("securitybrief.db*"):
-            shutil.copyfile(file, backups / file.name)
+        yield
     finally:
         writer.communicate("stop\n", timeout=30)
+
+
+def _hand_copy_with_wal(live: Path, backups: Path) -> None:
+    """`cp data/securitybrief.db* backups/` while the bot holds 50 commits in its -wal."""
+    with _bot_writing(live):
+        for file in live.parent.glob("securitybrief.db*"):
+            shutil.copyfile(file, backups / file.name)
 
 
 def test_restore_keeps_what_a_hand_made_copy_holds_in_its_wal(tmp_path: Path) -> None:
@@ -176,19 +183,10 @@ def test_a_backup_over_a_database_in_use_is_refused(tmp_path: Path) -> None:
     live.parent.mkdir()
     open_db(live).close()
     other.parent.mkdir()
-    writer = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(other)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert writer.stdout is not None and writer.stdout.readline() == "committed\n"
+    with _bot_writing(other):
         made = cli("backup", str(other), DATABASE_PATH=str(live))
         assert made.returncode == 1 and "another process has open" in made.stderr
         assert Path(f"{other}-wal").stat().st_size > 0  # its commits are untouched
-    finally:
-        writer.communicate("stop\n", timeout=30)
     assert _subscribers(other) == 50
 
 
